@@ -1,0 +1,338 @@
+"""The batched engine shared by claims checked trial by trial.
+
+A *family* (differential, definite, …) says how one trial computes both sides
+and its statistics. The engine draws every trial of one size set — all
+regimes — with NumPy (see :mod:`derivcheck.inputs`), evaluates them in one
+``jax.jit(jax.vmap(trial))`` call, decides which trials fail, keeps the worst
+trial's inputs and both sides' values, and builds the
+:class:`~derivcheck.result.Result`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import jax
+import numpy as np
+
+from derivcheck.compare import Tolerance, merge_tolerance
+from derivcheck.derivation import Derivation
+from derivcheck.inputs import Normal, Sizes, regime_params, sizes_label, stable_hash
+from derivcheck.result import Cell, Result, Trial
+
+VALUE_BUDGET_BYTES = 32 * 2**20
+
+
+class CheckError(Exception):
+    """The check could not run: the message (one line) says what to fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckConfig:
+    """How a check runs: total trials (split over size sets x regimes) and the root seed."""
+
+    trials: int = 300
+    seed: int = 0
+
+
+class Family(Protocol):
+    """How one claim family computes and judges a trial (all methods but judge/summarize traceable)."""
+
+    def validate(self, d: Derivation, args: tuple, extra: dict) -> str:
+        """Check one abstract trial; raise :class:`CheckError` or return the dtype to judge at."""
+
+    def extra_inputs(self, d: Derivation, args: tuple) -> dict[str, jax.ShapeDtypeStruct]:
+        """Shapes of inputs the claim adds (a VJP's cotangent), drawn like a normal array."""
+
+    def trial(self, d: Derivation, args: tuple, extra: dict) -> tuple[dict[str, jax.Array], tuple]:
+        """``(stats, (derived, reference))`` of one trial; ``reference`` may be ``None``."""
+
+    def judge(self, stats: dict[str, np.ndarray], tol: Tolerance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(failed, badness, rel_err)`` per trial; the worst trial maximises badness."""
+
+    def summarize(self, d: Derivation, run: Run) -> tuple[str, dict[str, Any]]:
+        """The message and extra Result fields (e.g. a spectrum) of a finished run."""
+
+
+@dataclasses.dataclass
+class Run:
+    """Everything a batched check gathered, for the family's summary."""
+
+    derivation: Derivation
+    tol: Tolerance
+    stats: dict[str, np.ndarray]
+    failed: np.ndarray
+    badness: np.ndarray
+    rel_err: np.ndarray
+    sizes: list[Sizes]
+    regimes: list[str]
+    cells: list[Cell]
+    worst: Trial
+
+    @property
+    def trials(self) -> int:
+        return int(self.stats["finite_reference"].sum())
+
+
+def one_line(exc: BaseException) -> str:
+    """``TypeName: first line of the message`` (JAX errors can be pages long)."""
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    if len(first) > 200:
+        first = first[:197] + "..."
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def jit_hint(exc: BaseException) -> str:
+    """A hint when a function fails only because it is traced (Python control flow on arrays)."""
+    if isinstance(exc, jax.errors.ConcretizationTypeError | jax.errors.TracerBoolConversionError):
+        return " — it cannot be traced by jax.jit (Python `if` on an array value? use jnp.where)"
+    return ""
+
+
+def where(sizes: Sizes, regime: str) -> str:
+    return f"{sizes_label(sizes)} [{regime}]"
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(family: Family, d: Derivation, what: str) -> Callable:
+    """One jitted, vmapped function per (family, derivation, what); jit caches per shape.
+
+    ``what``: ``"trial"`` (statistics), ``"values"`` (statistics plus both
+    sides of every trial, when they fit :data:`VALUE_BUDGET_BYTES`) or
+    ``"conditioning"`` (the rounding scales, for failing trials).
+    """
+
+    def one(args, extra):
+        if what == "conditioning":
+            return family.conditioning(d, args, extra)
+        stats, values = family.trial(d, args, extra)
+        return (stats, values) if what == "values" else stats
+
+    return jax.jit(jax.vmap(one))
+
+
+@dataclasses.dataclass
+class _Batch:
+    """The trials of one size set, every regime, drawn and (after :meth:`call`) evaluated."""
+
+    sizes: Sizes
+    names: list[str]
+    index: np.ndarray
+    args: tuple
+    extra: dict
+    stats: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    values: Any = None
+
+    def call(self, family: Family, d: Derivation, what: str, rows: slice | None = None):
+        args, extra = self.args, self.extra
+        if rows is not None:
+            args, extra = jax.tree.map(lambda a: a[rows], (args, extra))
+        try:
+            return _compiled(family, d, what)(args, extra)
+        except CheckError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a user's function may raise anything
+            raise CheckError(
+                f"failed under jax.jit at {sizes_label(self.sizes)}: {one_line(exc)}{jit_hint(exc)}"
+            ) from exc
+
+
+def _draw_batch(family: Family, d: Derivation, config: CheckConfig, sizes: Sizes, per: int) -> _Batch:
+    regimes = list(d.inputs.regimes)
+    try:
+        parts = [d.inputs.sample(config.seed, d.name, per, sizes, r, d.arg_names) for r in regimes]
+    except Exception as exc:  # noqa: BLE001 - a user's sampler may raise anything
+        raise CheckError(f"inputs could not be drawn at {sizes_label(sizes)}: {one_line(exc)}") from exc
+    args = tuple(np.concatenate(cols) for cols in zip(*parts, strict=True))
+    abstract = tuple(jax.ShapeDtypeStruct(a.shape[1:], a.dtype) for a in args)
+    try:
+        shapes = family.extra_inputs(d, abstract)
+    except CheckError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise CheckError(f"of= raised on the drawn inputs at {sizes_label(sizes)}: {one_line(exc)}") from exc
+    extra = {}
+    for name, shape in shapes.items():
+        spec = Normal(tuple(shape.shape), dtype=str(np.dtype(shape.dtype)))
+        extra[name] = np.concatenate(
+            [spec.sample(np.random.default_rng([config.seed, stable_hash(d.name),
+                                                stable_hash(f"{sizes_label(sizes)}|{r}"), stable_hash(name)]),
+                         per, {}, regime_params(r)) for r in regimes]
+        )
+    return _Batch(
+        sizes=sizes,
+        names=[r for r in regimes for _ in range(per)],
+        index=np.tile(np.arange(per), len(regimes)),
+        args=args,
+        extra=extra,
+    )
+
+
+def _validate(family: Family, d: Derivation, b: _Batch) -> tuple[str, int]:
+    """Abstract-evaluate one trial: the dtype to judge at, and the bytes of one trial's values."""
+    args, extra = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), (b.args, b.extra))
+    dtype = family.validate(d, args, extra)
+    try:
+        _, values = jax.eval_shape(lambda a, e: family.trial(d, a, e), args, extra)
+    except CheckError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise CheckError(f"failed at {sizes_label(b.sizes)}: {one_line(exc)}{jit_hint(exc)}") from exc
+    leaves = jax.tree.leaves((args, extra, values))
+    return dtype, sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in leaves)
+
+
+def run_batched(d: Derivation, config: CheckConfig, family: Family) -> Result:
+    """Run every trial of ``d`` in one jitted call per size set and judge them."""
+    inputs = d.inputs
+    per = max(1, math.ceil(config.trials / (len(inputs.sizes) * len(inputs.regimes))))
+    dtypes: list[str] = []
+    batches: list[_Batch] = []
+    for sizes in inputs.sizes:
+        b = _draw_batch(family, d, config, sizes, per)
+        dtype, trial_bytes = _validate(family, d, b)
+        dtypes.append(dtype)
+        keep = trial_bytes * len(b.names) <= VALUE_BUDGET_BYTES
+        out = b.call(family, d, "values" if keep else "trial")
+        stats, b.values = out if keep else (out, None)
+        b.stats = {k: np.asarray(v) for k, v in stats.items()}
+        batches.append(b)
+    judge_dtype = min(dtypes, key=lambda t: np.dtype(t).itemsize)
+    tol = merge_tolerance(judge_dtype, d.tolerance)
+    notes: list[str] = []
+    if judge_dtype != "float64":
+        notes.append(
+            f"checked at {judge_dtype} precision (rtol={tol.rtol:g}, atol={tol.atol:g}): "
+            "formula errors smaller than that are invisible"
+        )
+    stats = _concat(batches)
+    failed, badness, rel = family.judge(stats, tol)
+    if failed.any() and hasattr(family, "conditioning"):
+        _measure_conditioning(family, d, batches, failed)
+        stats = _concat(batches)
+        failed, badness, rel = family.judge(stats, tol)
+    trial_sizes = [b.sizes for b in batches for _ in b.names]
+    trial_regimes = [r for b in batches for r in b.names]
+    _check_finite(stats, trial_sizes, trial_regimes, notes)
+    valid = stats["finite_reference"]
+    failed = failed & valid
+    badness = np.where(valid, badness, -np.inf)
+    rel = np.where(valid, rel, np.nan)
+    cells = _cells(stats, failed, rel, trial_sizes, trial_regimes)
+    worst_i = int(np.argmax(badness))
+    abs_all = stats.get("abs_err", np.full(len(trial_sizes), np.nan))
+    worst = _worst_trial(family, d, batches, worst_i, float(abs_all[worst_i]), float(rel[worst_i]))
+    run = Run(d, tol, stats, failed, badness, rel, trial_sizes, trial_regimes, cells, worst)
+    message, extra = family.summarize(d, run)
+    abs_valid, rel_valid = abs_all[valid], rel[valid]
+    return Result(
+        name=d.name,
+        kind=d.kind,
+        outcome="fails" if failed.any() else "holds",
+        expect=d.expect,
+        message=message,
+        trials=run.trials,
+        seed=config.seed,
+        max_abs_err=_nanmax(abs_valid),
+        max_rel_err=_nanmax(rel_valid),
+        rtol=tol.rtol,
+        atol=tol.atol,
+        source=d.source,
+        worst=worst,
+        cells=tuple(cells),
+        notes=tuple(notes),
+        **extra,
+    )
+
+
+def _concat(batches: list[_Batch]) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([b.stats[k] for b in batches]) for k in batches[0].stats}
+
+
+def _measure_conditioning(family, d, batches: list[_Batch], failed: np.ndarray) -> None:
+    """Add the family's rounding scales to every batch (computed only where trials fail)."""
+    start = 0
+    measured: dict[int, dict[str, np.ndarray]] = {}
+    for i, b in enumerate(batches):
+        n = len(b.names)
+        if failed[start : start + n].any():
+            measured[i] = {k: np.asarray(v) for k, v in b.call(family, d, "conditioning").items()}
+        start += n
+    fields = next(iter(measured.values())).keys()
+    for i, b in enumerate(batches):
+        for k in fields:
+            b.stats[k] = measured[i][k] if i in measured else np.zeros(len(b.names))
+
+
+def _check_finite(stats, trial_sizes, trial_regimes, notes) -> None:
+    ref_ok = stats["finite_reference"]
+    der_ok = stats["finite_derived"]
+    n = ref_ok.size
+    if not ref_ok.any():
+        raise CheckError("the reference is NaN or inf on every trial: check the inputs' domain")
+    if (~ref_ok).any():
+        notes.append(f"reference not finite in {int((~ref_ok).sum())} of {n} trials (inputs outside its domain); skipped")
+    bad = ref_ok & ~der_ok
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise CheckError(
+            f"derived returns NaN or inf in {int(bad.sum())} of {n} trials where the reference is "
+            f"finite (first at {where(trial_sizes[i], trial_regimes[i])}); "
+            "make it numerically stable there or restrict its inputs"
+        )
+
+
+def _cells(stats, failed, rel, trial_sizes, trial_regimes) -> list[Cell]:
+    labels = list(zip(trial_sizes, trial_regimes, strict=True))
+    abs_err = stats.get("abs_err")
+    cells: list[Cell] = []
+    for key in dict.fromkeys(labels):
+        mask = np.array([lab == key for lab in labels])
+        cells.append(
+            Cell(
+                sizes=key[0],
+                regime=key[1],
+                trials=int(mask.sum()),
+                failures=int(failed[mask].sum()),
+                max_rel_err=_nanmax(rel[mask]),
+                max_abs_err=_nanmax(abs_err[mask]) if abs_err is not None else float("nan"),
+            )
+        )
+    return cells
+
+
+def _nanmax(x: np.ndarray) -> float:
+    x = np.asarray(x, dtype=np.float64)
+    return float(np.nanmax(x)) if x.size and not np.isnan(x).all() else float("nan")
+
+
+def _worst_trial(family, d, batches: list[_Batch], flat_i: int, abs_err: float, rel_err: float) -> Trial:
+    """The worst trial with its inputs and both sides (kept from the batch, or recomputed)."""
+    for b in batches:
+        if flat_i < len(b.names):
+            break
+        flat_i -= len(b.names)
+    if b.values is None:  # too large to keep for every trial: recompute this one
+        values = b.call(family, d, "values", rows=slice(flat_i, flat_i + 1))[1]
+        pick = 0
+    else:
+        values, pick = b.values, flat_i
+    derived, reference = (None if v is None else np.asarray(v[pick]) for v in values)
+    names = d.arg_names or tuple(f"arg{i}" for i in range(len(b.args)))
+    inputs = {n: np.asarray(a[flat_i]) for n, a in zip(names, b.args, strict=False)}
+    inputs.update({k: np.asarray(v[flat_i]) for k, v in b.extra.items()})
+    return Trial(
+        sizes=b.sizes,
+        regime=b.names[flat_i],
+        index=int(b.index[flat_i]),
+        inputs=inputs,
+        derived=derived,
+        reference=reference,
+        abs_err=abs_err,
+        rel_err=rel_err,
+    )

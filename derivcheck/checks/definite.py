@@ -1,0 +1,192 @@
+"""Definiteness claims: a matrix is positive/negative (semi-)definite.
+
+Each trial symmetrizes ``H`` after checking ``‖H − Hᵀ‖∞ ≤ atol + rtol‖H‖∞``
+and computes its eigenvalues with ``jnp.linalg.eigvalsh`` in the check's
+precision. An eigenvalue counts as zero when
+
+.. math::
+
+    |\\lambda| \\le \\text{margin} = c \\, n \\, \\varepsilon \\, \\max(\\|H\\|_2, M),
+    \\qquad c = 64,
+
+with ``M`` the largest magnitude among the formula's intermediate values
+(:func:`derivcheck.compare.evaluate_with_scale`). ``n ε ‖H‖₂`` is the backward
+error of a symmetric eigensolver; ``ε M`` is the rounding the formula itself
+commits when it subtracts terms of size ``M`` (``diag(p) − p pᵀ`` with a
+saturated ``p ≈ e₁`` has entries of 1e-14 computed from terms of size 1), and
+``c`` absorbs the accumulation over ``n`` terms. A matrix with an exact null
+direction (the softmax Hessian along ``1``) computes eigenvalues of order
+``ε M``, inside the margin, while a truly negative eigenvalue of relative size
+above ~1e-12 (float64, n ≤ 100) is outside it. An eigenvalue inside the
+margin is *zero at this precision*: a PD claim is not confirmed there. The result
+reports the extreme eigenvalues, the numerical rank and, when singular, the
+null direction — so "PSD and singular along 1" is visible, not just "holds".
+
+When the claim names ``of``, the matrix must also equal ``jax.hessian(of)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from derivcheck.checks._engine import CheckError, Run, one_line, where
+from derivcheck.compare import evaluate_with_scale, exceeds, relative_error, trial_errors
+from derivcheck.derivation import DEFINITE_WORDS, Derivation
+from derivcheck.result import Spectrum
+
+MARGIN_FACTOR = 64.0
+
+
+def classify(n_pos: int, n_neg: int, n: int) -> str:
+    """The strongest definiteness an eigenvalue count supports."""
+    if n_pos == n:
+        return "pd"
+    if n_neg == n:
+        return "nd"
+    if n_pos == 0 and n_neg == 0:
+        return "zero"
+    if n_neg == 0:
+        return "psd"
+    if n_pos == 0:
+        return "nsd"
+    return "indefinite"
+
+
+def _holds(kind: str, n_pos, n_neg, n):
+    return {"pd": n_pos == n, "psd": n_neg == 0, "nd": n_neg == n, "nsd": n_pos == 0}[kind]
+
+
+def _hessian(d: Derivation, args: tuple):
+    i = d.wrt_index
+    of = d.claim.of
+    return jax.hessian(lambda x: of(*args[:i], x, *args[i + 1 :]))(args[i])
+
+
+@dataclasses.dataclass(frozen=True)
+class Definite:
+    """The family of claims "this matrix is PD / PSD / ND / NSD"."""
+
+    definiteness: str = "psd"
+    reference_name: str = "jnp.linalg.eigvalsh"
+
+    def extra_inputs(self, d, args):
+        return {}
+
+    def validate(self, d, args, extra):
+        try:
+            got = jax.eval_shape(d.derived, *args)
+        except Exception as exc:  # noqa: BLE001
+            raise CheckError(f"derived function raised: {one_line(exc)}") from exc
+        shape = getattr(got, "shape", None)
+        if shape is None or len(shape) != 2 or shape[0] != shape[1]:
+            raise CheckError(f"a definiteness claim needs a square matrix; derived returns shape {shape}")
+        if not jnp.issubdtype(got.dtype, jnp.floating):
+            raise CheckError(f"derived function returns dtype {got.dtype}, expected floats")
+        if d.claim.of is not None:
+            try:
+                ref = jax.eval_shape(lambda *a: _hessian(d, a), *args)
+            except Exception as exc:  # noqa: BLE001
+                raise CheckError(f"jax.hessian of of= failed: {one_line(exc)}") from exc
+            n = int(np.prod(ref.shape[: len(ref.shape) // 2]))
+            if ref.shape != shape and (n, n) != shape:
+                raise CheckError(f"derived matrix has shape {shape} but jax.hessian(of) has shape {ref.shape}")
+        return str(got.dtype)
+
+    def trial(self, d, args, extra):
+        h, terms = evaluate_with_scale(d.derived, *args)
+        h = jnp.asarray(h)
+        n = h.shape[0]
+        sym_err, scale, _ = trial_errors(h, h.T)
+        lam = jnp.linalg.eigvalsh((h + h.T) / 2)
+        lam_scale = jnp.max(jnp.abs(lam))
+        margin = MARGIN_FACTOR * n * jnp.finfo(h.dtype).eps * jnp.maximum(lam_scale, terms)
+        stats = {
+            "n": jnp.asarray(n),
+            "sym_err": sym_err,
+            "scale": scale,
+            "lambda_min": lam[0],
+            "lambda_max": lam[-1],
+            "lambda_scale": lam_scale,
+            "margin": margin,
+            "n_pos": jnp.sum(lam > margin),
+            "n_neg": jnp.sum(lam < -margin),
+            "finite_derived": jnp.all(jnp.isfinite(h)),
+            "finite_reference": jnp.asarray(True),
+        }
+        ref = None
+        if d.claim.of is not None:
+            ref = _hessian(d, args).reshape(h.shape)
+            abs_err, ref_scale, _ = trial_errors(h, ref)
+            stats["abs_err"] = abs_err
+            stats["eq_scale"] = ref_scale
+            stats["finite_reference"] = jnp.all(jnp.isfinite(ref))
+        return stats, (h, ref)
+
+    def judge(self, stats, tol):
+        kind = self.definiteness
+        n = stats["n"]
+        asym = exceeds(stats["sym_err"], stats["scale"], tol)
+        wrong_sign = ~_holds(kind, stats["n_pos"], stats["n_neg"], n)
+        failed = asym | wrong_sign
+        rel = np.zeros(failed.shape)
+        if "abs_err" in stats:
+            failed = failed | exceeds(stats["abs_err"], stats["eq_scale"], tol)
+            rel = relative_error(stats["abs_err"], stats["eq_scale"], tol)
+        scale = np.where(stats["lambda_scale"] > 0, stats["lambda_scale"], 1.0)
+        lo, hi, m = stats["lambda_min"] / scale, stats["lambda_max"] / scale, stats["margin"] / scale
+        closeness = {"pd": m - lo, "psd": -m - lo, "nd": hi + m, "nsd": hi - m}[kind]
+        return failed, closeness + 10.0 * failed + rel, rel
+
+    def summarize(self, d: Derivation, run: Run):
+        s = run.stats
+        w = run.worst
+        h = np.asarray(w.derived, dtype=np.float64)
+        n = h.shape[0]
+        lam, vecs = np.linalg.eigh((h + h.T) / 2)
+        i = run.badness.argmax()
+        margin = float(s["margin"][i])
+        n_pos, n_neg = int(s["n_pos"][i]), int(s["n_neg"][i])
+        rank = n_pos + n_neg
+        null = vecs[:, np.argmin(np.abs(lam))] if rank < n else None
+        if null is not None:
+            null = null * np.sign(null[np.argmax(np.abs(null))])
+        ranks = (s["n_pos"] + s["n_neg"])[s["finite_reference"]]
+        spectrum = Spectrum(
+            n=n,
+            lambda_min=float(s["lambda_min"][i]),
+            lambda_max=float(s["lambda_max"][i]),
+            rank=rank,
+            margin=margin,
+            found=classify(n_pos, n_neg, n),
+            null_direction=null,
+            min_rank=int(ranks.min()),
+            max_rank=int(ranks.max()),
+        )
+        kind = d.claim.definiteness
+        word = DEFINITE_WORDS[kind]
+        lam_txt = f"λ ∈ [{spectrum.lambda_min:.3g}, {spectrum.lambda_max:.3g}]"
+        rank_txt = f"rank {rank} of {n}" + (f", null direction ≈ {_vec(null)}" if null is not None else "")
+        bad = int(run.failed.sum())
+        if not bad:
+            singular = int((ranks < n).sum()) if kind in ("psd", "nsd") else 0
+            sing_txt = f"; singular in {singular} trials (worst: {rank_txt})" if singular else ""
+            return f"{word} on {run.trials} trials{sing_txt}; closest: {lam_txt}", {"spectrum": spectrum}
+        asym = exceeds(s["sym_err"], s["scale"], run.tol)
+        if asym.any():
+            j = int(np.argmax(asym))
+            reason = f"not symmetric (‖H − Hᵀ‖∞ = {s['sym_err'][j]:.2g}) at {where(run.sizes[j], run.regimes[j])}"
+        elif "abs_err" in s and exceeds(s["abs_err"], s["eq_scale"], run.tol).any():
+            j = int(np.nanargmax(run.rel_err))
+            reason = f"differs from jax.hessian(of) (rel. error {run.rel_err[j]:.2g}) at {where(run.sizes[j], run.regimes[j])}"
+        else:
+            reason = f"{spectrum.found}, not {kind}: {lam_txt}, {rank_txt}, at {where(w.sizes, w.regime)}"
+        return f"fails in {bad} of {run.trials} trials: {reason}", {"spectrum": spectrum}
+
+
+def _vec(v: np.ndarray, k: int = 6) -> str:
+    vals = ", ".join(f"{x:.2f}" for x in v[:k])
+    return f"[{vals}{', …' if v.size > k else ''}]"

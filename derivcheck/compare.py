@@ -1,0 +1,215 @@
+"""Error metrics and tolerances: one table keyed by dtype, one merge function.
+
+The comparison of a derived value ``D`` with the reference ``R`` is norm-wise
+and symmetric:
+
+.. math::
+
+    \\text{fails} \\iff \\|D - R\\|_\\infty > \\text{atol} + \\text{rtol}\\,\\max(\\|D\\|_\\infty, \\|R\\|_\\infty)
+
+and the reported relative error is ``‖D − R‖∞ / max(‖D‖∞, ‖R‖∞, atol/rtol)``.
+Taking the larger of the two norms keeps the metric bounded (≤ 2) and
+meaningful when the reference is near zero: a derived value of 0 against a
+non-zero reference, or a non-zero one against a zero reference, has relative
+error 1, while two values that are both at rounding level compare by ``atol``.
+
+Conditioning: when a trial fails this test, its scale is widened by ``T``, the
+size of the terms that cancel in the reference (:func:`conditioning_scale`), so
+that a result which is tiny only because large terms cancel (a saturated
+sigmoid's ``μ − y``) is judged relative to those terms, as rounding dictates.
+
+Why these defaults (see :data:`DEFAULT_TOLERANCES`):
+
+* **float64** — ``rtol = 1e-7``. Both sides are computed in float64
+  (eps = 2.2e-16) by different but backward-stable orderings of the same
+  arithmetic; over the sizes checked (≤ a few hundred summed terms) and the
+  regimes drawn (entries up to ~1e2, condition numbers ≤ ~1e4) their rounding
+  differences stay below ~1e-11 relative. ``1e-7`` leaves four orders of
+  magnitude of headroom for that, while every formula error we target (a sign,
+  a factor, a transpose, a dropped term) is O(1e-4) relative or larger even
+  in the "tiny" regime. ``atol = 1e-12`` only separates values that are both
+  rounding noise around an exact zero (e.g. a batch-norm gradient at n = 1).
+* **float32** — eps = 1.2e-7, so the same argument gives ``rtol = 2e-3``,
+  ``atol = 1e-5``. Formula errors smaller than ~1e-3 relative are invisible in
+  float32; derivcheck says so when it checks a float32 derivation.
+* **float16 / bfloat16** — ``rtol = 5e-2``, ``atol = 1e-2``.
+
+The tolerances are never scaled by array size and a requested 0 stays 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.extend as jex
+import jax.numpy as jnp
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Tolerance:
+    """Relative and absolute tolerance; ``None`` fields take the dtype's default."""
+
+    rtol: float | None = None
+    atol: float | None = None
+
+
+DEFAULT_TOLERANCES: dict[str, Tolerance] = {
+    "float64": Tolerance(rtol=1e-7, atol=1e-12),
+    "float32": Tolerance(rtol=2e-3, atol=1e-5),
+    "bfloat16": Tolerance(rtol=5e-2, atol=1e-2),
+    "float16": Tolerance(rtol=5e-2, atol=1e-2),
+}
+
+
+def default_tolerance(dtype: object) -> Tolerance:
+    """The table's entry for ``dtype`` (float64's for unknown dtypes)."""
+    name = np.dtype(dtype).name if dtype is not None else "float64"
+    return DEFAULT_TOLERANCES.get(name, DEFAULT_TOLERANCES["float64"])
+
+
+def merge_tolerance(dtype: object, override: Tolerance | None) -> Tolerance:
+    """The dtype's default with the author's overrides on top (``0`` is kept as ``0``)."""
+    base = default_tolerance(dtype)
+    if override is None:
+        return base
+    return Tolerance(
+        rtol=base.rtol if override.rtol is None else float(override.rtol),
+        atol=base.atol if override.atol is None else float(override.atol),
+    )
+
+
+def sup_norm(x: jnp.ndarray) -> jnp.ndarray:
+    """``‖x‖∞`` of one trial's value (0 for an empty array)."""
+    x = jnp.asarray(x)
+    return jnp.max(jnp.abs(x), initial=0.0) if x.size else jnp.zeros((), x.dtype)
+
+
+def trial_errors(derived: jnp.ndarray, reference: jnp.ndarray) -> tuple[jnp.ndarray, ...]:
+    """One trial's ``(abs_err, scale, finite)``: ``‖D−R‖∞``, ``max(‖D‖∞, ‖R‖∞)``, both finite.
+
+    Traceable: used inside the vmapped, jitted trial function.
+    """
+    d, r = jnp.asarray(derived), jnp.asarray(reference)
+    abs_err = sup_norm(d - r)
+    scale = jnp.maximum(sup_norm(d), sup_norm(r))
+    finite = jnp.all(jnp.isfinite(d)) & jnp.all(jnp.isfinite(r))
+    return abs_err, scale, finite
+
+
+def exceeds(abs_err: np.ndarray, scale: np.ndarray, tol: Tolerance) -> np.ndarray:
+    """Which trials fail: ``abs_err > atol + rtol * scale``."""
+    return np.asarray(abs_err) > tol.atol + tol.rtol * np.asarray(scale)
+
+
+def relative_error(abs_err: np.ndarray, scale: np.ndarray, tol: Tolerance) -> np.ndarray:
+    """``abs_err / max(scale, atol / rtol)``: about ``rtol`` exactly where a trial starts failing.
+
+    Dividing by at least ``atol / rtol`` keeps two rounding-level values around
+    an exact zero from showing a relative error of order 1.
+    """
+    abs_err = np.asarray(abs_err, dtype=np.float64)
+    floor = tol.atol / tol.rtol if tol.rtol > 0 else 0.0
+    denom = np.maximum(np.asarray(scale, dtype=np.float64), floor)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denom > 0, abs_err / np.where(denom > 0, denom, 1.0), np.where(abs_err > 0, np.inf, 0.0))
+
+
+def equality_scale(stats: dict[str, np.ndarray]) -> np.ndarray:
+    """``max(‖D‖∞, ‖R‖∞, T)`` per trial, ``T`` the cancelled-terms scale where it was measured."""
+    scale = np.asarray(stats["scale"], dtype=np.float64)
+    return np.maximum(scale, stats["terms"]) if "terms" in stats else scale
+
+
+ROUNDING_FACTOR = 256.0
+
+
+def judge_equality(stats: dict[str, np.ndarray], tol: Tolerance):
+    """``(failed, badness, rel_err)`` of an equality claim.
+
+    A trial fails when ``‖D − R‖∞ > atol + rtol · max(‖D‖, ‖R‖, T) + rounding``,
+    where ``T`` and ``rounding = 256 ε M`` (``M`` the largest intermediate of
+    either side, see :func:`evaluate_with_scale`) are measured only for trials
+    that fail without them: they say how much of the difference rounding alone
+    can explain, for results that are small only because large terms cancel.
+    """
+    scale = equality_scale(stats)
+    rounding = np.asarray(stats.get("rounding", 0.0))
+    failed = np.asarray(stats["abs_err"]) > tol.atol + tol.rtol * scale + rounding
+    rel = relative_error(stats["abs_err"], scale, tol)
+    return failed, rel, rel
+
+
+PERTURBATION = 2.0**-20
+
+
+def _signs(shape: tuple[int, ...], salt: int) -> jnp.ndarray:
+    """A fixed, data-independent ±1 pattern (Knuth's multiplicative hash of the index)."""
+    i = jnp.arange(int(np.prod(shape)), dtype=jnp.uint32) + jnp.uint32(salt * 7919)
+    bits = (i * jnp.uint32(2654435761)) >> jnp.uint32(15)
+    return jnp.where(bits & 1, 1.0, -1.0).reshape(shape)
+
+
+def conditioning_scale(fn, tree) -> jnp.ndarray:
+    """``T = ‖fn(x ⊙ (1 + δu)) − fn(x)‖∞ / δ``: the size of the terms that cancel in ``fn(x)``.
+
+    Every float input is perturbed by a relative ``δ = 2⁻²⁰`` in a fixed
+    pattern of signs ``u``. A result that is small only because large terms cancel (``μ − y``
+    with ``μ ≈ y ≈ 1`` in a saturated sigmoid) moves by about ``T δ``, with
+    ``T`` the size of those terms, while rounding moves any algorithm's result
+    by about ``T ε``: comparing the error with ``rtol · max(‖D‖, ‖R‖, T)``
+    keeps such a trial from failing a correct formula on rounding alone. It is
+    only measured for trials that fail the plain test.
+    """
+    leaves, treedef = jax.tree.flatten(tree)
+    moved = [
+        x * (1 + PERTURBATION * _signs(jnp.shape(x), i).astype(jnp.result_type(x)))
+        if jnp.issubdtype(jnp.result_type(x), jnp.inexact)
+        else x
+        for i, x in enumerate(leaves)
+    ]
+    base = fn(*tree)
+    shifted = fn(*jax.tree.unflatten(treedef, moved))
+    return (sup_norm(jnp.asarray(shifted) - jnp.asarray(base)) / PERTURBATION).astype(jnp.float64)
+
+
+def evaluate_with_scale(fn, *args):
+    """``(fn(*args), M)`` with ``M`` the largest finite magnitude among ``fn``'s intermediates.
+
+    ``M`` bounds the size of the terms a formula adds and subtracts, so
+    ``ε · M`` is the scale of its own rounding error (the entries of
+    ``diag(p) − p pᵀ`` are computed from terms of size ``p ≈ 1`` even when the
+    result is ``1e-14``). Traceable: the formula's jaxpr is evaluated equation
+    by equation. Falls back to ``M = 0`` if the formula cannot be staged out.
+    """
+    try:
+        closed, out_shape = jax.make_jaxpr(fn, return_shape=True)(*args)
+    except Exception:  # noqa: BLE001 - the caller reports the function's own error
+        return fn(*args), jnp.zeros((), jnp.float64)
+    env = dict(zip(closed.jaxpr.constvars, closed.consts, strict=True))
+    env.update(zip(closed.jaxpr.invars, jax.tree.leaves(args), strict=True))
+
+    def read(v):
+        return v.val if isinstance(v, jex.core.Literal) else env[v]
+
+    scale = jnp.zeros((), jnp.float64)
+    for value in env.values():
+        scale = _max_finite(scale, value)
+    for eqn in closed.jaxpr.eqns:
+        params = eqn.primitive.get_bind_params(eqn.params)  # as jax.core.eval_jaxpr does
+        outs = eqn.primitive.bind(*map(read, eqn.invars), **params)
+        outs = outs if eqn.primitive.multiple_results else [outs]
+        for var, value in zip(eqn.outvars, outs, strict=True):
+            env[var] = value
+            scale = _max_finite(scale, value)
+    out = jax.tree.unflatten(jax.tree.structure(out_shape), [read(v) for v in closed.jaxpr.outvars])
+    return out, scale
+
+
+def _max_finite(scale, value):
+    value = jnp.asarray(value)
+    if not jnp.issubdtype(value.dtype, jnp.inexact) or value.size == 0:
+        return scale
+    a = jnp.abs(value).astype(jnp.float64)
+    return jnp.maximum(scale, jnp.max(jnp.where(jnp.isfinite(a), a, 0.0)))

@@ -1,0 +1,595 @@
+"""Input specs: named arrays with symbolic dimensions, distributions and regimes.
+
+An :class:`Inputs` record says how to draw every argument of a derivation::
+
+    dc.inputs(theta=dc.normal("d"), X=dc.design("m", "d"), y=dc.bernoulli("m"))
+
+Dimensions are symbols (``"m"``, ``"d"``, ``"C"``) or fixed integers. A check
+runs over several *sizes* (an assignment of the symbols: the smallest allowed,
+usually a batch of 1, then two sets of distinct, non-square values so that a
+transpose or a wrong dimension cannot hide) and several *regimes*, families of
+inputs that stress a formula where iid N(0, 1) would not:
+
+=========  ==============================================================
+regime     what it does to real-valued arrays
+=========  ==============================================================
+typical    the distribution as declared
+large      10x the scale: large magnitudes, saturating sigmoid/softmax
+tiny       1e-4x the scale: values near zero
+shifted    mean moved by +3 scales: non-zero mean
+constant   every entry of the array equal (constant vectors)
+=========  ==============================================================
+
+Labels (Bernoulli, one-hot) are the same in every regime; probability vectors
+become peaked under ``large``; design matrices keep their rank in every regime.
+
+Inputs are drawn with NumPy, a whole batch at once (``(trials, *shape)``), and
+handed to one ``jax.jit(jax.vmap(...))`` call: drawing inside the compiled
+function would triple its compile time for no gain. Every argument has its own
+stream, seeded by ``(seed, crc32(derivation), crc32(size set | regime),
+crc32(argument))``, so trial ``i`` is the same whatever the number of trials,
+and adding a derivation or an argument never changes another's inputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Dim = str | int
+
+REGIMES: dict[str, str] = {
+    "typical": "iid as declared",
+    "large": "large magnitude (10x scale; saturates sigmoid/softmax)",
+    "tiny": "tiny values (1e-4x scale)",
+    "shifted": "non-zero mean (+3 scales)",
+    "constant": "constant vectors (all entries equal)",
+}
+DEFAULT_REGIMES: tuple[str, ...] = tuple(REGIMES)
+
+_DISTINCT_SMALL = (3, 5, 4, 7, 6, 8, 9, 10, 11, 12)
+_DISTINCT_MEDIUM = (8, 13, 11, 17, 10, 14, 9, 15, 12, 16)
+
+
+@dataclasses.dataclass(frozen=True)
+class Regime:
+    """A regime as numbers: ``scale`` multiplies the spread, ``shift`` moves the
+    mean (in units of the spec's scale), ``constant`` makes all entries equal."""
+
+    scale: float = 1.0
+    shift: float = 0.0
+    constant: bool = False
+
+
+REGIME_PARAMS: dict[str, Regime] = {
+    "typical": Regime(),
+    "large": Regime(scale=10.0),
+    "tiny": Regime(scale=1e-4),
+    "shifted": Regime(shift=3.0),
+    "constant": Regime(constant=True),
+    "custom": Regime(),
+}
+
+
+def regime_params(regime: str | Regime) -> Regime:
+    """The numbers of a named regime (a :class:`Regime` passes through)."""
+    return regime if isinstance(regime, Regime) else REGIME_PARAMS[regime]
+
+
+def _draw(rng: np.random.Generator, n: int, shape: tuple[int, ...], regime: Regime, draw) -> np.ndarray:
+    """``n`` draws of ``shape``; in a constant regime one value per trial, broadcast."""
+    if regime.constant:
+        return np.broadcast_to(draw(rng, (n,) + (1,) * len(shape)), (n, *shape)).copy()
+    return draw(rng, (n, *shape))
+
+
+class InputSpecError(ValueError):
+    """An input spec that cannot be drawn (names what to fix)."""
+
+
+def stable_hash(text: str) -> int:
+    """A 31-bit CRC of ``text``: the same on every run and machine (unlike ``hash``)."""
+    return zlib.crc32(text.encode()) & 0x7FFFFFFF
+
+
+# ------------------------------------------------------------------ array specs
+
+
+class ArraySpec(Protocol):
+    """How to draw one argument: its dims, limits on them, and a traceable sampler."""
+
+    dims: tuple[Dim, ...]
+
+    def shape(self, sizes: Mapping[str, int]) -> tuple[int, ...]: ...
+
+    def min_sizes(self) -> dict[str, int]: ...
+
+    def constraints(self) -> tuple[tuple[str, str, int], ...]: ...
+
+    def sample(self, rng: np.random.Generator, n: int, sizes: Mapping[str, int], regime: Regime) -> np.ndarray:
+        """``n`` draws, shape ``(n, *self.shape(sizes))``."""
+
+
+def _shape(dims: tuple[Dim, ...], sizes: Mapping[str, int]) -> tuple[int, ...]:
+    try:
+        return tuple(d if isinstance(d, int) else int(sizes[d]) for d in dims)
+    except KeyError as missing:
+        raise InputSpecError(f"dimension {missing} has no size; give it in sizes=") from None
+
+
+def _check_dims(dims: Iterable[Any], what: str) -> tuple[Dim, ...]:
+    dims = tuple(dims)
+    for d in dims:
+        if isinstance(d, bool) or not isinstance(d, str | int) or (isinstance(d, int) and d < 0):
+            raise InputSpecError(f"{what}: dimension {d!r} must be a name like 'm' or an int >= 0")
+    return dims
+
+
+@dataclasses.dataclass(frozen=True)
+class Normal:
+    """Gaussian entries ``mean + scale * N(0, 1)``, reshaped by the regime."""
+
+    dims: tuple[Dim, ...]
+    mean: float = 0.0
+    scale: float = 1.0
+    dtype: str = "float64"
+
+    def shape(self, sizes):
+        return _shape(self.dims, sizes)
+
+    def min_sizes(self):
+        return {}
+
+    def constraints(self):
+        return ()
+
+    def sample(self, rng, n, sizes, regime):
+        regime = regime_params(regime)
+        z = _draw(rng, n, self.shape(sizes), regime, lambda r, s: r.standard_normal(s))
+        mean = self.mean + regime.shift * self.scale
+        return (mean + self.scale * regime.scale * z).astype(self.dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class Uniform:
+    """Entries uniform on ``[low, high)``; ``constant`` makes them all equal."""
+
+    dims: tuple[Dim, ...]
+    low: float = 0.0
+    high: float = 1.0
+    dtype: str = "float64"
+
+    def shape(self, sizes):
+        return _shape(self.dims, sizes)
+
+    def min_sizes(self):
+        return {}
+
+    def constraints(self):
+        return ()
+
+    def sample(self, rng, n, sizes, regime):
+        draw = lambda r, s: r.uniform(self.low, self.high, s)  # noqa: E731
+        return _draw(rng, n, self.shape(sizes), regime_params(regime), draw).astype(self.dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class Positive:
+    """Positive entries, log-uniform on ``[low, high]`` (regimes ``large``/``tiny`` rescale)."""
+
+    dims: tuple[Dim, ...]
+    low: float = 0.1
+    high: float = 3.0
+    dtype: str = "float64"
+
+    def shape(self, sizes):
+        return _shape(self.dims, sizes)
+
+    def min_sizes(self):
+        return {}
+
+    def constraints(self):
+        return ()
+
+    def sample(self, rng, n, sizes, regime):
+        regime = regime_params(regime)
+        draw = lambda r, s: np.exp(r.uniform(np.log(self.low), np.log(self.high), s))  # noqa: E731
+        return (regime.scale * _draw(rng, n, self.shape(sizes), regime, draw)).astype(self.dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class Bernoulli:
+    """0/1 labels (as floats) with ``P(1) = p``; the same in every regime."""
+
+    dims: tuple[Dim, ...]
+    p: float = 0.5
+    dtype: str = "float64"
+
+    def shape(self, sizes):
+        return _shape(self.dims, sizes)
+
+    def min_sizes(self):
+        return {}
+
+    def constraints(self):
+        return ()
+
+    def sample(self, rng, n, sizes, regime):
+        return (rng.random((n, *self.shape(sizes))) < self.p).astype(self.dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class OneHot:
+    """One-hot rows: shape ``dims + (classes,)``, exactly one 1 per row."""
+
+    dims: tuple[Dim, ...]
+    classes: Dim = "C"
+    dtype: str = "float64"
+
+    def shape(self, sizes):
+        return _shape((*self.dims, self.classes), sizes)
+
+    def min_sizes(self):
+        return {self.classes: 2} if isinstance(self.classes, str) else {}
+
+    def constraints(self):
+        return ()
+
+    def sample(self, rng, n, sizes, regime):
+        *lead, n_classes = self.shape(sizes)
+        labels = rng.integers(0, n_classes, (n, *lead))
+        return np.eye(n_classes, dtype=self.dtype)[labels]
+
+
+@dataclasses.dataclass(frozen=True)
+class Simplex:
+    """Probability vectors along the last dim (``softmax`` of Gaussian logits).
+
+    ``large`` gives peaked (nearly one-hot) vectors, ``constant`` the uniform one.
+    """
+
+    dims: tuple[Dim, ...]
+    dtype: str = "float64"
+
+    def shape(self, sizes):
+        return _shape(self.dims, sizes)
+
+    def min_sizes(self):
+        last = self.dims[-1] if self.dims else None
+        return {last: 2} if isinstance(last, str) else {}
+
+    def constraints(self):
+        return ()
+
+    def sample(self, rng, n, sizes, regime):
+        regime = regime_params(regime)
+        logits = rng.standard_normal((n, *self.shape(sizes))) * regime.scale
+        if regime.constant:
+            logits = np.zeros_like(logits)
+        logits -= logits.max(axis=-1, keepdims=True)
+        p = np.exp(logits)
+        return (p / p.sum(axis=-1, keepdims=True)).astype(self.dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class Design:
+    """A design matrix ``(rows, cols)``: full column rank, or rank ``min(rows, cols) - deficiency``.
+
+    Full rank: Gaussian entries with ``rows >= cols`` (full column rank with
+    probability 1). Rank-deficient: a product ``A (rows x r) @ B (r x cols)``.
+    Every regime keeps the rank: ``constant`` is not applied, ``large`` and
+    ``tiny`` rescale, ``shifted`` adds 3 to the entries (to the left factor
+    when rank-deficient).
+    """
+
+    rows: Dim
+    cols: Dim
+    deficiency: int = 0
+    dtype: str = "float64"
+
+    @property
+    def dims(self) -> tuple[Dim, ...]:
+        return (self.rows, self.cols)
+
+    def shape(self, sizes):
+        return _shape(self.dims, sizes)
+
+    def rank(self, sizes) -> int:
+        rows, cols = self.shape(sizes)
+        return min(rows, cols) - self.deficiency
+
+    def min_sizes(self):
+        need = self.deficiency + 1
+        return {d: need for d in self.dims if isinstance(d, str)}
+
+    def constraints(self):
+        if self.deficiency == 0 and isinstance(self.rows, str) and isinstance(self.cols, str):
+            return ((self.rows, self.cols, 0),)
+        return ()
+
+    def sample(self, rng, n, sizes, regime):
+        rows, cols = self.shape(sizes)
+        regime = regime_params(regime)
+        if self.deficiency == 0:
+            x = rng.standard_normal((n, rows, cols)) + regime.shift
+        else:
+            r = self.rank(sizes)
+            a = rng.standard_normal((n, rows, r)) + regime.shift  # shift the left factor: rank stays r
+            b = rng.standard_normal((n, r, cols))
+            x = a @ b / np.sqrt(max(r, 1))
+        return (regime.scale * x).astype(self.dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class Constant:
+    """A fixed value (e.g. a hyper-parameter like ``alpha = 0.01``)."""
+
+    value: Any
+    dtype: str = "float64"
+    dims: tuple[Dim, ...] = ()
+
+    def shape(self, sizes):
+        return tuple(jnp.shape(self.value))
+
+    def min_sizes(self):
+        return {}
+
+    def constraints(self):
+        return ()
+
+    def sample(self, rng, n, sizes, regime):
+        value = np.asarray(self.value, self.dtype)
+        return np.broadcast_to(value, (n, *value.shape)).copy()
+
+
+# --------------------------------------------------------------------- factories
+
+
+def normal(*dims: Dim, mean: float = 0.0, scale: float = 1.0, dtype: str = "float64") -> Normal:
+    """Gaussian array ``mean + scale * N(0, 1)`` of shape ``dims``.
+
+    >>> normal("m", "d", scale=2.0).dims
+    ('m', 'd')
+    """
+    if not scale > 0:
+        raise InputSpecError(f"normal: scale must be > 0, got {scale!r}")
+    return Normal(_check_dims(dims, "normal"), float(mean), float(scale), dtype)
+
+
+def uniform(*dims: Dim, low: float = 0.0, high: float = 1.0, dtype: str = "float64") -> Uniform:
+    """Uniform entries on ``[low, high)``."""
+    if not high > low:
+        raise InputSpecError(f"uniform: need low < high, got low={low!r}, high={high!r}")
+    return Uniform(_check_dims(dims, "uniform"), float(low), float(high), dtype)
+
+
+def positive(*dims: Dim, low: float = 0.1, high: float = 3.0, dtype: str = "float64") -> Positive:
+    """Positive values, log-uniform on ``[low, high]`` (a scalar when no dims)."""
+    if not 0 < low < high:
+        raise InputSpecError(f"positive: need 0 < low < high, got low={low!r}, high={high!r}")
+    return Positive(_check_dims(dims, "positive"), float(low), float(high), dtype)
+
+
+def bernoulli(*dims: Dim, p: float = 0.5, dtype: str = "float64") -> Bernoulli:
+    """0/1 labels with ``P(1) = p``, as floats."""
+    if not 0 <= p <= 1:
+        raise InputSpecError(f"bernoulli: p must be in [0, 1], got {p!r}")
+    return Bernoulli(_check_dims(dims, "bernoulli"), float(p), dtype)
+
+
+def one_hot(*dims: Dim, classes: Dim = "C", dtype: str = "float64") -> OneHot:
+    """One-hot label rows of shape ``dims + (classes,)``.
+
+    >>> one_hot("m", classes="C").shape({"m": 4, "C": 3})
+    (4, 3)
+    """
+    return OneHot(_check_dims(dims, "one_hot"), _check_dims((classes,), "one_hot")[0], dtype)
+
+
+def simplex(*dims: Dim, dtype: str = "float64") -> Simplex:
+    """Probability vectors along the last dimension."""
+    if not dims:
+        raise InputSpecError("simplex: give at least one dimension (the number of outcomes)")
+    return Simplex(_check_dims(dims, "simplex"), dtype)
+
+
+def design(rows: Dim, cols: Dim, *, deficiency: int = 0, dtype: str = "float64") -> Design:
+    """A design matrix: full column rank by default, or rank ``min(rows, cols) - deficiency``."""
+    rows, cols = _check_dims((rows, cols), "design")
+    if not isinstance(deficiency, int) or deficiency < 0:
+        raise InputSpecError(f"design: deficiency must be an int >= 0, got {deficiency!r}")
+    return Design(rows, cols, deficiency, dtype)
+
+
+def full_rank(rows: Dim, cols: Dim, *, dtype: str = "float64") -> Design:
+    """A ``rows x cols`` design matrix of full column rank (``rows >= cols`` is enforced)."""
+    return design(rows, cols, dtype=dtype)
+
+
+def rank_deficient(rows: Dim, cols: Dim, *, deficiency: int = 1, dtype: str = "float64") -> Design:
+    """A ``rows x cols`` matrix of rank ``min(rows, cols) - deficiency`` (>= 1)."""
+    if deficiency < 1:
+        raise InputSpecError("rank_deficient: deficiency must be >= 1")
+    return design(rows, cols, deficiency=deficiency, dtype=dtype)
+
+
+def constant(value: Any, *, dtype: str = "float64") -> Constant:
+    """A fixed argument, the same in every trial."""
+    return Constant(value, dtype)
+
+
+# ------------------------------------------------------------------------ inputs
+
+Sizes = tuple[tuple[str, int], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Inputs:
+    """Named array specs, the sizes to run them at, and the regimes to draw them in."""
+
+    specs: tuple[tuple[str, Any], ...]
+    sizes: tuple[Sizes, ...]
+    regimes: tuple[str, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.specs)
+
+    def shapes(self, sizes: Sizes) -> dict[str, tuple[int, ...]]:
+        dims = dict(sizes)
+        return {name: spec.shape(dims) for name, spec in self.specs}
+
+    def sample(self, seed: int, label: str, n: int, sizes: Sizes, regime: str, order: tuple[str, ...]) -> tuple:
+        """``n`` trials of every argument, in the order of ``order``: arrays ``(n, *shape)``.
+
+        ``label`` names the derivation; each argument draws from its own stream.
+        """
+        dims = dict(sizes)
+        table = dict(self.specs)
+        cell = stable_hash(f"{sizes_label(sizes)}|{regime}")
+        return tuple(
+            table[name].sample(
+                np.random.default_rng([seed, stable_hash(label), cell, stable_hash(name)]), n, dims, regime_params(regime)
+            )
+            for name in order
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class CustomInputs:
+    """Arguments drawn by a user's callable ``key -> tuple of args`` (one size, one regime)."""
+
+    draw: Callable[[jax.Array], tuple]
+    sizes: tuple[Sizes, ...] = ((),)
+    regimes: tuple[str, ...] = ("custom",)
+
+    def sample(self, seed, label, n, sizes, regime, order):
+        """``n`` trials from the user's ``draw(key)``, vmapped over keys ``fold_in(key(seed, label), i)``."""
+        root = jax.random.fold_in(jax.random.PRNGKey(seed), stable_hash(label))
+        keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(jnp.arange(n))
+        args = jax.vmap(self.draw)(keys)
+        args = tuple(args) if isinstance(args, list | tuple) else (args,)
+        return tuple(np.asarray(a) for a in args)
+
+
+def _all_dims(specs: Iterable[Any]) -> list[str]:
+    seen: list[str] = []
+    for spec in specs:
+        dims = list(spec.dims)
+        if isinstance(spec, OneHot):
+            dims.append(spec.classes)
+        for d in dims:
+            if isinstance(d, str) and d not in seen:
+                seen.append(d)
+    return seen
+
+
+def _apply_limits(sizes: dict[str, int], specs: Iterable[Any]) -> dict[str, int]:
+    specs = list(specs)
+    for spec in specs:
+        for d, lo in spec.min_sizes().items():
+            sizes[d] = max(sizes.get(d, lo), lo)
+    for _ in range(len(specs) + 1):
+        changed = False
+        for spec in specs:
+            for big, small, offset in spec.constraints():
+                if sizes[big] < sizes[small] + offset:
+                    sizes[big], sizes[small] = sizes[small], sizes[big]  # keep values distinct
+                    sizes[big] = max(sizes[big], sizes[small] + offset)
+                    changed = True
+        if not changed:
+            break
+    return sizes
+
+
+def default_sizes(specs: Iterable[Any], fixed: Mapping[str, int] | None = None) -> tuple[Sizes, ...]:
+    """Three size sets: the smallest allowed (batch of 1), then two sets of distinct values."""
+    specs = list(specs)
+    fixed = dict(fixed or {})
+    free = [d for d in _all_dims(specs) if d not in fixed]
+    plans = [
+        {d: 1 for d in free},
+        dict(zip(free, _DISTINCT_SMALL, strict=False)),
+        dict(zip(free, _DISTINCT_MEDIUM, strict=False)),
+    ]
+    out: list[Sizes] = []
+    for plan in plans:
+        sizes = _apply_limits({**plan, **fixed}, specs)
+        key = tuple(sorted(sizes.items()))
+        if key not in out:
+            out.append(key)
+    return tuple(out)
+
+
+def inputs(
+    *,
+    sizes: Iterable[Mapping[str, int]] | None = None,
+    dims: Mapping[str, int] | None = None,
+    regimes: Iterable[str] | None = None,
+    **specs: Any,
+) -> Inputs:
+    """Declare how each named argument is drawn.
+
+    Args:
+      sizes: explicit size sets, e.g. ``[{"m": 1, "d": 3}, {"m": 20, "d": 4}]``;
+        default: the smallest allowed sizes and two sets of distinct values.
+      dims: sizes fixed in every set, e.g. ``{"C": 2}``.
+      regimes: which of :data:`REGIMES` to draw (default: all).
+      **specs: one array spec per argument name, e.g. ``X=design("m", "d")``.
+
+    >>> spec = inputs(theta=normal("d"), X=design("m", "d"))
+    >>> spec.sizes[0]
+    (('d', 1), ('m', 1))
+    """
+    if not specs:
+        raise InputSpecError("inputs(): name at least one argument, e.g. inputs(x=normal('n'))")
+    for name, spec in specs.items():
+        if not hasattr(spec, "sample") or not hasattr(spec, "shape"):
+            raise InputSpecError(
+                f"inputs({name}=...): expected an array spec such as normal('n'), got {spec!r}"
+            )
+    chosen = tuple(regimes) if regimes is not None else DEFAULT_REGIMES
+    unknown = [r for r in chosen if r not in REGIMES]
+    if unknown or not chosen:
+        raise InputSpecError(f"inputs(regimes=...): unknown {unknown}; choose from {list(REGIMES)}")
+    if sizes is None:
+        size_sets = default_sizes(specs.values(), dims)
+    else:
+        needed = set(_all_dims(specs.values()))
+        size_sets = []
+        for s in sizes:
+            merged = {**(dims or {}), **dict(s)}
+            missing = needed - set(merged)
+            bad = {k: v for k, v in merged.items() if not isinstance(v, int) or v < 0}
+            if missing or bad:
+                raise InputSpecError(
+                    f"inputs(sizes=...): size set {dict(s)} "
+                    + (f"misses {sorted(missing)}" if missing else f"has invalid sizes {bad}")
+                )
+            size_sets.append(tuple(sorted(merged.items())))
+        size_sets = tuple(size_sets)
+        if not size_sets:
+            raise InputSpecError("inputs(sizes=...): give at least one size set")
+    return Inputs(tuple(specs.items()), size_sets, chosen)
+
+
+def as_inputs(spec: Any) -> Inputs | CustomInputs:
+    """Accept an :class:`Inputs` or any callable ``key -> tuple of args``."""
+    if isinstance(spec, Inputs | CustomInputs):
+        return spec
+    if callable(spec):
+        return CustomInputs(spec)
+    raise InputSpecError(
+        f"inputs=: expected dc.inputs(...) or a callable key -> tuple of args, got {spec!r}"
+    )
+
+
+def sizes_label(sizes: Sizes) -> str:
+    """``m=5 d=3`` (or ``-`` for custom inputs)."""
+    return " ".join(f"{k}={v}" for k, v in sizes) or "-"
