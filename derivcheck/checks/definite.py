@@ -139,7 +139,9 @@ class Definite:
         scale = np.where(stats["lambda_scale"] > 0, stats["lambda_scale"], 1.0)
         lo, hi, m = stats["lambda_min"] / scale, stats["lambda_max"] / scale, stats["margin"] / scale
         closeness = {"pd": m - lo, "psd": -m - lo, "nd": hi + m, "nsd": hi - m}[kind]
-        return failed, closeness + 10.0 * failed + rel, rel
+        # among failing trials prefer one that shows structure over an all-zero (saturated) matrix
+        informative = (stats["n_pos"] + stats["n_neg"]) > 0
+        return failed, closeness + 10.0 * failed + 1.0 * informative + rel, rel
 
     def summarize(self, d: Derivation, run: Run):
         s = run.stats
@@ -151,7 +153,7 @@ class Definite:
         margin = float(s["margin"][i])
         n_pos, n_neg = int(s["n_pos"][i]), int(s["n_neg"][i])
         rank = n_pos + n_neg
-        null = vecs[:, np.argmin(np.abs(lam))] if rank < n else None
+        null = vecs[:, np.argmin(np.abs(lam))] if 0 < rank < n else None
         if null is not None:
             null = null * np.sign(null[np.argmax(np.abs(null))])
         ranks = (s["n_pos"] + s["n_neg"])[s["finite_reference"]]

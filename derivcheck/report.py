@@ -1,0 +1,122 @@
+"""Reports of a run: the terminal table, the summary line, and the JSON file.
+
+JSON files are written atomically (to a temporary file in the same folder,
+then renamed), so a crash or Ctrl-C never leaves half a report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from derivcheck.result import SCHEMA_VERSION, Result
+
+OUTCOME_STYLE = {"holds": "green", "fails": "red", "error": "yellow"}
+
+
+def verdict(r: Result) -> str:
+    """A short word for the table: what happened relative to what was expected."""
+    if r.outcome == "error":
+        return "ERROR"
+    if r.ok:
+        return "ok" if r.expect.holds else "ok (fails as expected)"
+    return "UNEXPECTED " + r.outcome.upper()
+
+
+def summary(results: Sequence[Result], seconds: float, *, seed: int, trials: int, problems: int = 0) -> str:
+    """One line: how many hold, fail as expected, fail unexpectedly, error."""
+    holds = sum(r.ok and r.outcome == "holds" for r in results)
+    expected_fail = sum(r.ok and r.outcome == "fails" for r in results)
+    unexpected = sum((not r.ok) and r.outcome != "error" for r in results)
+    errors = sum(r.outcome == "error" for r in results)
+    parts = [
+        f"{len(results)} derivations",
+        f"{holds} hold",
+        f"{expected_fail} fail as expected",
+        f"{unexpected} unexpected",
+        f"{errors} errors",
+    ]
+    if problems:
+        parts.append(f"{problems} load problems")
+    return ", ".join(parts) + f" — {seconds:.1f}s (seed {seed}, {trials} trials each)"
+
+
+def table(results: Sequence[Result], title: str | None = None):
+    """A rich Table: name, claim, outcome, expected, max rel. error, source."""
+    from rich.table import Table
+
+    t = Table(title=title, show_lines=False, expand=False)
+    t.add_column("derivation", overflow="fold")
+    t.add_column("claim")
+    t.add_column("outcome")
+    t.add_column("expected")
+    t.add_column("max rel err", justify="right")
+    t.add_column("source", overflow="fold")
+    for r in results:
+        style = OUTCOME_STYLE[r.outcome]
+        name_style = "" if r.ok else "bold red"
+        t.add_row(
+            f"[{name_style}]{r.name}[/]" if name_style else r.name,
+            r.kind,
+            f"[{style}]{r.outcome}[/]",
+            r.expect.word,
+            _err(r.max_rel_err),
+            r.source,
+        )
+    return t
+
+
+def _err(x: float) -> str:
+    return "-" if x != x else f"{x:.1e}"
+
+
+def details(results: Iterable[Result]) -> list[str]:
+    """One line per result worth a closer look: failures (expected or not) and errors."""
+    lines = []
+    for r in results:
+        if r.outcome == "holds" and r.ok and not r.notes:
+            continue
+        head = f"{verdict(r)}: {r.name}"
+        body = r.message
+        if not r.expect.holds:
+            body += f"  [expected: {r.expect.reason}]"
+        lines.append(f"{head} — {body}")
+        lines.extend(f"    note: {n}" for n in r.notes)
+        if r.outcome == "fails":
+            lines.append(f"    replay: derivcheck explain {r.name} --seed {r.seed}")
+    return lines
+
+
+def to_json(results: Sequence[Result], *, seed: int, trials: int, seconds: float, problems: Sequence[str] = ()) -> dict[str, Any]:
+    """The JSON document of a run (schema documented in the README)."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "seed": seed,
+        "trials": trials,
+        "seconds": round(seconds, 3),
+        "ok": all(r.ok for r in results) and not problems,
+        "problems": list(problems),
+        "results": [r.to_dict() for r in results],
+    }
+
+
+def write_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename (never half-written)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | os.PathLike[str], document: dict[str, Any]) -> None:
+    write_atomic(path, json.dumps(document, indent=2, allow_nan=False) + "\n")
