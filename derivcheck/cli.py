@@ -32,7 +32,10 @@ def _parser() -> argparse.ArgumentParser:
 
     def add_load(sp):
         sp.add_argument(
-            "--load", action="append", default=[], metavar="MODULE_OR_FILE",
+            "--load",
+            action="append",
+            default=[],
+            metavar="MODULE_OR_FILE",
             help="import a module or .py file that registers derivations (repeatable)",
         )
 
@@ -43,7 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("run", help="check derivations")
     rp.add_argument("patterns", nargs="*", metavar="PATTERN", help="glob on names, e.g. 'logistic.*'")
     rp.add_argument("--all", action="store_true", help="check every registered derivation")
-    rp.add_argument("--trials", type=_positive_int, default=DEFAULT_TRIALS, help=f"trials per derivation (default {DEFAULT_TRIALS})")
+    rp.add_argument(
+        "--trials", type=_positive_int, default=DEFAULT_TRIALS, help=f"trials per derivation (default {DEFAULT_TRIALS})"
+    )
     rp.add_argument("--seed", type=_nonneg_int, default=0, help="root seed (default 0)")
     rp.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH")
     rp.add_argument("-v", "--verbose", action="store_true", help="show full tracebacks of internal errors")
@@ -150,8 +155,12 @@ def _cmd_run(args, out, err) -> int:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             with Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                console=out, transient=True,
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=out,
+                transient=True,
             ) as progress:
                 task = progress.add_task("checking", total=len(chosen))
                 for d in chosen:
@@ -163,8 +172,10 @@ def _cmd_run(args, out, err) -> int:
             for i, d in enumerate(chosen, 1):
                 r = check(d, trials=args.trials, seed=args.seed)
                 results.append(r)
-                print(f"[{i:>{width}}/{len(chosen)}] {d.name}: {r.outcome} (expected {r.expect.word}) "
-                      f"{r.seconds:.2f}s", flush=True)
+                print(
+                    f"[{i:>{width}}/{len(chosen)}] {d.name}: {r.outcome} (expected {r.expect.word}) {r.seconds:.2f}s",
+                    flush=True,
+                )
     except KeyboardInterrupt:
         interrupted = True
         err(f"interrupted: reporting the {len(results)} finished of {len(chosen)} derivations")
@@ -172,8 +183,9 @@ def _cmd_run(args, out, err) -> int:
     out.print(report.table(results))
     for line in report.details(results):
         out.print(line, markup=False, highlight=False)
-    out.print(report.summary(results, seconds, seed=args.seed, trials=args.trials, problems=len(problems)),
-              markup=False)
+    out.print(
+        report.summary(results, seconds, seed=args.seed, trials=args.trials, problems=len(problems)), markup=False
+    )
     if args.json:
         doc = report.to_json(results, seed=args.seed, trials=args.trials, seconds=seconds, problems=problems)
         report.write_json(args.json, doc)

@@ -40,6 +40,7 @@ The tolerances are never scaled by array size and a requested 0 stays 0.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import jax
 import jax.extend as jex
@@ -103,14 +104,15 @@ def exceeds(abs_err: np.ndarray, scale: np.ndarray, tol: Tolerance) -> np.ndarra
     return np.asarray(abs_err) > tol.atol + tol.rtol * np.asarray(scale)
 
 
-def relative_error(abs_err: np.ndarray, scale: np.ndarray, tol: Tolerance) -> np.ndarray:
-    """``abs_err / max(scale, atol / rtol)``: about ``rtol`` exactly where a trial starts failing.
+def relative_error(abs_err: np.ndarray, scale: np.ndarray, tol: Tolerance, rounding: Any = 0.0) -> np.ndarray:
+    """``abs_err / max(scale, (atol + rounding) / rtol)``: about ``rtol`` where a trial starts failing.
 
-    Dividing by at least ``atol / rtol`` keeps two rounding-level values around
-    an exact zero from showing a relative error of order 1.
+    Dividing by at least ``(atol + rounding) / rtol`` keeps values that are both
+    rounding noise (around an exact zero, or after a measured cancellation)
+    from showing a relative error of order 1.
     """
     abs_err = np.asarray(abs_err, dtype=np.float64)
-    floor = tol.atol / tol.rtol if tol.rtol > 0 else 0.0
+    floor = (tol.atol + np.asarray(rounding, dtype=np.float64)) / tol.rtol if tol.rtol > 0 else 0.0
     denom = np.maximum(np.asarray(scale, dtype=np.float64), floor)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(denom > 0, abs_err / np.where(denom > 0, denom, 1.0), np.where(abs_err > 0, np.inf, 0.0))
@@ -137,7 +139,7 @@ def judge_equality(stats: dict[str, np.ndarray], tol: Tolerance):
     scale = equality_scale(stats)
     rounding = np.asarray(stats.get("rounding", 0.0))
     failed = np.asarray(stats["abs_err"]) > tol.atol + tol.rtol * scale + rounding
-    rel = relative_error(stats["abs_err"], scale, tol)
+    rel = relative_error(stats["abs_err"], scale, tol, rounding)
     return failed, rel, rel
 
 
@@ -185,7 +187,7 @@ def evaluate_with_scale(fn, *args):
     """
     try:
         closed, out_shape = jax.make_jaxpr(fn, return_shape=True)(*args)
-    except Exception:  # noqa: BLE001 - the caller reports the function's own error
+    except Exception:
         return fn(*args), jnp.zeros((), jnp.float64)
     env = dict(zip(closed.jaxpr.constvars, closed.consts, strict=True))
     env.update(zip(closed.jaxpr.invars, jax.tree.leaves(args), strict=True))

@@ -113,8 +113,7 @@ class Definite:
     def __post_init__(self) -> None:
         if self.definiteness not in DEFINITE_KINDS:
             raise DerivationError(
-                f"definite(kind): kind must be one of {', '.join(DEFINITE_KINDS)}, "
-                f"got {self.definiteness!r}"
+                f"definite(kind): kind must be one of {', '.join(DEFINITE_KINDS)}, got {self.definiteness!r}"
             )
 
 
@@ -197,14 +196,10 @@ def resolve_wrt(wrt: int | str, arg_names: tuple[str, ...], name: str = "") -> i
         raise DerivationError(f"{where}wrt must be an argument name or index, got {wrt!r}")
     if isinstance(wrt, str):
         if wrt not in arg_names:
-            raise DerivationError(
-                f"{where}wrt={wrt!r} names no argument; the arguments are {list(arg_names)}"
-            )
+            raise DerivationError(f"{where}wrt={wrt!r} names no argument; the arguments are {list(arg_names)}")
         return arg_names.index(wrt)
     if arg_names and not -len(arg_names) <= wrt < len(arg_names):
-        raise DerivationError(
-            f"{where}wrt={wrt} is out of range for {len(arg_names)} arguments {list(arg_names)}"
-        )
+        raise DerivationError(f"{where}wrt={wrt} is out of range for {len(arg_names)} arguments {list(arg_names)}")
     return wrt % len(arg_names) if arg_names else wrt
 
 

@@ -175,7 +175,7 @@ class Uniform:
         return ()
 
     def sample(self, rng, n, sizes, regime):
-        draw = lambda r, s: r.uniform(self.low, self.high, s)  # noqa: E731
+        draw = lambda r, s: r.uniform(self.low, self.high, s)
         return _draw(rng, n, self.shape(sizes), regime_params(regime), draw).astype(self.dtype)
 
 
@@ -199,7 +199,7 @@ class Positive:
 
     def sample(self, rng, n, sizes, regime):
         regime = regime_params(regime)
-        draw = lambda r, s: np.exp(r.uniform(np.log(self.low), np.log(self.high), s))  # noqa: E731
+        draw = lambda r, s: np.exp(r.uniform(np.log(self.low), np.log(self.high), s))
         return (regime.scale * _draw(rng, n, self.shape(sizes), regime, draw)).astype(self.dtype)
 
 
@@ -455,7 +455,10 @@ class Inputs:
         cell = stable_hash(f"{sizes_label(sizes)}|{regime}")
         return tuple(
             table[name].sample(
-                np.random.default_rng([seed, stable_hash(label), cell, stable_hash(name)]), n, dims, regime_params(regime)
+                np.random.default_rng([seed, stable_hash(label), cell, stable_hash(name)]),
+                n,
+                dims,
+                regime_params(regime),
             )
             for name in order
         )
@@ -551,9 +554,7 @@ def inputs(
         raise InputSpecError("inputs(): name at least one argument, e.g. inputs(x=normal('n'))")
     for name, spec in specs.items():
         if not hasattr(spec, "sample") or not hasattr(spec, "shape"):
-            raise InputSpecError(
-                f"inputs({name}=...): expected an array spec such as normal('n'), got {spec!r}"
-            )
+            raise InputSpecError(f"inputs({name}=...): expected an array spec such as normal('n'), got {spec!r}")
     chosen = tuple(regimes) if regimes is not None else DEFAULT_REGIMES
     unknown = [r for r in chosen if r not in REGIMES]
     if unknown or not chosen:
@@ -585,9 +586,7 @@ def as_inputs(spec: Any) -> Inputs | CustomInputs:
         return spec
     if callable(spec):
         return CustomInputs(spec)
-    raise InputSpecError(
-        f"inputs=: expected dc.inputs(...) or a callable key -> tuple of args, got {spec!r}"
-    )
+    raise InputSpecError(f"inputs=: expected dc.inputs(...) or a callable key -> tuple of args, got {spec!r}")
 
 
 def sizes_label(sizes: Sizes) -> str:

@@ -127,7 +127,7 @@ def load_entry_points(group: str = ENTRY_POINT_GROUP) -> list[str]:
     for ep in importlib.metadata.entry_points(group=group):
         try:
             ep.load()
-        except Exception as exc:  # noqa: BLE001 - a broken plugin must not stop the others
+        except Exception as exc:
             problems.append(f"entry point {ep.name!r} ({ep.value}) failed to load: {_one_line(exc)}")
     return problems
 
@@ -158,7 +158,7 @@ def load(target: str) -> list[Derivation]:
             importlib.import_module(target)
     except LoadError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any error in a user's file becomes one line
+    except Exception as exc:
         raise LoadError(f"{target} failed to import: {_one_line(exc)}") from exc
     return [d for d in _DEFAULT if d.name not in before]
 
@@ -207,9 +207,7 @@ def _arg_names(fn, claim, spec) -> tuple[str, ...]:
             parts.append(f"no input spec for {missing}")
         if extra:
             parts.append(f"inputs {extra} are not arguments")
-        raise DerivationError(
-            f"inputs do not match the arguments {list(names)} of {fn.__name__}: " + "; ".join(parts)
-        )
+        raise DerivationError(f"inputs do not match the arguments {list(names)} of {fn.__name__}: " + "; ".join(parts))
     return names
 
 

@@ -91,7 +91,9 @@ def details(results: Iterable[Result]) -> list[str]:
     return lines
 
 
-def to_json(results: Sequence[Result], *, seed: int, trials: int, seconds: float, problems: Sequence[str] = ()) -> dict[str, Any]:
+def to_json(
+    results: Sequence[Result], *, seed: int, trials: int, seconds: float, problems: Sequence[str] = ()
+) -> dict[str, Any]:
     """The JSON document of a run (schema documented in the README)."""
     return {
         "schema_version": SCHEMA_VERSION,

@@ -163,12 +163,18 @@ def hessian_pd_full_rank(theta, X, y):
 
 @dc.definite(
     "pd",
-    inputs=dc.inputs(theta=dc.normal("d"), X=dc.rank_deficient("m", "d"), y=dc.bernoulli("m"),
-                     regimes=("typical", "tiny", "constant")),
+    inputs=dc.inputs(
+        theta=dc.normal("d"),
+        X=dc.rank_deficient("m", "d"),
+        y=dc.bernoulli("m"),
+        regimes=("typical", "tiny", "constant"),
+    ),
     name="logistic.hessian_pd_rank_deficient",
     source=f"{NOTES}, H positive definite (condition rank(X) = n+1 violated)",
     statement=r"H = X^T S X \succ 0 \quad (\operatorname{rank} X < n+1)",
-    expect=dc.fails("without full column rank, Xa = 0 for some a ≠ 0 and aᵀHa = 0: H is singular along the null space of X"),
+    expect=dc.fails(
+        "without full column rank, Xa = 0 for some a ≠ 0 and aᵀHa = 0: H is singular along the null space of X"
+    ),
 )
 def hessian_pd_rank_deficient(theta, X, y):
     """The PD claim where its condition fails: a rank-deficient design."""
@@ -193,7 +199,9 @@ def hessian_psd_any_rank(theta, X, y):
     name="logistic.hessian_pd_saturated",
     source=f"{NOTES}, S = diag(μ_i(1 − μ_i)) > 0 (in floating point)",
     statement=r"S = \operatorname{diag}(\mu_i(1-\mu_i)),\ \mu_i(1-\mu_i) > 0",
-    expect=dc.fails("μ_i(1 − μ_i) > 0 only in exact arithmetic: when |θᵀx_i| ≳ 37, μ_i rounds to 1 in float64, S to 0, and H is numerically singular"),
+    expect=dc.fails(
+        "μ_i(1 − μ_i) > 0 only in exact arithmetic: when |θᵀx_i| ≳ 37, μ_i rounds to 1 in float64, S to 0, and H is numerically singular"
+    ),
 )
 def hessian_pd_saturated(theta, X, y):
     """The PD claim on saturated predictions (large ``|θᵀx|``)."""

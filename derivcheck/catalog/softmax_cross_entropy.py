@@ -43,7 +43,9 @@ def gradient(z, y):
     name="softmax_ce.gradient_component_as_written",
     source=f"{NOTES}, Q7a (derivation) and Q7b-i ('we know ∂L/∂z_i = ŷ_i − 1')",
     statement=r"\frac{\partial}{\partial z_i} L(\mathbf{z}, \mathbf{y}) = \hat{y}_i - 1",
-    expect=dc.fails("∂L/∂z_i = ŷ_i − 1 holds only for the true class i = k; for i ≠ k it is ŷ_i (ŷ_i − y_i in general)"),
+    expect=dc.fails(
+        "∂L/∂z_i = ŷ_i − 1 holds only for the true class i = k; for i ≠ k it is ŷ_i (ŷ_i − y_i in general)"
+    ),
 )
 def gradient_component_as_written(z, y):
     """The component the derivation of (a) ends on and (b-i) starts from: ``ŷ_i − 1`` for every ``i``."""

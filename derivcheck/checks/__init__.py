@@ -73,14 +73,15 @@ def check(derivation: Derivation | str, *, trials: int = DEFAULT_TRIALS, seed: i
             result = checker(derivation, config)
     except CheckError as exc:
         result = _error(derivation, config, str(exc))
-    except Exception as exc:  # noqa: BLE001 - user code may raise anything; report, don't crash
+    except Exception as exc:
         result = _error(derivation, config, one_line(exc))
     return _with_seconds(result, time.perf_counter() - start)
 
 
 def _error(d: Derivation, config: CheckConfig, message: str) -> Result:
-    return Result(name=d.name, kind=d.kind, outcome="error", expect=d.expect, message=message,
-                  seed=config.seed, source=d.source)
+    return Result(
+        name=d.name, kind=d.kind, outcome="error", expect=d.expect, message=message, seed=config.seed, source=d.source
+    )
 
 
 def _with_seconds(result: Result, seconds: float) -> Result:

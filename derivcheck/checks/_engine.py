@@ -136,7 +136,7 @@ class _Batch:
             return _compiled(family, d, what)(args, extra)
         except CheckError:
             raise
-        except Exception as exc:  # noqa: BLE001 - a user's function may raise anything
+        except Exception as exc:
             raise CheckError(
                 f"failed under jax.jit at {sizes_label(self.sizes)}: {one_line(exc)}{jit_hint(exc)}"
             ) from exc
@@ -146,7 +146,7 @@ def _draw_batch(family: Family, d: Derivation, config: CheckConfig, sizes: Sizes
     regimes = list(d.inputs.regimes)
     try:
         parts = [d.inputs.sample(config.seed, d.name, per, sizes, r, d.arg_names) for r in regimes]
-    except Exception as exc:  # noqa: BLE001 - a user's sampler may raise anything
+    except Exception as exc:
         raise CheckError(f"inputs could not be drawn at {sizes_label(sizes)}: {one_line(exc)}") from exc
     args = tuple(np.concatenate(cols) for cols in zip(*parts, strict=True))
     abstract = tuple(jax.ShapeDtypeStruct(a.shape[1:], a.dtype) for a in args)
@@ -154,15 +154,23 @@ def _draw_batch(family: Family, d: Derivation, config: CheckConfig, sizes: Sizes
         shapes = family.extra_inputs(d, abstract)
     except CheckError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise CheckError(f"of= raised on the drawn inputs at {sizes_label(sizes)}: {one_line(exc)}") from exc
     extra = {}
     for name, shape in shapes.items():
         spec = Normal(tuple(shape.shape), dtype=str(np.dtype(shape.dtype)))
         extra[name] = np.concatenate(
-            [spec.sample(np.random.default_rng([config.seed, stable_hash(d.name),
-                                                stable_hash(f"{sizes_label(sizes)}|{r}"), stable_hash(name)]),
-                         per, {}, regime_params(r)) for r in regimes]
+            [
+                spec.sample(
+                    np.random.default_rng(
+                        [config.seed, stable_hash(d.name), stable_hash(f"{sizes_label(sizes)}|{r}"), stable_hash(name)]
+                    ),
+                    per,
+                    {},
+                    regime_params(r),
+                )
+                for r in regimes
+            ]
         )
     return _Batch(
         sizes=sizes,
@@ -181,7 +189,7 @@ def _validate(family: Family, d: Derivation, b: _Batch) -> tuple[str, int]:
         _, values = jax.eval_shape(lambda a, e: family.trial(d, a, e), args, extra)
     except CheckError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise CheckError(f"failed at {sizes_label(b.sizes)}: {one_line(exc)}{jit_hint(exc)}") from exc
     leaves = jax.tree.leaves((args, extra, values))
     return dtype, sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in leaves)
@@ -276,7 +284,9 @@ def _check_finite(stats, trial_sizes, trial_regimes, notes) -> None:
     if not ref_ok.any():
         raise CheckError("the reference is NaN or inf on every trial: check the inputs' domain")
     if (~ref_ok).any():
-        notes.append(f"reference not finite in {int((~ref_ok).sum())} of {n} trials (inputs outside its domain); skipped")
+        notes.append(
+            f"reference not finite in {int((~ref_ok).sum())} of {n} trials (inputs outside its domain); skipped"
+        )
     bad = ref_ok & ~der_ok
     if bad.any():
         i = int(np.argmax(bad))

@@ -79,7 +79,7 @@ class Definite:
     def validate(self, d, args, extra):
         try:
             got = jax.eval_shape(d.derived, *args)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise CheckError(f"derived function raised: {one_line(exc)}") from exc
         shape = getattr(got, "shape", None)
         if shape is None or len(shape) != 2 or shape[0] != shape[1]:
@@ -89,7 +89,7 @@ class Definite:
         if d.claim.of is not None:
             try:
                 ref = jax.eval_shape(lambda *a: _hessian(d, a), *args)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise CheckError(f"jax.hessian of of= failed: {one_line(exc)}") from exc
             n = int(np.prod(ref.shape[: len(ref.shape) // 2]))
             if ref.shape != shape and (n, n) != shape:
@@ -183,7 +183,8 @@ class Definite:
             reason = f"not symmetric (‖H − Hᵀ‖∞ = {s['sym_err'][j]:.2g}) at {where(run.sizes[j], run.regimes[j])}"
         elif "abs_err" in s and exceeds(s["abs_err"], s["eq_scale"], run.tol).any():
             j = int(np.nanargmax(run.rel_err))
-            reason = f"differs from jax.hessian(of) (rel. error {run.rel_err[j]:.2g}) at {where(run.sizes[j], run.regimes[j])}"
+            at = where(run.sizes[j], run.regimes[j])
+            reason = f"differs from jax.hessian(of) (rel. error {run.rel_err[j]:.2g}) at {at}"
         else:
             reason = f"{spectrum.found}, not {kind}: {lam_txt}, {rank_txt}, at {where(w.sizes, w.regime)}"
         return f"fails in {bad} of {run.trials} trials: {reason}", {"spectrum": spectrum}

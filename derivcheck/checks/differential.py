@@ -84,7 +84,7 @@ class Differential:
         x = args[d.wrt_index]
         try:
             out = jax.eval_shape(lambda *a: _partial(d, a)[0](a[d.wrt_index]), *args)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise CheckError(f"of= {_fname(claim.of)} raised on the drawn inputs: {one_line(exc)}") from exc
         if isinstance(claim, Gradient) and out.shape != ():
             raise CheckError(
@@ -99,11 +99,11 @@ class Differential:
             )
         try:
             ref = jax.eval_shape(lambda a, e: reference_value(d, a, e), args, extra)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise CheckError(f"{REFERENCE_NAMES[claim.kind]} of {_fname(claim.of)} failed: {one_line(exc)}") from exc
         try:
             got = jax.eval_shape(lambda a, e: derived_value(d, a, e), args, extra)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise CheckError(f"derived function raised: {one_line(exc)}{jit_hint(exc)}") from exc
         if not hasattr(got, "shape"):
             raise CheckError(f"derived function returns {type(got).__name__}, expected one array of shape {ref.shape}")
@@ -111,8 +111,7 @@ class Differential:
             transposed = got.shape == ref.shape[::-1] and len(got.shape) > 1
             hint = " (the transpose of the expected shape)" if transposed else ""
             raise CheckError(
-                f"derived function returns shape {got.shape}, expected {ref.shape}{hint} — "
-                f"{_shape_rule(claim.kind)}"
+                f"derived function returns shape {got.shape}, expected {ref.shape}{hint} — {_shape_rule(claim.kind)}"
             )
         if not jnp.issubdtype(got.dtype, jnp.floating):
             raise CheckError(f"derived function returns dtype {got.dtype}, expected a float array like {ref.dtype}")

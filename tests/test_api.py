@@ -1,0 +1,16 @@
+"""The public surface is exactly ``__all__``, sorted, and every name in it exists."""
+
+import derivcheck as dc
+
+
+def test_all_is_sorted_and_complete():
+    assert list(dc.__all__) == sorted(dc.__all__)
+    assert len(set(dc.__all__)) == len(dc.__all__)
+    for name in dc.__all__:
+        assert hasattr(dc, name), name
+
+
+def test_no_public_name_outside_all():
+    public = {n for n in vars(dc) if not n.startswith("_")}
+    modules = {n for n, v in vars(dc).items() if type(v).__name__ == "module"}
+    assert public - modules - set(dc.__all__) == set()

@@ -1,0 +1,28 @@
+"""Every catalog derivation is its own test item: its outcome must match what it expects."""
+
+import pytest
+
+import derivcheck as dc
+
+CATALOG = [d for d in dc.registry() if d.derived.__module__.startswith("derivcheck.catalog")]
+
+
+def test_catalog_is_loaded_through_the_entry_point():
+    assert len(CATALOG) >= 10
+
+
+@pytest.mark.parametrize("derivation", CATALOG, ids=[d.name for d in CATALOG])
+def test_catalog_derivation(derivation):
+    result = dc.check(derivation)
+    assert result.outcome != "error", result.message
+    assert result.ok, f"{result.outcome}, expected {derivation.expect.word}: {result.message}"
+
+
+HOLDING = [d for d in CATALOG if d.expect.holds]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_holding_catalog_derivations_hold_on_other_seeds(seed):
+    for d in HOLDING:
+        r = dc.check(d, trials=150, seed=seed)
+        assert r.outcome == "holds", f"{d.name} seed {seed}: {r.message}"
