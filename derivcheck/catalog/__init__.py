@@ -1,12 +1,18 @@
 """The built-in catalog: every result of the notes in ``shared/notes``, as written.
 
 Each topic module registers its derivations through the public API only, as a
-user's file would. Importing this package registers them all; ``derivcheck``
-finds it through the ``derivcheck.derivations`` entry point.
+user's file would. Importing this package imports every topic module (every
+submodule whose name does not start with ``_``); ``derivcheck`` finds the
+package through the ``derivcheck.derivations`` entry point.
 """
 
-from derivcheck.catalog import logistic_regression, softmax_cross_entropy
+import importlib
+import pkgutil
 
-TOPICS = (logistic_regression, softmax_cross_entropy)
+TOPICS = tuple(
+    importlib.import_module(f"{__name__}.{info.name}")
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name)
+    if not info.name.startswith("_")
+)
 
 __all__ = ["TOPICS"]
