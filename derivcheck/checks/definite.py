@@ -136,12 +136,15 @@ class Definite:
         if "abs_err" in stats:
             failed = failed | exceeds(stats["abs_err"], stats["eq_scale"], tol)
             rel = relative_error(stats["abs_err"], stats["eq_scale"], tol)
-        scale = np.where(stats["lambda_scale"] > 0, stats["lambda_scale"], 1.0)
+        # closeness to violating the claim, in units of the spectrum or the margin (whichever is larger): ~[-1, 2]
+        scale = np.maximum(stats["lambda_scale"], stats["margin"])
+        scale = np.where(scale > 0, scale, 1.0)
         lo, hi, m = stats["lambda_min"] / scale, stats["lambda_max"] / scale, stats["margin"] / scale
         closeness = {"pd": m - lo, "psd": -m - lo, "nd": hi + m, "nsd": hi - m}[kind]
-        # among failing trials prefer one that shows structure over an all-zero (saturated) matrix
-        informative = (stats["n_pos"] + stats["n_neg"]) > 0
-        return failed, closeness + 10.0 * failed + 1.0 * informative + rel, rel
+        # among failing trials prefer the one that shows most structure (highest numerical rank)
+        # over a nearly-zero (saturated) matrix: the reader learns more from "rank K-1, null along 1"
+        informative = (stats["n_pos"] + stats["n_neg"]) / np.maximum(n, 1)
+        return failed, closeness + 10.0 * failed + 5.0 * informative + rel, rel
 
     def summarize(self, d: Derivation, run: Run):
         s = run.stats
