@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     err_console = Console(stderr=True, highlight=False)
 
     def err(msg: str) -> None:
-        err_console.print(msg, markup=False)
+        err_console.print(msg, markup=False, highlight=False, soft_wrap=True)
 
     parser = _parser()
     try:
@@ -182,7 +182,7 @@ def _cmd_run(args, out, err) -> int:
     seconds = time.perf_counter() - start
     out.print(report.table(results))
     for line in report.details(results):
-        out.print(line, markup=False, highlight=False)
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
     out.print(
         report.summary(results, seconds, seed=args.seed, trials=args.trials, problems=len(problems)), markup=False
     )

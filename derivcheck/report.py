@@ -86,9 +86,32 @@ def details(results: Iterable[Result]) -> list[str]:
             body += f"  [expected: {r.expect.reason}]"
         lines.append(f"{head} — {body}")
         lines.extend(f"    note: {n}" for n in r.notes)
+        if r.outcome == "fails" and not r.ok:
+            lines.extend(worst_lines(r))
         if r.outcome == "fails":
             lines.append(f"    replay: derivcheck explain {r.name} --seed {r.seed}")
     return lines
+
+
+def worst_lines(r: Result, width: int = 100) -> list[str]:
+    """The worst trial's inputs, then derived (actual) vs reference (expected), a line each."""
+    if r.worst is None:
+        return []
+    import numpy as np
+
+    def show(x) -> str:
+        text = np.array2string(np.asarray(x), precision=4, suppress_small=True, max_line_width=10**6, threshold=12)
+        text = " ".join(text.split())
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    w = r.worst
+    out = [f"    worst input ({' '.join(f'{k}={v}' for k, v in w.sizes)}, {w.regime}):"]
+    out += [f"      {name} = {show(value)}" for name, value in w.inputs.items()]
+    if w.derived is not None:
+        out.append(f"      derived   (actual)   = {show(w.derived)}")
+    if w.reference is not None:
+        out.append(f"      reference (expected) = {show(w.reference)}")
+    return out
 
 
 def to_json(
