@@ -9,9 +9,17 @@ Hessian ``H = Xᵀ S X``, ``S = diag(μ_i(1 − μ_i))``, is derived from that
 registered: the vector forms hold for the sum and are off by a factor ``m``
 for the mean the notes started from.
 
-Rows of ``X`` are the instances ``x⁽ⁱ⁾ᵀ`` (``m × (n+1)``, here ``m × d``);
-the notes' intercept column ``x_0 = 1`` is not forced, since no formula
-depends on it.
+Rows of ``X`` are the instances ``x⁽ⁱ⁾ᵀ`` (``m × (n+1)``, here ``m × d``),
+as in the notes' later ``X ∼ M × (n+1)``; their first sketch writes the
+instances as the *columns* of an ``(n+1) × m`` matrix ``x``, for which
+``xᵀ(μ − y)`` would not even be defined. The notes' intercept column
+``x_0 = 1`` is not forced, since no formula depends on it.
+
+Two lines of the Hessian derivation cannot be checked as a Hessian because
+their shapes are not a Hessian's: the product of an ``(n+1) × m`` matrix with
+a column ``[μ_i(1 − μ_i)]_{m×1}`` (an ``(n+1)``-vector; the factor ``X`` on the
+right is missing), which the notes themselves cross out before writing
+``H = XᵀSX``.
 """
 
 import jax
@@ -109,6 +117,23 @@ def hessian_entry(theta, X, y):
     return jnp.einsum("i,ij,ik->jk", mu * (1 - mu), X, X)
 
 
+@dc.hessian(
+    of=cost_mean,
+    wrt="theta",
+    inputs=DATA,
+    name="logistic.hessian_entry_as_written",
+    source=f"{NOTES}, ∂²J/∂θ_k∂θ_j (J with the 1/m it was defined with)",
+    statement=r"\frac{\partial^2 J}{\partial \theta_k \partial \theta_j}(\theta) = \frac{\partial}{\partial \theta_k} \left( \sum_{i=1}^m (\mu_i - y_i) x_j^{(i)} \right) = \sum_{i=1}^m \mu_i (1 - \mu_i) x_j^{(i)} x_k^{(i)}",
+    expect=dc.fails(
+        "the derivation differentiates ∂J/∂θ_j without its 1/m: the entries are m times those of the Hessian of J"
+    ),
+)
+def hessian_entry_as_written(theta, X, y):
+    """Entry ``(j, k)``: ``Σ_i μ_i(1 − μ_i) x_j⁽ⁱ⁾ x_k⁽ⁱ⁾`` claimed for ``J`` as defined (the mean)."""
+    mu = jax.nn.sigmoid(X @ theta)
+    return jnp.einsum("i,ij,ik->jk", mu * (1 - mu), X, X)
+
+
 def _xtsx(theta, X):
     mu = jax.nn.sigmoid(X @ theta)
     return X.T @ ((mu * (1 - mu))[:, None] * X)
@@ -153,7 +178,7 @@ UNSATURATED = dc.inputs(
     wrt="theta",
     inputs=UNSATURATED,
     name="logistic.hessian_pd_full_rank",
-    source=f"{NOTES}, H positive definite when rank(X) = n+1",
+    source=f"{NOTES}, H positive definite (condition: rank(X) = n+1)",
     statement=r"a^T H a = (Xa)^T S (Xa) = \sum_{i=1}^m \mu_i(1-\mu_i) b_i^2 > 0 \quad (a \neq 0)",
 )
 def hessian_pd_full_rank(theta, X, y):
@@ -170,7 +195,7 @@ def hessian_pd_full_rank(theta, X, y):
         regimes=("typical", "tiny", "constant"),
     ),
     name="logistic.hessian_pd_rank_deficient",
-    source=f"{NOTES}, H positive definite (condition rank(X) = n+1 violated)",
+    source=f"{NOTES}, H positive definite (condition fails: rank(X) < n+1)",
     statement=r"H = X^T S X \succ 0 \quad (\operatorname{rank} X < n+1)",
     expect=dc.fails(
         "without full column rank, Xa = 0 for some a ≠ 0 and aᵀHa = 0: H is singular along the null space of X"
@@ -185,7 +210,7 @@ def hessian_pd_rank_deficient(theta, X, y):
     "psd",
     inputs=dc.inputs(theta=dc.normal("d"), X=dc.rank_deficient("m", "d"), y=dc.bernoulli("m")),
     name="logistic.hessian_psd_any_rank",
-    source=f"{NOTES}, aᵀHa = (Xa)ᵀS(Xa) ≥ 0 for any X",
+    source=f"{NOTES}, aᵀHa = (Xa)ᵀS(Xa) ≥ 0 (no condition on X)",
     statement=r"a^T H a = \sum_i \mu_i (1 - \mu_i) (Xa)_i^2 \ge 0",
 )
 def hessian_psd_any_rank(theta, X, y):
@@ -197,7 +222,7 @@ def hessian_psd_any_rank(theta, X, y):
     "pd",
     inputs=dc.inputs(theta=dc.normal("d"), X=dc.full_rank("m", "d"), y=dc.bernoulli("m"), regimes=("large",)),
     name="logistic.hessian_pd_saturated",
-    source=f"{NOTES}, S = diag(μ_i(1 − μ_i)) > 0 (in floating point)",
+    source=f"{NOTES}, H positive definite (condition fails in float64: saturated μ_i, S rounds to 0)",
     statement=r"S = \operatorname{diag}(\mu_i(1-\mu_i)),\ \mu_i(1-\mu_i) > 0",
     expect=dc.fails(
         "μ_i(1 − μ_i) > 0 only in exact arithmetic: when |θᵀx_i| ≳ 37, μ_i rounds to 1 in float64, S to 0, and H is numerically singular"
