@@ -34,7 +34,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from derivcheck.checks._engine import CheckError, Run, one_line, where
-from derivcheck.compare import evaluate_with_scale, exceeds, relative_error, trial_errors
+from derivcheck.compare import (
+    ROUNDING_FACTOR,
+    conditioning_scale,
+    evaluate_with_scale,
+    exceeds,
+    judge_equality,
+    trial_errors,
+)
 from derivcheck.derivation import DEFINITE_WORDS, Derivation
 from derivcheck.result import Spectrum
 
@@ -126,6 +133,19 @@ class Definite:
             stats["finite_reference"] = jnp.all(jnp.isfinite(ref))
         return stats, (h, ref)
 
+    def conditioning(self, d, args, extra):
+        """Rounding scales of the equality with ``jax.hessian(of)``, as for a Hessian claim (zeros without ``of``)."""
+        if d.claim.of is None:
+            zero = jnp.zeros((), jnp.float64)
+            return {"terms": zero, "rounding": zero}
+        ref, m_ref = evaluate_with_scale(lambda a: _hessian(d, a), args)
+        got, m_der = evaluate_with_scale(lambda a: d.derived(*a), args)
+        eps = jnp.finfo(jnp.result_type(got, ref)).eps
+        return {
+            "terms": conditioning_scale(lambda a: _hessian(d, a), (args,)),
+            "rounding": (ROUNDING_FACTOR * eps * jnp.maximum(m_ref, m_der)).astype(jnp.float64),
+        }
+
     def judge(self, stats, tol):
         kind = self.definiteness
         n = stats["n"]
@@ -133,9 +153,16 @@ class Definite:
         wrong_sign = ~_holds(kind, stats["n_pos"], stats["n_neg"], n)
         failed = asym | wrong_sign
         rel = np.zeros(failed.shape)
-        if "abs_err" in stats:
-            failed = failed | exceeds(stats["abs_err"], stats["eq_scale"], tol)
-            rel = relative_error(stats["abs_err"], stats["eq_scale"], tol)
+        if "abs_err" in stats:  # equality with jax.hessian(of), judged as a Hessian claim is
+            eq = judge_equality(
+                {
+                    "abs_err": stats["abs_err"],
+                    "scale": stats["eq_scale"],
+                    **{k: stats[k] for k in ("terms", "rounding") if k in stats},
+                },
+                tol,
+            )
+            failed, rel = failed | eq[0], eq[2]
         # closeness to violating the claim, in units of the spectrum or the margin (whichever is larger): ~[-1, 2]
         scale = np.maximum(stats["lambda_scale"], stats["margin"])
         scale = np.where(scale > 0, scale, 1.0)
@@ -143,7 +170,7 @@ class Definite:
         closeness = {"pd": m - lo, "psd": -m - lo, "nd": hi + m, "nsd": hi - m}[kind]
         # among failing trials prefer the one that shows most structure (highest numerical rank)
         # over a nearly-zero (saturated) matrix: the reader learns more from "rank K-1, null along 1"
-        informative = (stats["n_pos"] + stats["n_neg"]) / np.maximum(n, 1)
+        informative = failed * (stats["n_pos"] + stats["n_neg"]) / np.maximum(n, 1)
         return failed, closeness + 10.0 * failed + 5.0 * informative + rel, rel
 
     def summarize(self, d: Derivation, run: Run):
@@ -177,14 +204,15 @@ class Definite:
         rank_txt = f"rank {rank} of {n}" + (f", null direction ≈ {_vec(null)}" if null is not None else "")
         bad = int(run.failed.sum())
         if not bad:
-            singular = int((ranks < n).sum()) if kind in ("psd", "nsd") else 0
-            sing_txt = f"; singular in {singular} trials (worst: {rank_txt})" if singular else ""
+            singular = int((ranks < s["n"][s["finite_reference"]]).sum()) if kind in ("psd", "nsd") else 0
+            example = f" (e.g. {rank_txt}, at {where(w.sizes, w.regime)})" if rank < n else ""
+            sing_txt = f"; singular in {singular} trials{example}" if singular else ""
             return f"{word} on {run.trials} trials{sing_txt}; closest: {lam_txt}", {"spectrum": spectrum}
         asym = exceeds(s["sym_err"], s["scale"], run.tol)
         if asym.any():
             j = int(np.argmax(asym))
             reason = f"not symmetric (‖H − Hᵀ‖∞ = {s['sym_err'][j]:.2g}) at {where(run.sizes[j], run.regimes[j])}"
-        elif "abs_err" in s and exceeds(s["abs_err"], s["eq_scale"], run.tol).any():
+        elif "abs_err" in s and (run.failed & ~asym & _holds(kind, s["n_pos"], s["n_neg"], s["n"])).any():
             j = int(np.nanargmax(run.rel_err))
             at = where(run.sizes[j], run.regimes[j])
             reason = f"differs from jax.hessian(of) (rel. error {run.rel_err[j]:.2g}) at {at}"
