@@ -76,7 +76,12 @@ def test_the_catalog_is_not_empty():
     assert len(CATALOG) >= 50
 
 
-@pytest.mark.parametrize("derivation", CATALOG, ids=[d.name for d in CATALOG])
+# An identity claim compares two expressions, either of which may be built from JAX transforms
+# ("the Hessian is the Jacobian of the gradient", issue #4): it has no hand-derived side to keep pure.
+PURE = [d for d in CATALOG if d.kind != "identity"]
+
+
+@pytest.mark.parametrize("derivation", PURE, ids=[d.name for d in PURE])
 def test_derived_function_runs_without_autodiff(derivation, monkeypatch):
     out = _call_without_autodiff(derivation, monkeypatch)
     assert jnp.all(jnp.isfinite(jnp.asarray(out)))

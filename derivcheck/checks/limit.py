@@ -1,0 +1,362 @@
+"""Limit claims: a formula claimed for a limiting value of a size or a parameter.
+
+``derived(*args)`` is claimed to be ``lim of(*args)`` as ``along → to``:
+
+* along a **dimension** (``to = ∞``): each trial draws its arrays once, at the
+  largest size, and evaluates both sides on nested prefixes of sizes
+  ``n_1 < … < n_J`` (default ``4, 8, …, 2048``) — one sample path, as in a
+  law of large numbers;
+* along a **scalar argument**: ``t_j = to + (t_0 − to) 2^{-j}`` (finite ``to``)
+  or ``t_0 2^j`` (``to = ∞``), ``t_0`` the drawn value, ``j = 0 … 10``; or the
+  values given in ``points``.
+
+At each point the relative difference is
+
+.. math::
+
+    d_j = \\frac{\\|D - R\\|_2}{\\max(\\|D\\|_2, \\|R\\|_2)}
+
+(0 when within the float64 tolerance). The 2-norm compares a vector whose
+length grows with ``n`` by its root-mean-square, not by its largest entry.
+For every size set and regime the median of ``d_j`` over the trials is
+fitted, by least squares, as ``m_j ∝ h_j^r`` with ``h_j = 1/n_j`` or
+``|t_j − to|`` (``1/t_j`` for ``to = ∞``). The claim holds in a cell when the
+median difference is zero at the last point or its rate is ``r ≥ min_rate``
+(default 1/4): a law-of-large-numbers difference of size ``n^{-1/2}`` has
+``r ≈ 1/2``, a difference that tends to a non-zero constant ``r ≈ 0``. The
+median over the cell's trials (about 20 at the default 300 trials) makes the
+rate robust to one noisy path; the spread of per-trial rates is reported.
+
+Structured inputs are judged separately: the regimes ``shifted`` (non-zero
+mean) and ``constant`` break limits that hold only for zero-mean iid inputs,
+and the result says in which regimes the limit holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from derivcheck.checks._engine import CheckConfig, CheckError, jit_hint, one_line
+from derivcheck.checks.identity import fname
+from derivcheck.compare import DEFAULT_TOLERANCES
+from derivcheck.derivation import Derivation
+from derivcheck.inputs import Inputs, OneHot, Sizes, _all_dims, sizes_label
+from derivcheck.result import Cell, Result, Trial
+
+DEFAULT_SIZES = tuple(2**k for k in range(2, 12))
+DEFAULT_HALVINGS = 11
+TAIL = 6
+CONVERGED = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """How a limit is approached: along a dimension (``"size"``) or an argument (``"argument"``)."""
+
+    mode: str
+    points: tuple[float, ...]
+    h: tuple[float, ...]
+    base_sizes: tuple[Sizes, ...]
+    explicit: bool = False
+
+
+def _spec_dims(spec) -> tuple:
+    dims = tuple(spec.dims)
+    return (*dims, spec.classes) if isinstance(spec, OneHot) else dims
+
+
+def plan(d: Derivation) -> Plan:
+    """The sequence of points and the size sets for ``d``'s limit (or a one-line error)."""
+    claim, inputs = d.claim, d.inputs
+    if not isinstance(inputs, Inputs):
+        raise CheckError("a limit claim needs dc.inputs(...) with named specs, to grow a size or move an argument")
+    dims = set(_all_dims(spec for _, spec in inputs.specs))
+    if claim.along in dims:
+        if claim.to != math.inf:
+            raise CheckError(
+                f"limit along the dimension {claim.along!r} must have to=inf; "
+                f"for a finite size use dc.special_case(at={{{claim.along!r}: value}})"
+            )
+        points = tuple(int(p) for p in claim.points) or DEFAULT_SIZES
+        if len(points) < 3 or any(b <= a for a, b in itertools.pairwise(points)) or points[0] < 1:
+            raise CheckError(f"limit(points=...): give at least 3 increasing sizes >= 1, got {points}")
+        base = tuple(dict.fromkeys(tuple(sorted({**dict(s), claim.along: points[-1]}.items())) for s in inputs.sizes))
+        return Plan("size", points, tuple(1.0 / p for p in points), base)
+    if claim.along in inputs.names:
+        spec = dict(inputs.specs)[claim.along]
+        if _spec_dims(spec) or tuple(getattr(spec, "shape", lambda s: ())({})) != ():
+            raise CheckError(f"limit along the argument {claim.along!r}: it must be a scalar (its spec has dims)")
+        if claim.points:
+            pts = tuple(float(p) for p in claim.points)
+            h = tuple(1.0 / abs(p) if claim.to == math.inf else abs(p - claim.to) for p in pts)
+            if len(pts) < 3 or any(b >= a for a, b in itertools.pairwise(h)) or min(h) <= 0:
+                raise CheckError(f"limit(points=...): give at least 3 values approaching {claim.to} monotonically")
+            return Plan("argument", pts, h, inputs.sizes, explicit=True)
+        factors = tuple(2.0**-j for j in range(DEFAULT_HALVINGS))
+        return Plan("argument", factors, factors, inputs.sizes)
+    raise CheckError(
+        f"limit(along={claim.along!r}) names neither a dimension {sorted(dims)} nor an argument {list(inputs.names)}"
+    )
+
+
+def _at_point(d: Derivation, p: Plan, args: tuple, j: int) -> tuple:
+    """The arguments at point ``j``: prefixes of size ``n_j``, or the argument moved to ``t_j``."""
+    claim, specs = d.claim, dict(d.inputs.specs)
+    if p.mode == "size":
+        n = int(p.points[j])
+        out = []
+        for name, a in zip(d.arg_names, args, strict=True):
+            axes = [i for i, dim in enumerate(_spec_dims(specs[name])) if dim == claim.along]
+            index = tuple(slice(0, n) if i in axes else slice(None) for i in range(jnp.ndim(a)))
+            out.append(a[index] if axes else a)
+        return tuple(out)
+    i = d.arg_names.index(claim.along)
+    t0 = args[i]
+    if p.explicit:
+        t = jnp.asarray(p.points[j], t0.dtype)
+    elif claim.to == math.inf:
+        t = t0 * p.points[0] / p.points[j]
+    else:
+        t = claim.to + (t0 - claim.to) * p.points[j]
+    return (*args[:i], t, *args[i + 1 :])
+
+
+def _difference(got, ref):
+    """``‖D − R‖₂ / max(‖D‖₂, ‖R‖₂)``, 0 within the float64 tolerance, and whether each side is finite."""
+    tol = DEFAULT_TOLERANCES["float64"]
+    got, ref = jnp.ravel(jnp.asarray(got, jnp.float64)), jnp.ravel(jnp.asarray(ref, jnp.float64))
+    diff = jnp.sqrt(jnp.sum((got - ref) ** 2))
+    scale = jnp.maximum(jnp.sqrt(jnp.sum(got**2)), jnp.sqrt(jnp.sum(ref**2)))
+    rel = jnp.where(diff <= tol.atol + tol.rtol * scale, 0.0, diff / jnp.where(scale > 0, scale, 1.0))
+    return rel, jnp.all(jnp.isfinite(got)), jnp.all(jnp.isfinite(ref))
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(d: Derivation, p: Plan):
+    """``jit(vmap(trial ↦ (d_1 … d_J, finite flags)))``, one per derivation and plan."""
+
+    def path(args):
+        rows = [
+            _difference(d.derived(*a), d.claim.of(*a)) for a in (_at_point(d, p, args, j) for j in range(len(p.points)))
+        ]
+        rel, fin_d, fin_r = (jnp.stack(col) for col in zip(*rows, strict=True))
+        return rel, jnp.all(fin_d), jnp.all(fin_r)
+
+    return jax.jit(jax.vmap(path))
+
+
+def _log_mean(rel: np.ndarray) -> np.ndarray:
+    """Per point, the mean over trials of ``log max(d, rtol)``: a geometric mean, robust to one noisy path."""
+    floor = DEFAULT_TOLERANCES["float64"].rtol
+    return np.mean(np.log(np.maximum(rel, floor)), axis=0)
+
+
+def _rate(h: np.ndarray, log_m: np.ndarray) -> float:
+    """Least-squares ``r`` in ``m ∝ h^r`` over the last :data:`TAIL` points (``inf`` once at the tolerance).
+
+    Only the tail counts: a difference that first shrinks and then levels off
+    at a non-zero value (a wrong limit that is close) has rate ~0 there.
+    """
+    if log_m[-1] <= np.log(CONVERGED * DEFAULT_TOLERANCES["float64"].rtol):
+        return math.inf
+    x, y = np.log(h[-TAIL:]), log_m[-TAIL:]
+    return float(np.polyfit(x, y, 1)[0])
+
+
+@dataclasses.dataclass
+class _CellRun:
+    sizes: Sizes
+    regime: str
+    args: tuple
+    rel: np.ndarray
+    median: np.ndarray
+    rate: float
+    trial_rates: np.ndarray
+    holds: bool
+
+
+def _draw(d: Derivation, config: CheckConfig, sizes: Sizes, regime: str, per: int) -> tuple:
+    try:
+        return d.inputs.sample(config.seed, d.name, per, sizes, regime, d.arg_names)
+    except Exception as exc:
+        raise CheckError(f"inputs could not be drawn at {sizes_label(sizes)}: {one_line(exc)}") from exc
+
+
+def _validate(d: Derivation, p: Plan, args: tuple, sizes: Sizes) -> None:
+    abstract = tuple(jax.ShapeDtypeStruct(a.shape[1:], a.dtype) for a in args)
+    for j in (0, len(p.points) - 1):
+        a = jax.eval_shape(lambda *x, j=j: _at_point(d, p, x, j), *abstract)
+        try:
+            got = jax.eval_shape(d.derived, *a)
+        except Exception as exc:
+            raise CheckError(
+                f"derived function raised at {sizes_label(sizes)}: {one_line(exc)}{jit_hint(exc)}"
+            ) from exc
+        try:
+            ref = jax.eval_shape(d.claim.of, *a)
+        except Exception as exc:
+            raise CheckError(f"of= {fname(d.claim.of)} raised at {sizes_label(sizes)}: {one_line(exc)}") from exc
+        if getattr(got, "shape", None) != getattr(ref, "shape", None):
+            raise CheckError(
+                f"derived function returns shape {getattr(got, 'shape', '?')} but of= returns "
+                f"{getattr(ref, 'shape', '?')} (at point {p.points[j]:g} of {d.claim.along})"
+            )
+
+
+def _run_cells(d: Derivation, config: CheckConfig, p: Plan) -> list[_CellRun]:
+    regimes = list(d.inputs.regimes)
+    per = max(2, math.ceil(config.trials / (len(p.base_sizes) * len(regimes))))
+    h = np.asarray(p.h)
+    cells: list[_CellRun] = []
+    for sizes in p.base_sizes:
+        parts = [_draw(d, config, sizes, r, per) for r in regimes]
+        args = tuple(np.concatenate(cols) for cols in zip(*parts, strict=True))
+        _validate(d, p, args, sizes)
+        try:
+            rel, fin_d, fin_r = (np.asarray(x) for x in _compiled(d, p)(args))
+        except Exception as exc:
+            raise CheckError(f"failed under jax.jit at {sizes_label(sizes)}: {one_line(exc)}{jit_hint(exc)}") from exc
+        if (fin_r & ~fin_d).any():
+            raise CheckError(f"derived returns NaN or inf where of= is finite at {sizes_label(sizes)}")
+        for k, regime in enumerate(regimes):
+            rows = slice(k * per, (k + 1) * per)
+            ok = fin_r[rows]
+            if not ok.any():
+                raise CheckError(f"of= is NaN or inf on every trial at {sizes_label(sizes)} [{regime}]")
+            r = rel[rows][ok]
+            median = np.median(r, axis=0)
+            rate = _rate(h, _log_mean(r))
+            trial_rates = np.array([_rate(h, _log_mean(row[None])) for row in r])
+            holds = bool(rate >= d.claim.min_rate)
+            cell_args = tuple(a[rows][ok] for a in args)
+            cells.append(_CellRun(sizes, regime, cell_args, r, median, rate, trial_rates, holds))
+    return cells
+
+
+def _point_label(d: Derivation, p: Plan, j: int) -> str:
+    if p.mode == "size" or p.explicit:
+        return f"{d.claim.along} = {p.points[j]:g}"
+    if d.claim.to == math.inf:
+        return f"{d.claim.along} = t0·{p.points[0] / p.points[j]:g}"
+    if d.claim.to == 0:
+        return f"{d.claim.along} = t0·{p.points[j]:g}"
+    return f"{d.claim.along} = {d.claim.to:g} + (t0 − {d.claim.to:g})·{p.points[j]:g}"
+
+
+def _worst(d: Derivation, p: Plan, cells: list[_CellRun]) -> tuple[_CellRun, Trial]:
+    """The cell with the lowest rate, and its trial with the largest last difference (shown at the first point)."""
+    c = min(cells, key=lambda c: (c.holds, -math.inf if np.isnan(c.rate) else c.rate))
+    i = int(np.argmax(c.rel[:, -1]))
+    args = tuple(np.asarray(a[i]) for a in c.args)
+    first = jax.tree.map(np.asarray, _at_point(d, p, tuple(jnp.asarray(a) for a in args), 0))
+    got, ref = np.asarray(d.derived(*first)), np.asarray(d.claim.of(*first))
+    trial = Trial(
+        sizes=c.sizes,
+        regime=c.regime,
+        index=i,
+        inputs=dict(zip(d.arg_names, first, strict=True)),
+        derived=got,
+        reference=ref,
+        abs_err=float(np.sqrt(np.sum((got - ref) ** 2))),
+        rel_err=float(c.rel[i, 0]),
+    )
+    return c, trial
+
+
+def _spread(rates: np.ndarray) -> list[float] | None:
+    """The quartiles of the finite per-trial rates (trials already at the tolerance are counted apart)."""
+    finite = rates[np.isfinite(rates)]
+    return [float(q) for q in np.percentile(finite, [25, 75])] if finite.size else None
+
+
+def _rate_text(r: float) -> str:
+    return "exact" if r == math.inf else f"{r:.2f}".replace("-0.00", "0.00")
+
+
+def _message(d: Derivation, p: Plan, cells: list[_CellRun], worst: _CellRun) -> str:
+    claim = d.claim
+    toward = f"{claim.along} → {'∞' if claim.to == math.inf else f'{claim.to:g}'}"
+    first, last = _point_label(d, p, 0), _point_label(d, p, len(p.points) - 1)
+    path = f"median rel. difference {worst.median[0]:.2g} at {first} → {worst.median[-1]:.2g} at {last}"
+    held = sorted({c.regime for c in cells if c.holds})
+    failed = sorted({c.regime for c in cells if not c.holds})
+    where = f"{sizes_label(worst.sizes)} [{worst.regime}]"
+    if not failed:
+        rates = [c.rate for c in cells]
+        return (
+            f"converges to of= {fname(claim.of)} as {toward} in every regime: {path} at {where} "
+            f"(rate ≥ {_rate_text(min(rates))}, needed {claim.min_rate:g})"
+        )
+    text = (
+        f"the difference from of= {fname(claim.of)} does not vanish as {toward} in regimes {', '.join(failed)}: "
+        f"{path} (rate {_rate_text(worst.rate)} < {claim.min_rate:g}) at {where}"
+    )
+    only = [r for r in held if r not in failed]
+    if only:
+        good = [c.rate for c in cells if c.holds]
+        text += f"; it vanishes (rate ≥ {_rate_text(min(good))}) in regimes {', '.join(only)}"
+    return text
+
+
+def check_limit(d: Derivation, config: CheckConfig) -> Result:
+    """Approach the limit along the plan's points in every size set and regime; judge the rate."""
+    p = plan(d)
+    cells = _run_cells(d, config, p)
+    worst_cell, worst = _worst(d, p, cells)
+    failures = {id(c): 0 if c.holds else max(1, int((~(c.trial_rates >= d.claim.min_rate)).sum())) for c in cells}
+    result_cells = tuple(
+        Cell(
+            sizes=c.sizes,
+            regime=c.regime,
+            trials=len(c.rel),
+            failures=failures[id(c)],
+            max_rel_err=float(c.median[-1]),
+            max_abs_err=float("nan"),
+        )
+        for c in cells
+    )
+    details = {
+        "along": d.claim.along,
+        "to": d.claim.to if d.claim.to != math.inf else "inf",
+        "points": [float(x) for x in p.points],
+        "min_rate": d.claim.min_rate,
+        "cells": [
+            {
+                "sizes": sizes_label(c.sizes),
+                "regime": c.regime,
+                "holds": c.holds,
+                "rate": None if np.isnan(c.rate) else c.rate,
+                "rate_spread": _spread(c.trial_rates),
+                "trials_at_tolerance": int(np.isinf(c.trial_rates).sum()),
+                "median_difference": [float(m) for m in c.median],
+            }
+            for c in cells
+        ],
+    }
+    tol = DEFAULT_TOLERANCES["float64"]
+    return Result(
+        name=d.name,
+        kind=d.kind,
+        outcome="holds" if all(c.holds for c in cells) else "fails",
+        expect=d.expect,
+        message=_message(d, p, cells, worst_cell),
+        trials=sum(len(c.rel) for c in cells),
+        seed=config.seed,
+        max_rel_err=max(float(c.median[-1]) for c in cells),
+        rtol=tol.rtol,
+        atol=tol.atol,
+        source=d.source,
+        worst=worst,
+        cells=result_cells,
+        details=details,
+    )
+
+
+__all__ = ["DEFAULT_SIZES", "Plan", "check_limit", "plan"]

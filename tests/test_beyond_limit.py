@@ -1,0 +1,169 @@
+"""Limits, special cases and identities, both ways: correct ones hold on many seeds, a wrong limit,
+a wrong special value and a wrong identity are caught, for structured inputs as well as iid ones."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+import derivcheck as dc
+
+
+def centering_backward(x, gamma, g):
+    """``∂L/∂x`` of ``y = γ (x − mean(x))`` for upstream ``g``, by JAX."""
+    return jax.vjp(lambda v: gamma * (v - jnp.mean(v)), x)[1](g)[0]
+
+
+ALL_REGIMES = dc.inputs(x=dc.normal("n"), gamma=dc.positive(), g=dc.normal("n"))
+ZERO_MEAN = dc.inputs(x=dc.normal("n"), gamma=dc.positive(), g=dc.normal("n"), regimes=("typical", "large", "tiny"))
+SHORT = (4, 16, 64, 256, 1024, 2048, 4096)
+
+
+def _limit(reg, fn, inputs, name, **options):
+    return dc.limit(of=centering_backward, along="n", inputs=inputs, registry=reg, name=name, **options)(fn)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_true_limit_holds_on_many_seeds(reg, seed):
+    d = _limit(reg, lambda x, gamma, g: gamma * g, ZERO_MEAN, "ok")
+    r = dc.check(d, trials=90, seed=seed)
+    assert r.outcome == "holds", r.message
+    rates = [c["rate"] for c in r.details["cells"]]
+    assert all(0.3 < rate < 0.8 for rate in rates), rates  # the law of large numbers: ~n^{-1/2}
+
+
+def test_structured_inputs_expose_a_limit_that_needs_zero_mean(reg):
+    r = dc.check(_limit(reg, lambda x, gamma, g: gamma * g, ALL_REGIMES, "as_written"), trials=100)
+    assert r.outcome == "fails"
+    assert set(r.failing_regimes) == {"shifted", "constant"}
+    assert "vanishes" in r.message and "typical" in r.message
+    held = {c["regime"] for c in r.details["cells"] if c["holds"]}
+    assert held == {"typical", "large", "tiny"}
+    assert r.worst.regime in ("shifted", "constant") and r.worst.inputs["g"].shape == (4,)
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        lambda x, gamma, g: g,  # γ dropped
+        lambda x, gamma, g: gamma * (g + 0.3 * jnp.std(g)),  # off by a shift
+        lambda x, gamma, g: 2 * gamma * g,  # a factor
+    ],
+)
+def test_a_wrong_limit_is_caught_in_every_regime(reg, wrong):
+    r = dc.check(_limit(reg, wrong, ZERO_MEAN, "wrong", points=SHORT), trials=60)
+    assert r.outcome == "fails", r.message
+    assert set(r.failing_regimes) == {"typical", "large", "tiny"}
+
+
+def test_limits_along_an_argument(reg):
+    """``t sin(x/t) → x`` as ``t → ∞``, and ``(e^{σx} − 1)/σ → x`` as ``σ → 0``."""
+    spec = dc.inputs(x=dc.normal("k"), t=dc.uniform(low=1.0, high=2.0), regimes=("typical", "shifted"))
+
+    def scaled_sine(x, t):
+        return t * jnp.sin(x / t)
+
+    inf_ok = dc.limit(of=scaled_sine, along="t", inputs=spec, registry=reg, name="t_inf")(lambda x, t: x)
+    inf_bad = dc.limit(of=scaled_sine, along="t", inputs=spec, registry=reg, name="t_inf_bad")(lambda x, t: x * 1.01)
+    zero_ok = dc.limit(of=lambda x, t: jnp.expm1(t * x) / t, along="t", to=0.0, inputs=spec, registry=reg, name="z")(
+        lambda x, t: x
+    )
+    r = dc.check(inf_ok, trials=60)
+    assert r.outcome == "holds", r.message
+    # t sin(x/t) − x = O(t^{-2}); a cell may reach the float64 tolerance first (rate inf)
+    assert all(c["rate"] == math.inf or abs(c["rate"] - 2) < 0.2 for c in r.details["cells"])
+    assert dc.check(inf_bad, trials=60).outcome == "fails"
+    r = dc.check(zero_ok, trials=60)
+    assert r.outcome == "holds" and all(c["rate"] == math.inf or abs(c["rate"] - 1) < 0.2 for c in r.details["cells"])
+
+
+def test_special_case_both_ways(reg):
+    ok = dc.special_case(of=centering_backward, at={"n": 1}, inputs=ALL_REGIMES, registry=reg, name="n1")(
+        lambda x, gamma, g: jnp.zeros_like(x)
+    )
+    bad = dc.special_case(of=centering_backward, at={"n": 1}, inputs=ALL_REGIMES, registry=reg, name="n1_bad")(
+        lambda x, gamma, g: gamma * g
+    )
+    r = dc.check(ok, trials=50)
+    assert r.outcome == "holds" and {dict(c.sizes)["n"] for c in r.cells} == {1}
+    r = dc.check(bad, trials=50)
+    assert r.outcome == "fails" and "at n = 1" in r.message
+
+
+def test_special_value_of_an_argument(reg):
+    spec = dc.inputs(x=dc.normal("k"), s=dc.positive())
+    ok = dc.special_case(of=lambda x, s: x * jnp.exp(-s * x**2), at={"s": 0.0}, inputs=spec, registry=reg, name="s0")(
+        lambda x, s: x
+    )
+    assert dc.check(ok, trials=30).outcome == "holds"
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"along": "m"}, "names neither"),
+        ({"along": "n", "to": 0.0}, "special_case"),
+        ({"along": "n", "points": (8, 4, 16)}, "increasing"),
+        ({"along": "x"}, "scalar"),
+    ],
+)
+def test_bad_limits_are_one_line_errors(reg, options, words):
+    d = dc.limit(of=centering_backward, inputs=ALL_REGIMES, registry=reg, name="bad", **options)(
+        lambda x, gamma, g: gamma * g
+    )
+    r = dc.check(d, trials=10)
+    assert r.outcome == "error" and words in r.message and "\n" not in r.message
+
+
+def test_bad_special_cases_are_errors(reg):
+    d = dc.special_case(of=centering_backward, at={"m": 1}, inputs=ALL_REGIMES, registry=reg, name="m")(
+        lambda x, gamma, g: g
+    )
+    assert "names neither" in dc.check(d).message
+    d = dc.special_case(of=centering_backward, at={}, inputs=ALL_REGIMES, registry=reg, name="empty")(
+        lambda x, gamma, g: g
+    )
+    assert dc.check(d).outcome == "error"
+
+
+# --------------------------------------------------------------------- identities
+
+
+def psi(p, c):
+    u, v, z = p
+    return c[0] * u**2 * v + c[1] * jnp.sin(u * z) + c[2] * v * z**3 + c[3] * jnp.exp(c[4] * u) * v
+
+
+POINT = dc.inputs(p=dc.normal(3), c=dc.normal(5), regimes=("typical", "tiny", "shifted"))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_identity_between_transforms_holds(reg, seed):
+    d = dc.identity(of=lambda p, c: jax.jacfwd(jax.grad(psi))(p, c), inputs=POINT, registry=reg, name="h")(
+        lambda p, c: jax.hessian(psi)(p, c)
+    )
+    r = dc.check(d, trials=60, seed=seed)
+    assert r.outcome == "holds", r.message
+
+
+def test_a_wrong_identity_is_caught(reg):
+    # the Jacobian of a non-symmetric map is not its own transpose
+    def field(p, c):
+        u, v, z = p
+        return jnp.stack([c[0] * u * v, c[1] * z**2, c[2] * jnp.sin(u)])
+
+    d = dc.identity(of=lambda p, c: jax.jacfwd(field)(p, c).T, inputs=POINT, registry=reg, name="sym")(
+        lambda p, c: jax.jacfwd(field)(p, c)
+    )
+    r = dc.check(d, trials=30)
+    assert r.outcome == "fails" and r.worst.derived.shape == (3, 3)
+    shape = dc.identity(of=lambda p, c: p, inputs=POINT, registry=reg, name="shape")(lambda p, c: c)
+    r = dc.check(shape)
+    assert r.outcome == "error" and "shape" in r.message
+
+
+def test_limit_claim_records_are_validated():
+    with pytest.raises(dc.DerivationError):
+        dc.Limit(of=centering_backward, along="n", min_rate=0.0)
+    assert dc.Limit(of=centering_backward, along="n").to == math.inf

@@ -1,0 +1,156 @@
+"""Optimisation claims, both ways: convexity, existence of a minimum and descent hold where true on many
+seeds; false convexity, false strictness, false existence and an ascent update are caught."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import derivcheck as dc
+
+POINTS = dc.inputs(x=dc.normal("n"), A=dc.normal("n", "n"), sizes=[{"n": 2}, {"n": 5}])
+
+
+def log_sum_exp_plus_quadratic(x, A):
+    """Convex: ``log Σ exp(Ax) + ½‖x‖²``."""
+    return jax.nn.logsumexp(A @ x) + 0.5 * jnp.sum(x**2)
+
+
+# declared once, so that every seed reuses the compiled checks
+REG = dc.Registry()
+CONVEX = dc.convex(wrt="x", inputs=POINTS, registry=REG, name="cvx")(log_sum_exp_plus_quadratic)
+CONCAVE = dc.concave(wrt="x", inputs=POINTS, registry=REG, name="ccv")(lambda x, A: -log_sum_exp_plus_quadratic(x, A))
+STRICT = dc.convex(wrt="x", strict=True, inputs=POINTS, registry=REG, name="strict")(log_sum_exp_plus_quadratic)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("d", [CONVEX, CONCAVE, STRICT], ids=["convex", "concave", "strict"])
+def test_convex_and_concave_functions_hold_on_many_seeds(d, seed):
+    r = dc.check(d, trials=60, seed=seed)
+    assert r.outcome == "holds", f"{d.name}: {r.message}"
+
+
+@pytest.mark.parametrize(
+    ("fn", "words"),
+    [
+        (lambda x, A: jnp.sum(jnp.sin(3 * x)), "eigenvalue"),
+        (lambda x, A: jnp.sum(x**4) - jnp.sum(x**2), "< 0"),
+        (lambda x, A: -log_sum_exp_plus_quadratic(x, A), "eigenvalue"),
+    ],
+)
+def test_false_convexity_is_caught(reg, fn, words):
+    r = dc.check(dc.convex(wrt="x", inputs=POINTS, registry=reg, name="f")(fn), trials=60)
+    assert r.outcome == "fails", r.message
+    assert words in r.message and r.spectrum is not None and r.spectrum.lambda_min < 0
+    assert {"x", "A", "x_chord_end", "chord_mix"} == set(r.worst.inputs)
+
+
+def test_the_chord_test_catches_what_sampled_hessians_miss(reg):
+    """``|x|``-like kinks: the Hessian is 0 wherever it exists, the chord test sees the concavity."""
+    r = dc.check(dc.convex(wrt="x", inputs=POINTS, registry=reg, name="kink")(lambda x, A: -jnp.sum(jnp.abs(x))))
+    assert r.outcome == "fails" and "chord test" in r.message
+
+
+def test_false_strictness_is_caught_with_its_flat_direction(reg):
+    def flat(x, A):  # constant along (1, …, 1)
+        return jax.nn.logsumexp(x) + 0.0 * jnp.sum(A)
+
+    assert dc.check(dc.convex(wrt="x", inputs=POINTS, registry=reg, name="c")(flat), trials=40).outcome == "holds"
+    r = dc.check(dc.convex(wrt="x", strict=True, inputs=POINTS, registry=reg, name="s")(flat), trials=40)
+    assert r.outcome == "fails" and "affine along its null direction" in r.message
+    null = np.abs(r.spectrum.null_direction)
+    # eigenvector accuracy ~ ε‖H‖ / gap: loose where the worst point is saturated (H ≈ 0)
+    np.testing.assert_allclose(null, np.full(null.size, 1 / np.sqrt(null.size)), atol=1e-4)
+
+
+def test_strict_convexity_with_a_singular_hessian_holds():
+    """``Σ x⁴`` is strictly convex although its Hessian vanishes at 0: the flat-direction chord is curved."""
+    reg = dc.Registry()
+    spec = dc.inputs(x=dc.normal("n"), A=dc.normal("n", "n"), sizes=[{"n": 3}], regimes=("tiny", "typical"))
+    r = dc.check(dc.convex(wrt="x", strict=True, inputs=spec, registry=reg, name="q")(lambda x, A: jnp.sum(x**4)))
+    assert r.outcome == "holds", r.message
+
+
+# ------------------------------------------------------------------------ minimum
+
+
+def logistic(theta, X, y):
+    z = X @ theta
+    return jnp.sum(jnp.logaddexp(0.0, z) - y * z)
+
+
+DATA = dc.inputs(
+    theta=dc.normal("d"), X=dc.normal("m", "d"), y=dc.bernoulli("m"), sizes=[{"m": 1, "d": 2}, {"m": 6, "d": 2}]
+)
+
+
+RIDGE = dc.has_minimum(wrt="theta", inputs=DATA, registry=REG, name="ridge")(
+    lambda theta, X, y: logistic(theta, X, y) + 0.5 * jnp.sum(theta**2)
+)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_minimum_that_exists_is_found_on_many_seeds(seed):
+    r = dc.check(RIDGE, trials=40, seed=seed)
+    assert r.outcome == "holds", r.message
+
+
+def test_false_existence_on_separable_data_is_caught(reg):
+    r = dc.check(dc.has_minimum(wrt="theta", inputs=DATA, registry=reg, name="sep")(logistic), trials=40)
+    assert r.outcome == "fails" and "not attained" in r.message
+    # the counterexample: data the final iterate separates, with the loss still decreasing
+    X, y, theta = (np.asarray(r.worst.inputs[k]) for k in ("X", "y", "theta"))
+    final = np.asarray(r.worst.derived)
+    assert np.all((2 * y - 1) * (X @ final) > 0)
+    assert logistic(final, X, y) < logistic(theta, X, y)
+
+
+def test_an_objective_unbounded_below_has_no_minimum(reg):
+    r = dc.check(dc.has_minimum(wrt="x", inputs=POINTS, registry=reg, name="lin")(lambda x, A: jnp.sum(A @ x)))
+    assert r.outcome == "fails"
+
+
+# ------------------------------------------------------------------------ descent
+
+STEP = dc.inputs(theta=dc.normal("d"), X=dc.normal("m", "d"), y=dc.bernoulli("m"), eta=dc.positive(low=0.1, high=1.0))
+
+
+@dc.descent(of=logistic, wrt="theta", step="eta", inputs=STEP, registry=REG, name="gd")
+def gradient_descent(theta, X, y, eta):
+    return theta - eta * X.T @ (jax.nn.sigmoid(X @ theta) - y)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_gradient_descent_decreases_the_loss(seed):
+    r = dc.check(gradient_descent, trials=60, seed=seed)
+    assert r.outcome == "holds", r.message
+    assert r.details["max_cos"] < -0.999
+
+
+@pytest.mark.parametrize(
+    ("update", "words"),
+    [
+        (lambda theta, X, y, eta: theta + eta * X.T @ (jax.nn.sigmoid(X @ theta) - y), "does not decrease"),
+        (lambda theta, X, y, eta: theta + 0.1 - eta * X.T @ (jax.nn.sigmoid(X @ theta) - y), "step size 0"),
+    ],
+)
+def test_a_wrong_update_is_caught(reg, update, words):
+    r = dc.check(dc.descent(of=logistic, wrt="theta", step="eta", inputs=STEP, registry=reg, name="u")(update))
+    assert r.outcome == "fails" and words in r.message
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [({"step": "theta"}, "same argument"), ({"step": "rate"}, "names no argument"), ({"step": "X"}, "scalar")],
+)
+def test_bad_descent_declarations_are_errors(reg, options, words):
+    d = dc.descent(of=logistic, wrt="theta", inputs=STEP, registry=reg, name="bad", **options)(
+        lambda theta, X, y, eta: theta
+    )
+    r = dc.check(d, trials=10)
+    assert r.outcome == "error" and words in r.message
+
+
+def test_a_non_scalar_objective_is_an_error(reg):
+    r = dc.check(dc.convex(wrt="x", inputs=POINTS, registry=reg, name="vec")(lambda x, A: A @ x))
+    assert r.outcome == "error" and "scalar objective" in r.message
