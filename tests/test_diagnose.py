@@ -1,0 +1,464 @@
+"""Planted errors: each known error pattern, put into a correct formula, is named by the diagnosis.
+
+Every formula here mirrors one of the catalog's (logistic and softmax
+regression, softmax cross-entropy, the mean-only batch norm, a two-layer net);
+the planted error is the exact mistake the diagnosis must name. Trials are kept
+small and size sets explicit, so the file runs in well under a minute.
+"""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import derivcheck as dc
+from derivcheck.diagnose import KINDS, explain_factor
+
+# ------------------------------------------------------------------ formulas
+
+
+def nll_mean(theta, X, y):
+    z = X @ theta
+    return jnp.mean(jnp.logaddexp(0.0, z) - y * z)
+
+
+def nll_sum(theta, X, y):
+    z = X @ theta
+    return jnp.sum(jnp.logaddexp(0.0, z) - y * z)
+
+
+def logistic_grad_sum(theta, X, y):
+    return X.T @ (jax.nn.sigmoid(X @ theta) - y)
+
+
+LOGISTIC = dc.inputs(
+    theta=dc.normal("d"), X=dc.full_rank("m", "d"), y=dc.bernoulli("m"), sizes=[{"d": 3, "m": 5}, {"d": 4, "m": 9}]
+)
+
+
+def cross_entropy(z, y):
+    return -jnp.sum(y * jax.nn.log_softmax(z))
+
+
+LOGITS = dc.inputs(z=dc.normal("K"), y=dc.one_hot(classes="K"), sizes=[{"K": 3}, {"K": 5}])
+
+
+def softmax_jacobian(z):
+    p = jax.nn.softmax(z)
+    return jnp.diag(p) - jnp.outer(p, p)
+
+
+SOFTMAX = dc.inputs(z=dc.normal("K"), sizes=[{"K": 3}, {"K": 5}])
+
+
+def log_likelihood(w, X, Y):
+    """Softmax regression: ``l(w) = Σ_i Σ_c y_ic log μ_ic``, ``w`` of shape ``(D, C)``."""
+    return jnp.sum(Y * jax.nn.log_softmax(X @ w, axis=-1))
+
+
+def softmax_regression_hessian(w, X, delta):
+    """``H[j, c, k, c'] = −Σ_i μ_ic (δ[c, c'] − μ_ic') x_ij x_ik`` (the layout of ``jax.hessian`` w.r.t. ``w``)."""
+    mu = jax.nn.softmax(X @ w, axis=-1)
+    coef = mu[:, :, None] * (delta[None] - mu[:, None, :])
+    return -jnp.einsum("icd,ij,ik->jckd", coef, X, X)
+
+
+REGRESSION = dc.inputs(
+    w=dc.normal("D", "C"), X=dc.normal("m", "D"), Y=dc.one_hot("m", classes="C"), sizes=[{"D": 2, "C": 3, "m": 4}]
+)
+
+
+def mean_only_bn(x, gamma, beta):
+    return gamma * (x - jnp.mean(x)) + beta
+
+
+BN = dc.inputs(x=dc.normal("n"), gamma=dc.positive(), beta=dc.normal(), sizes=[{"n": 1}, {"n": 4}, {"n": 7}])
+
+
+def check(reg, make, of, derived, inputs, trials=60, **claim):
+    d = make(of=of, inputs=inputs, registry=reg, name="planted", **claim)(derived)
+    return dc.check(d, trials=trials)
+
+
+def diagnosed(result):
+    assert result.outcome == "fails", result.message
+    assert result.diagnosis is not None
+    assert result.diagnosis.kind in KINDS
+    return result.diagnosis
+
+
+# ---------------------------------------------------------- a correct formula
+
+
+def test_a_correct_derivation_gets_no_diagnosis(reg):
+    r = check(reg, dc.gradient, nll_sum, logistic_grad_sum, LOGISTIC, wrt="theta")
+    assert r.outcome == "holds" and r.diagnosis is None
+
+
+# ------------------------------------------------------- sign, factors, axes
+
+
+def test_sign_error(reg):
+    r = check(reg, dc.gradient, nll_sum, lambda theta, X, y: -logistic_grad_sum(theta, X, y), LOGISTIC, wrt="theta")
+    diag = diagnosed(r)
+    assert diag.kind == "sign" and "−reference" in diag.summary
+
+
+def test_constant_factor_one_half(reg):
+    """∇(xᵀAx) = (A + Aᵀ)x, written as ½(A + Aᵀ)x."""
+    spec = dc.inputs(x=dc.normal("n"), A=dc.normal("n", "n"), sizes=[{"n": 3}, {"n": 5}])
+    r = check(reg, dc.gradient, lambda x, A: x @ A @ x, lambda x, A: 0.5 * (A + A.T) @ x, spec, wrt="x")
+    diag = diagnosed(r)
+    assert diag.kind == "factor" and diag.expression == "1/2"
+
+
+def test_factor_equal_to_a_dimension_is_named(reg):
+    """The notes' slip: Xᵀ(μ − y) claimed as the gradient of the *mean* cost: m times too large."""
+    r = check(reg, dc.gradient, nll_mean, logistic_grad_sum, LOGISTIC, wrt="theta")
+    diag = diagnosed(r)
+    assert diag.kind == "factor" and diag.expression == "m"
+    assert "m = 9 (rows of X)" in diag.summary
+
+
+def test_factor_that_is_a_function_of_a_dimension(reg):
+    """Sample variance (1/(n−1)) differentiated with 1/n: off by (n − 1)/n."""
+    spec = dc.inputs(x=dc.normal("n"), sizes=[{"n": 3}, {"n": 6}])
+
+    def variance(x):
+        return jnp.sum((x - jnp.mean(x)) ** 2) / (x.shape[0] - 1)
+
+    r = check(reg, dc.gradient, variance, lambda x: 2 * (x - jnp.mean(x)) / x.shape[0], spec)
+    diag = diagnosed(r)
+    assert diag.kind == "factor" and diag.expression == "(n − 1)/n"
+
+
+def test_transposed_jacobian(reg):
+    spec = dc.inputs(W=dc.normal("k", "k"), x=dc.normal("k"), sizes=[{"k": 3}, {"k": 4}])
+
+    def jac_t(W, x):
+        return ((1 - jnp.tanh(W @ x) ** 2)[:, None] * W).T
+
+    r = check(reg, dc.jacobian, lambda W, x: jnp.tanh(W @ x), jac_t, spec, wrt="x")
+    diag = diagnosed(r)
+    assert diag.kind == "transpose" and "referenceᵀ" in diag.summary
+
+
+def test_permuted_axes(reg):
+    """The Jacobian of W ↦ WW with its first two axes exchanged."""
+    spec = dc.inputs(W=dc.normal("k", "k"), sizes=[{"k": 2}, {"k": 3}])
+
+    def jac(W):
+        k = W.shape[0]
+        eye = jnp.eye(k)
+        right = jnp.einsum("ik,lj->ijkl", eye, W)  # ∂(WW)_ij/∂W_kl = δ_ik W_lj + W_ik δ_jl
+        left = jnp.einsum("ik,jl->ijkl", W, eye)
+        return jnp.transpose(right + left, (1, 0, 2, 3))
+
+    r = check(reg, dc.jacobian, lambda W: W @ W, jac, spec)
+    diag = diagnosed(r)
+    assert diag.kind == "permutation" and "axes permuted" in diag.summary
+
+
+# ------------------------------------------------------------------- swaps
+
+
+def test_two_entries_swapped(reg):
+    def swapped(theta, X, y):
+        g = logistic_grad_sum(theta, X, y)
+        return g.at[jnp.array([0, 1])].set(g[jnp.array([1, 0])])
+
+    r = check(reg, dc.gradient, nll_sum, swapped, LOGISTIC, wrt="theta")
+    diag = diagnosed(r)
+    assert diag.kind == "swap" and "entries 0 and 1 swapped" in diag.summary
+
+
+def test_two_class_blocks_swapped(reg):
+    """Softmax-regression Hessian with classes 0 and 1 relabelled in both block indices."""
+
+    def relabelled(w, X, Y):
+        C = w.shape[1]
+        order = jnp.array([1, 0, *range(2, C)])
+        h = softmax_regression_hessian(w, X, jnp.eye(C))
+        return h[:, order][:, :, :, order]
+
+    r = check(reg, dc.hessian, log_likelihood, relabelled, REGRESSION, wrt="w")
+    diag = diagnosed(r)
+    assert diag.kind == "swap" and "blocks 0 and 1 swapped" in diag.summary
+
+
+# ------------------------------------------------------ missing/extra terms
+
+
+def test_missing_term_only_on_the_diagonal(reg):
+    """Softmax Jacobian without its diag(ŷ) term: wrong on the diagonal only, where a term is missing."""
+
+    def no_diag(z):
+        p = jax.nn.softmax(z)
+        return -jnp.outer(p, p)
+
+    r = check(reg, dc.jacobian, jax.nn.softmax, no_diag, SOFTMAX)
+    diag = diagnosed(r)
+    assert diag.kind == "structure" and diag.where.startswith("the diagonal")
+
+
+def test_sign_flipped_off_the_diagonal_only(reg):
+    def wrong_off_diagonal(z):
+        p = jax.nn.softmax(z)
+        return jnp.diag(p - p**2) + (jnp.outer(p, p) - jnp.diag(p**2))
+
+    r = check(reg, dc.jacobian, jax.nn.softmax, wrong_off_diagonal, SOFTMAX)
+    diag = diagnosed(r)
+    assert diag.kind == "structure" and "off-diagonal" in diag.where
+    assert "sign is flipped" in diag.summary
+
+
+def test_only_the_blocks_with_c_different_from_c_prime(reg):
+    """The notes' δ_{c,c} for δ_{c,c'} in the softmax-regression Hessian (Ex. 8.4(c))."""
+
+    def delta_cc(w, X, Y):
+        return softmax_regression_hessian(w, X, jnp.ones((w.shape[1],) * 2))
+
+    r = check(reg, dc.hessian, log_likelihood, delta_cc, REGRESSION, wrt="w")
+    diag = diagnosed(r)
+    assert diag.kind == "structure" and "c ≠ c′" in diag.where
+
+
+def test_only_one_row_and_column(reg):
+    """The joint Hessian of the sigmoid neuron in (w, b) without its cross block ∂²E/∂w∂b."""
+    spec = dc.inputs(
+        theta=dc.normal("p"),
+        X=dc.normal("m", "d"),
+        y=dc.bernoulli("m"),
+        sizes=[{"p": 3, "d": 2, "m": 5}, {"p": 5, "d": 4, "m": 6}],
+    )
+
+    def cost(theta, X, y):
+        z = X @ theta[:-1] + theta[-1]
+        return jnp.sum(jnp.logaddexp(0.0, z) - y * z)
+
+    def without_cross_block(theta, X, y):
+        Xb = jnp.concatenate([X, jnp.ones((X.shape[0], 1))], axis=1)
+        mu = jax.nn.sigmoid(Xb @ theta)
+        h = Xb.T @ ((mu * (1 - mu))[:, None] * Xb)
+        d = X.shape[1]
+        return h * jnp.ones_like(h).at[:d, d].set(0.0).at[d, :d].set(0.0)
+
+    r = check(reg, dc.hessian, cost, without_cross_block, spec)
+    diag = diagnosed(r)
+    assert diag.kind == "structure" and "the last row and column" in diag.where
+    assert "a term is missing" in diag.summary
+
+
+def test_wrong_only_off_the_true_class(reg):
+    """ŷ_i − 1 for every class: right at the true class, off by −1 at the others."""
+    r = check(reg, dc.gradient, cross_entropy, lambda z, y: jax.nn.softmax(z) - 1.0, LOGITS, wrt="z")
+    diag = diagnosed(r)
+    assert diag.kind == "structure" and "where y = 0" in diag.where
+    assert "−1" in diag.summary
+
+
+def test_missing_mean_term_of_a_backward_pass(reg):
+    """Mean-only batch norm, ∂L/∂x = γ(g − mean(g)) written without the mean."""
+    r = check(reg, dc.vjp, mean_only_bn, lambda x, gamma, beta, ct: gamma * ct, BN, wrt="x")
+    diag = diagnosed(r)
+    assert diag.kind == "term" and "gamma·mean(cotangent)" in diag.expression
+    assert "the same in every entry" in diag.summary
+
+
+def test_one_case_of_a_piecewise_formula(reg):
+    """∂L/∂W for L = Σ leaky_relu(Wx) with the slope of the negative case dropped (ReLU's 0 for α)."""
+    spec = dc.inputs(W=dc.normal("a", "b"), x=dc.normal("b"), sizes=[{"a": 3, "b": 2}, {"a": 5, "b": 4}])
+
+    def of(W, x):
+        return jnp.sum(jax.nn.leaky_relu(W @ x, 0.01))
+
+    def relu_slope(W, x):
+        return jnp.outer(jnp.where(W @ x >= 0, 1.0, 0.0), x)
+
+    r = check(reg, dc.gradient, of, relu_slope, spec)
+    diag = diagnosed(r)
+    assert diag.kind == "piecewise" and "≥ 0" in diag.where and "leaky_relu" in diag.where
+
+
+def test_an_ignored_index(reg):
+    """∂(Wx)_i/∂x_j = W_ij written as W_i0: derived does not depend on j."""
+    spec = dc.inputs(W=dc.normal("a", "b"), x=dc.normal("b"), sizes=[{"a": 3, "b": 2}, {"a": 4, "b": 5}])
+    r = check(reg, dc.jacobian, lambda W, x: W @ x, lambda W, x: jnp.broadcast_to(W[:, :1], W.shape), spec, wrt="x")
+    diag = diagnosed(r)
+    assert diag.kind == "index" and "ignores the index" in diag.summary
+
+
+# ------------------------------------------------------------- conditions
+
+
+def test_error_only_for_a_batch_of_one(reg):
+    """A backward pass that special-cases n = 1 wrongly (the notes' limit n = 1 gives 0)."""
+
+    def special_cased(x, gamma, beta, ct):
+        correct = gamma * (ct - jnp.mean(ct))
+        return gamma * ct if x.shape[0] == 1 else correct
+
+    r = check(reg, dc.vjp, mean_only_bn, special_cased, BN, wrt="x")
+    diag = diagnosed(r)
+    assert diag.kind == "condition" and diag.where == "n = 1"
+    assert "batch" not in diag.summary or "n = 1" in diag.summary
+
+
+def test_error_only_when_labels_are_not_normalised(reg):
+    spec = dc.inputs(z=dc.normal("K"), y=dc.bernoulli("K"), sizes=[{"K": 2}, {"K": 4}])
+    r = check(reg, dc.gradient, cross_entropy, lambda z, y: jax.nn.softmax(z) - y, spec, trials=120, wrt="z")
+    diag = diagnosed(r)
+    assert diag.kind == "condition" and "Σ y ≠ 1" in diag.summary
+
+
+def test_error_only_in_the_saturated_regime(reg):
+    """σ(z) computed on a clipped z: right unless |z| > 5, i.e. in the large-magnitude regime."""
+    spec = dc.inputs(z=dc.normal("n"), sizes=[{"n": 3}, {"n": 6}])
+    r = check(
+        reg, dc.gradient, lambda z: jnp.sum(jnp.logaddexp(0.0, z)), lambda z: jax.nn.sigmoid(jnp.clip(z, -5, 5)), spec
+    )
+    diag = diagnosed(r)
+    assert diag.kind == "condition" and "large" in diag.summary
+    assert "typical" not in diag.regimes and "large" in diag.regimes
+
+
+# --------------------------------------------------------- precision, rest
+
+
+def test_a_rounding_level_error_is_called_a_precision_problem(reg):
+    def nearly(theta, X, y):
+        return logistic_grad_sum(theta, X, y) * (1 + 3e-7)
+
+    r = check(reg, dc.gradient, nll_sum, nearly, LOGISTIC, wrt="theta")
+    diag = diagnosed(r)
+    assert diag.kind == "precision"
+
+
+def test_an_unstructured_error_reports_where_the_error_is(reg):
+    spec = dc.inputs(x=dc.normal("n"), sizes=[{"n": 3}, {"n": 6}])
+    r = check(
+        reg, dc.gradient, lambda x: jnp.sum(jnp.sin(x)), lambda x: jnp.cos(x) + 0.1 + 0.1 * jnp.sin(3 * x) ** 2, spec
+    )
+    diag = diagnosed(r)
+    assert diag.kind == "unexplained"
+    assert diag.worst_entries and diag.worst_entries[0].error != 0
+    assert any("largest errors" in e for e in diag.evidence)
+
+
+# ----------------------------------------------------------- definiteness
+
+
+def definite(reg, kind, fn, spec, of=None, trials=40):
+    d = dc.definite(kind, inputs=spec, of=of, registry=reg, name="planted")(fn)
+    return dc.check(d, trials=trials)
+
+
+def test_psd_claimed_pd_is_singular_along_ones(reg):
+    diag = diagnosed(definite(reg, "pd", softmax_jacobian, SOFTMAX))
+    assert diag.kind == "spectrum" and "all-ones" in diag.summary and "rank K − 1" in diag.summary
+
+
+def test_rank_deficient_design_is_singular_along_its_null_space(reg):
+    spec = dc.inputs(theta=dc.normal("d"), X=dc.rank_deficient("m", "d"), sizes=[{"d": 3, "m": 5}])
+
+    def xtsx(theta, X):
+        mu = jax.nn.sigmoid(X @ theta)
+        return X.T @ ((mu * (1 - mu))[:, None] * X)
+
+    diag = diagnosed(definite(reg, "pd", xtsx, spec))
+    assert diag.kind == "spectrum" and "null space of X" in diag.summary
+
+
+def test_one_negative_eigenvalue(reg):
+    spec = dc.inputs(a=dc.normal("n", "n"), sizes=[{"n": 3}, {"n": 4}])
+
+    def one_negative(a):
+        q, _ = jnp.linalg.qr(a)
+        lam = jnp.arange(1.0, a.shape[0] + 1).at[0].set(-1.0)
+        return (q * lam) @ q.T
+
+    diag = diagnosed(definite(reg, "psd", one_negative, spec))
+    assert diag.kind == "spectrum" and diag.summary.startswith("indefinite: 1 negative eigenvalue")
+
+
+def test_negative_definite_claimed_positive_is_a_flipped_sign(reg):
+    spec = dc.inputs(a=dc.normal("n", "n"), sizes=[{"n": 3}])
+    diag = diagnosed(definite(reg, "pd", lambda a: -(a @ a.T) - jnp.eye(a.shape[0]), spec))
+    assert diag.kind == "spectrum" and "sign is flipped" in diag.summary
+
+
+def test_asymmetric_matrix(reg):
+    spec = dc.inputs(a=dc.normal("n", "n"), sizes=[{"n": 3}])
+    diag = diagnosed(definite(reg, "psd", lambda a: a @ a.T + jnp.triu(a, 1), spec))
+    assert diag.kind == "asymmetric" and diag.summary.startswith("not symmetric")
+
+
+def test_definite_matrix_that_is_not_the_hessian_is_diagnosed_as_a_difference(reg):
+    spec = dc.inputs(x=dc.normal("n"), sizes=[{"n": 3}])
+    diag = diagnosed(definite(reg, "psd", lambda x: jnp.diag(4 * x**2), spec, of=lambda x: jnp.sum(x**4)))
+    assert diag.summary.startswith("differs from jax.hessian(of): off by a factor of 1/3")
+
+
+# ---------------------------------------------------------------- records
+
+
+def test_diagnosis_json_is_stable_and_serialisable(reg):
+    r = check(reg, dc.gradient, nll_mean, logistic_grad_sum, LOGISTIC, wrt="theta")
+    doc = json.loads(json.dumps(r.to_dict(), allow_nan=False))["diagnosis"]
+    assert set(doc) == {
+        "kind",
+        "summary",
+        "evidence",
+        "where",
+        "expression",
+        "factor",
+        "regimes",
+        "failing",
+        "trials",
+        "worst_entries",
+        "by_size",
+    }
+    assert doc["kind"] == "factor" and doc["failing"] > 0 and doc["trials"] >= doc["failing"]
+    assert set(doc["worst_entries"][0]) == {"index", "derived", "reference", "error"}
+    assert set(doc["by_size"][0]) == {"sizes", "trials", "failures", "median_rel_err"}
+
+
+@pytest.mark.parametrize(
+    ("c", "sizes", "text"),
+    [
+        ([1 / 5, 1 / 13], {"m": [5, 13], "d": [3, 8]}, "1/m"),
+        ([4.0, 12.0], {"m": [5, 13], "d": [3, 8]}, "m − 1"),
+        ([2.0, 2.0], {"m": [5, 13]}, "2"),
+        ([3 / 4, 8 / 2], {"C": [3, 8], "d": [4, 2]}, "C/d"),
+        ([-5.0, -13.0], {"m": [5, 13]}, "−m"),
+    ],
+)
+def test_explain_factor_names_size_expressions(c, sizes, text):
+    assert explain_factor(np.array(c), sizes, {}).text == text
+
+
+def test_explain_factor_gives_up_on_an_arbitrary_varying_factor():
+    assert explain_factor(np.array([0.37, 1.91]), {"m": [5, 13]}, {}) is None
+
+
+# ------------------------------------------------------------- the catalog
+
+EXPECTED_FAILURES = [d for d in dc.registry() if not d.expect.holds and d.derived.__module__.startswith("derivcheck")]
+VALUE_CLAIMS = (dc.Gradient, dc.Jacobian, dc.Hessian, dc.VJP, dc.Definite, dc.Identity)
+
+
+def test_every_expected_catalog_failure_gets_a_diagnosis():
+    """Default trials, as the catalog test: the compiled trial functions are shared within a run."""
+    missing = []
+    for d in EXPECTED_FAILURES:
+        r = dc.check(d)
+        if r.outcome != "fails":
+            continue  # tests/test_catalog.py holds the catalog's verdicts to their expectations
+        diag = r.diagnosis
+        if diag is None or not diag.summary or diag.summary.startswith("no diagnosis"):
+            missing.append(f"{d.name}: {diag}")
+        elif isinstance(d.claim, VALUE_CLAIMS) and diag.kind == "claim":
+            missing.append(f"{d.name}: only the claim's message, no diagnosis of its values")
+    assert not missing, missing
