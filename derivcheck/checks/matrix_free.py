@@ -1,0 +1,511 @@
+"""Matrix-free Hessian checks: Hessian-vector products and Lanczos, never a dense ``n × n`` matrix.
+
+Above :data:`THRESHOLD` entries of the differentiated argument (or when the
+derivation says ``matrix_free=True``) a Hessian or definiteness claim is
+checked through products with vectors only, so memory stays linear in ``n``.
+The derivation may supply its matrix densely (``fn(*args)``) or as a
+Hessian-vector product (``hvp=True``: ``fn(*args, v) = H v``).
+
+**Equality** (``dc.hessian``, and ``dc.definite`` with ``of=``). On ``p``
+probes ``v_j ~ N(0, I)`` (:data:`PROBES`, drawn per trial) the derived product
+``D v_j`` is compared with JAX's forward-over-reverse product
+``R v_j = jax.jvp(jax.grad(of), (x,), (v_j,))[1]`` by the norm-wise test of
+:mod:`derivcheck.compare`, probe by probe; the trial's error is its worst
+probe's. *Error bound:* for a wrong matrix ``D ≠ R`` with ``E = D − R`` and
+top singular triple ``(σ₁, u₁, w₁)``, ``‖E v‖₂ ≥ σ₁ |w₁ᵀv|`` and
+``w₁ᵀv ~ N(0, 1)``, so ``P(‖E v‖₂ ≤ s σ₁) ≤ s √(2/π)``: every one of the
+``p`` probes misses an error with ``σ₁ ≥ τ / s`` (``τ`` the tolerance on
+``‖E v‖₂``) with probability at most ``(s √(2/π))^p`` — below ``1e-8`` for
+``s = 0.1`` and ``p = 8``.
+
+**Definiteness** (``dc.definite``). Lanczos with full reorthogonalization
+(classical Gram–Schmidt applied twice, "twice is enough") runs
+``k = min(`` :data:`STEPS` ``, n)`` steps on the derived operator from a random
+start; the extreme eigenvalues of the tridiagonal ``T_k`` (Ritz values)
+``θ_min ≥ λ_min`` and ``θ_max ≤ λ_max`` estimate the spectrum's ends, and
+``r = |β_k s_k|`` (``s`` the Ritz vector in ``T``'s basis) bounds the distance
+from each to an eigenvalue. A PSD claim fails when ``θ_min < −margin``: the
+Ritz vector is then a direction with a negative Rayleigh quotient, a witness
+that holds whatever the convergence. A PD claim needs ``θ_min − r > margin``.
+The margin is the dense check's, ``64 n ε max(|θ|, M)`` (see
+:mod:`derivcheck.checks.definite`). *Error bound* for a claim that holds:
+by Kuczyński & Woźniakowski (1992, Thm 4.2), from a start uniform on the
+sphere, ``P(θ_max(B) < (1 − ε) λ_max(B)) ≤ 1.648 √n e^{−√ε (2k − 1)}`` for any
+PSD ``B``; applied to ``B = λ_max I − H`` (the same Krylov spaces), with
+probability at least ``1 − δ``
+
+.. math::
+
+    \\lambda_{\\min} \\ge \\theta_{\\min} - \\frac{\\varepsilon}{1 - \\varepsilon}(\\lambda_{\\max} - \\theta_{\\min}),
+    \\qquad \\varepsilon = \\Big(\\frac{\\ln(1.648 \\sqrt{n} / \\delta)}{2k - 1}\\Big)^2,
+
+so a negative eigenvalue deeper than that is found with probability
+``≥ 1 − δ`` (``δ =`` :data:`FAILURE_PROBABILITY`); the result's note states
+the bound with ``θ_max`` for ``λ_max``. When ``k = n`` the Krylov space is the
+whole space and the Ritz values are the eigenvalues (``ε = 0``). Symmetry is
+checked on the probes: ``V ᵀ(H V)`` must be symmetric up to
+``atol + rtol · max|VᵀHV| + 16 √n ε max‖v_i‖‖H v_j‖`` (the last term the
+rounding of the length-``n`` inner products).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from derivcheck.checks._engine import CheckConfig, CheckError, Run, jit_hint, one_line, run_batched, where
+from derivcheck.checks.definite import MARGIN_FACTOR
+from derivcheck.compare import (
+    ROUNDING_FACTOR,
+    conditioning_scale,
+    evaluate_with_scale,
+    exceeds,
+    judge_equality,
+    sup_norm,
+)
+from derivcheck.derivation import DEFINITE_WORDS, Definite, Derivation
+from derivcheck.inputs import CustomInputs
+from derivcheck.result import Result, Spectrum
+
+THRESHOLD = 512
+"""Entries of the differentiated argument above which a Hessian claim is checked matrix-free
+(a dense 512 × 512 float64 Hessian is 2 MiB per trial, per side)."""
+PROBES = 8
+STEPS = 64
+FAILURE_PROBABILITY = 1e-3
+KW_CONSTANT = 1.648
+REFERENCE = "jax.jvp(jax.grad(of))"
+
+
+# ---------------------------------------------------------------------- choosing the path
+
+
+@functools.lru_cache(maxsize=1024)
+def dimension(d: Derivation) -> int:
+    """The largest number of entries the matrix's side has over the derivation's size sets."""
+    claim = d.claim
+    i = d.wrt_index
+    sizes = []
+    for args in _abstract_args(d):
+        if claim.hvp or getattr(claim, "of", None) is not None:
+            sizes.append(math.prod(args[i].shape))
+        else:
+            sizes.append(jax.eval_shape(d.derived, *args).shape[0])
+    return max(sizes)
+
+
+def _abstract_args(d: Derivation) -> list[tuple]:
+    spec = d.inputs
+    if isinstance(spec, CustomInputs):
+        out = jax.eval_shape(spec.draw, jax.random.PRNGKey(0))
+        return [tuple(out) if isinstance(out, list | tuple) else (out,)]
+    result = []
+    for sizes in spec.sizes:
+        shapes = spec.shapes(sizes)
+        table = dict(spec.specs)
+        result.append(
+            tuple(jax.ShapeDtypeStruct(shapes[n], np.dtype(getattr(table[n], "dtype", "float64"))) for n in d.arg_names)
+        )
+    return result
+
+
+def is_matrix_free(d: Derivation) -> bool:
+    """The derivation's ``matrix_free=`` when given, else whether its dimension exceeds :data:`THRESHOLD`."""
+    chosen = getattr(d.claim, "matrix_free", None)
+    if chosen is not None:
+        return bool(chosen)
+    try:
+        return dimension(d) > THRESHOLD
+    except Exception:
+        return False  # the dense path reports what is wrong with the declaration
+
+
+def check_hessian(d: Derivation, config: CheckConfig, dense_family) -> Result:
+    """A Hessian claim: matrix-free above the threshold, else ``dense_family`` on dense matrices."""
+    if is_matrix_free(d):
+        return dataclasses.replace(run_batched(d, config, MatrixFree(None)), path="matrix-free")
+    return dataclasses.replace(run_batched(materialized(d), config, dense_family), path="dense")
+
+
+def check_definite(d: Derivation, config: CheckConfig, dense_family) -> Result:
+    """A definiteness claim: Lanczos above the threshold, else ``dense_family`` (``eigvalsh``)."""
+    if is_matrix_free(d):
+        family = MatrixFree(d.claim.definiteness)
+        return dataclasses.replace(run_batched(d, config, family), path="matrix-free")
+    return dataclasses.replace(run_batched(materialized(d), config, dense_family), path="dense")
+
+
+@functools.lru_cache(maxsize=256)
+def materialized(d: Derivation) -> Derivation:
+    """``d`` with a dense derived function: an ``hvp=True`` derivation's products with the unit vectors.
+
+    Column ``j`` of the matrix is ``fn(*args, e_j)``; a derivation that is
+    already dense is returned as is (the same object, so compiled functions are
+    reused).
+    """
+    if not d.claim.hvp:
+        return d
+    i = d.wrt_index
+    square = isinstance(d.claim, Definite)
+
+    def dense(*args):
+        x = jnp.asarray(args[i])
+        n = x.size
+        basis = jnp.eye(n, dtype=x.dtype).reshape((n, *x.shape))
+        rows = jax.vmap(lambda e: jnp.reshape(d.derived(*args, e), (n,)))(basis)  # row j is H e_j
+        h = rows.T
+        return h if square else h.reshape(x.shape * 2)
+
+    dense.__name__ = getattr(d.derived, "__name__", "derived")
+    dense.__qualname__ = getattr(d.derived, "__qualname__", dense.__name__)
+    return dataclasses.replace(d, derived=dense)
+
+
+# ---------------------------------------------------------------------- the operators
+
+
+def _operators(d: Derivation, args: tuple):
+    """``(shape, derived_product, reference_product or None)`` of one trial, on vectors shaped ``shape``."""
+    claim = d.claim
+    i = d.wrt_index
+    of = getattr(claim, "of", None)
+    reference = None
+    if of is not None:
+        x = args[i]
+
+        def f(z):
+            return of(*args[:i], z, *args[i + 1 :])
+
+        def reference(v):
+            return jax.jvp(jax.grad(f), (x,), (v,))[1]
+
+    if claim.hvp:
+        shape = tuple(jnp.shape(args[i]))
+
+        def derived(v):
+            return jnp.reshape(d.derived(*args, v), shape)
+
+    else:
+        h = jnp.asarray(d.derived(*args))
+        n = int(math.prod(h.shape[: h.ndim // 2])) if h.ndim != 2 else h.shape[0]
+        shape = tuple(jnp.shape(args[i])) if of is not None else (n,)
+        matrix = h.reshape(n, n)
+
+        def derived(v):
+            return (matrix @ jnp.reshape(v, (n,))).reshape(shape)
+
+    return shape, derived, reference
+
+
+def lanczos(matvec, start: jax.Array, steps: int):
+    """``k = steps`` Lanczos steps with full reorthogonalization from ``start`` (flat vectors).
+
+    Returns ``(alpha, beta, ritz_values, residuals)``: the tridiagonal's diagonal
+    and off-diagonal (``beta[k-1]`` is the final residual norm), its eigenvalues
+    in ascending order, and each Ritz pair's residual bound ``|β_k s_{k,i}|``.
+    When a step's new direction is numerically in the span of the previous ones
+    (an invariant subspace), a fixed ±1 pattern orthogonalized against them
+    takes its place with coupling 0, which is exact for the direct sum.
+    """
+    n = start.shape[0]
+    dtype = start.dtype
+    basis = jnp.zeros((steps, n), dtype)
+    q0 = start / jnp.linalg.norm(start)
+    basis = basis.at[0].set(q0)
+
+    def orthogonalize(w, basis):
+        for _ in range(2):  # twice is enough (Kahan, Parlett)
+            w = w - basis.T @ (basis @ w)
+        return w
+
+    def step(j, carry):
+        basis, alpha, beta = carry
+        q = basis[j]
+        w = matvec(q)
+        alpha = alpha.at[j].set(jnp.vdot(q, w))
+        once = w - basis.T @ (basis @ w)
+        twice = once - basis.T @ (basis @ once)
+        n1, n2 = jnp.linalg.norm(once), jnp.linalg.norm(twice)
+        dependent = n2 <= n1 / jnp.sqrt(2.0)
+        candidates = [orthogonalize(c, basis) for c in _restarts(n, j + 1, dtype)]
+        norms = jnp.stack([jnp.linalg.norm(c) for c in candidates])
+        restart = jnp.stack(candidates)[jnp.argmax(norms)]
+        nxt = jnp.where(dependent, restart / jnp.linalg.norm(restart), twice / jnp.where(n2 > 0, n2, 1))
+        beta = beta.at[j].set(jnp.where(dependent, 0.0, n2))
+        last = jnp.minimum(j + 1, steps - 1)  # after the last step, rewrite the last row unchanged (in place)
+        basis = basis.at[last].set(jnp.where(j + 1 < steps, nxt, basis[last]))
+        return basis, alpha, beta
+
+    alpha = jnp.zeros(steps, dtype)
+    beta = jnp.zeros(steps, dtype)
+    basis, alpha, beta = jax.lax.fori_loop(0, steps, step, (basis, alpha, beta))
+    t = jnp.diag(alpha) + jnp.diag(beta[:-1], 1) + jnp.diag(beta[:-1], -1)
+    theta, s = jnp.linalg.eigh(t)
+    residuals = jnp.abs(beta[-1] * s[-1, :])
+    return alpha, beta, theta, residuals
+
+
+def _restarts(n: int, salt, dtype) -> list[jax.Array]:
+    """Two restart directions that depend on ``salt``: a ±1 pattern (Knuth's multiplicative hash) and
+    ``cos`` of distinct multiples of the golden angle; the one farther from the current span is used."""
+    i = jnp.arange(n, dtype=jnp.uint32) + (jnp.asarray(salt, jnp.uint32) * jnp.uint32(7919))
+    bits = (i * jnp.uint32(2654435761)) >> jnp.uint32(15)
+    signs = jnp.where(bits & 1, 1.0, -1.0).astype(dtype)
+    k = jnp.arange(1, n + 1, dtype=dtype)
+    waves = jnp.cos(2.399963 * k * (1.0 + 0.618034 * jnp.asarray(salt, dtype)))
+    return [signs, waves]
+
+
+def kw_epsilon(n: int, steps: int, delta: float = FAILURE_PROBABILITY) -> float:
+    """Kuczyński–Woźniakowski's relative accuracy ``ε`` reached with probability ``1 − δ`` (0 when ``k ≥ n``)."""
+    if steps >= n:
+        return 0.0
+    return min(1.0, (math.log(KW_CONSTANT * math.sqrt(n) / delta) / (2 * steps - 1)) ** 2)
+
+
+# ---------------------------------------------------------------------- the family
+
+
+@dataclasses.dataclass(frozen=True)
+class MatrixFree:
+    """Hessian equality (``definiteness=None``) or a definiteness claim, by products with vectors."""
+
+    definiteness: str | None = None
+    probes: int = PROBES
+    steps: int = STEPS
+    extra_regime: str = "typical"  # probes and the start vector are iid N(0, 1) in every regime
+    reference_name: str = REFERENCE
+
+    def extra_inputs(self, d, args):
+        shape = _vector_shape(d, args)
+        dtype = args[d.wrt_index].dtype if (d.claim.hvp or d.claim.of is not None) else _derived_dtype(d, args)
+        extra = {"probes": jax.ShapeDtypeStruct((self.probes, *shape), dtype)}
+        if self.definiteness is not None:
+            extra["start"] = jax.ShapeDtypeStruct(shape, dtype)
+        return extra
+
+    def validate(self, d, args, extra):
+        claim = d.claim
+        of = getattr(claim, "of", None)
+        i = d.wrt_index
+        if of is not None:
+            try:
+                out = jax.eval_shape(lambda *a: of(*a), *args)
+            except Exception as exc:
+                raise CheckError(f"of= raised on the drawn inputs: {one_line(exc)}") from exc
+            if out.shape != ():
+                raise CheckError(f"of= returns shape {out.shape}; a Hessian needs a scalar function")
+            if not jnp.issubdtype(args[i].dtype, jnp.inexact):
+                raise CheckError(f"the differentiated argument must be floating point, got {args[i].dtype}")
+        v = extra["probes"]
+        vec = jax.ShapeDtypeStruct(v.shape[1:], v.dtype)
+        try:
+            if claim.hvp:
+                raw = jax.eval_shape(lambda a, u: d.derived(*a, u), args, vec)
+            else:
+                raw = jax.eval_shape(lambda a: d.derived(*a), args)
+        except Exception as exc:
+            raise CheckError(f"derived function raised: {one_line(exc)}{jit_hint(exc)}") from exc
+        n = math.prod(vec.shape)
+        if claim.hvp and raw.shape != vec.shape:
+            raise CheckError(
+                f"derived function returns shape {raw.shape}; a Hessian-vector product has the shape of v, {vec.shape}"
+            )
+        if not claim.hvp and math.prod(raw.shape) != n * n:
+            raise CheckError(f"derived function returns shape {raw.shape}, expected a {n} × {n} matrix")
+        if not jnp.issubdtype(raw.dtype, jnp.floating):
+            raise CheckError(f"derived function returns dtype {raw.dtype}, expected floats")
+        return str(min((jnp.dtype(raw.dtype), jnp.dtype(vec.dtype)), key=lambda t: t.itemsize))
+
+    # -- one trial
+
+    def trial(self, d, args, extra):
+        shape, derived, reference = _operators(d, args)
+        probes = extra["probes"]
+        dv = jax.vmap(derived)(probes)
+        stats = {"finite_derived": jnp.all(jnp.isfinite(dv)), "finite_reference": jnp.asarray(True)}
+        worst = 0
+        rv = None
+        if reference is not None:
+            rv = jax.vmap(reference)(probes)
+            err = jax.vmap(sup_norm)(dv - rv)
+            scale = jnp.maximum(jax.vmap(sup_norm)(dv), jax.vmap(sup_norm)(rv))
+            worst = jnp.argmax(err / jnp.maximum(scale, jnp.finfo(scale.dtype).tiny))
+            stats.update(
+                abs_err=err[worst].astype(jnp.float64),
+                scale=scale[worst].astype(jnp.float64),
+                finite_reference=jnp.all(jnp.isfinite(rv)),
+            )
+        if self.definiteness is not None:
+            stats.update(self._spectrum_stats(d, args, extra, shape, derived, probes, dv))
+        values = (dv[worst], None if rv is None else rv[worst])
+        return stats, values
+
+    def _spectrum_stats(self, d, args, extra, shape, derived, probes, dv):
+        n = math.prod(shape)
+        p = probes.reshape(probes.shape[0], n)
+        hp = dv.reshape(dv.shape[0], n)
+        gram = p @ hp.T  # (V^T H V)_ij = v_i^T H v_j
+        eps = jnp.finfo(hp.dtype).eps
+        cs = jnp.max(jnp.linalg.norm(p, axis=1)) * jnp.max(jnp.linalg.norm(hp, axis=1))
+        steps = min(self.steps, n)
+        flat = lambda v: derived(v.reshape(shape)).reshape(n)
+        _, _, theta, resid = lanczos(flat, extra["start"].reshape(n), steps)
+        _, terms = evaluate_with_scale(derived, probes[0])
+        lam_scale = jnp.maximum(jnp.abs(theta[0]), jnp.abs(theta[-1]))
+        margin = MARGIN_FACTOR * n * eps * jnp.maximum(lam_scale, terms)
+        return {
+            "n": jnp.asarray(n),
+            "steps": jnp.asarray(steps),
+            "sym_err": jnp.max(jnp.abs(gram - gram.T)).astype(jnp.float64),
+            "sym_scale": jnp.max(jnp.abs(gram)).astype(jnp.float64),
+            "sym_rounding": (16 * jnp.sqrt(n) * eps * cs).astype(jnp.float64),
+            "lambda_min": theta[0].astype(jnp.float64),
+            "lambda_max": theta[-1].astype(jnp.float64),
+            "resid_min": resid[0].astype(jnp.float64),
+            "resid_max": resid[-1].astype(jnp.float64),
+            "lambda_scale": lam_scale.astype(jnp.float64),
+            "margin": margin.astype(jnp.float64),
+            "finite_derived": jnp.all(jnp.isfinite(dv)) & jnp.all(jnp.isfinite(theta)),
+        }
+
+    def conditioning(self, d, args, extra):
+        """Rounding scales of the equality test (see :mod:`derivcheck.compare`), the largest over the probes."""
+        probes = extra["probes"]
+
+        def ref(a, v):
+            return _operators(d, a)[2](v)
+
+        def der(a, v):
+            return _operators(d, a)[1](v)
+
+        if _operators_have_reference(d):
+            terms = jax.vmap(lambda v: conditioning_scale(lambda a: ref(a, v), (args,)))(probes)
+            m_ref = jax.vmap(lambda v: evaluate_with_scale(lambda a: ref(a, v), args)[1])(probes)
+        else:
+            terms = m_ref = jnp.zeros(probes.shape[0])
+        m_der = jax.vmap(lambda v: evaluate_with_scale(lambda a: der(a, v), args)[1])(probes)
+        eps = jnp.finfo(probes.dtype).eps
+        return {
+            "terms": jnp.max(terms).astype(jnp.float64),
+            "rounding": (ROUNDING_FACTOR * eps * jnp.max(jnp.maximum(m_ref, m_der))).astype(jnp.float64),
+        }
+
+    # -- judging
+
+    def judge(self, stats, tol):
+        if self.definiteness is None:
+            return judge_equality(stats, tol)
+        kind = self.definiteness
+        lo, hi = stats["lambda_min"], stats["lambda_max"]
+        m, r_lo, r_hi = stats["margin"], stats["resid_min"], stats["resid_max"]
+        asym = np.asarray(stats["sym_err"]) > tol.atol + tol.rtol * np.asarray(stats["sym_scale"]) + np.asarray(
+            stats["sym_rounding"]
+        )
+        wrong_sign = {"psd": lo < -m, "nsd": hi > m, "pd": lo - r_lo <= m, "nd": hi + r_hi >= -m}[kind]
+        failed = asym | wrong_sign
+        rel = np.zeros(failed.shape)
+        if "abs_err" in stats:
+            eq_failed, rel, _ = judge_equality(stats, tol)
+            failed = failed | eq_failed
+        scale = np.where(stats["lambda_scale"] > 0, stats["lambda_scale"], 1.0)
+        closeness = {"pd": m - lo, "psd": -m - lo, "nd": hi + m, "nsd": hi - m}[kind] / scale
+        return failed, closeness + 10.0 * failed + rel, rel
+
+    def summarize(self, d: Derivation, run: Run):
+        if self.definiteness is None:
+            return self._summarize_equality(d, run)
+        return self._summarize_definite(d, run)
+
+    def _summarize_equality(self, d, run):
+        n, bad = run.trials, int(run.failed.sum())
+        rel = run.rel_err[run.stats["finite_reference"]]
+        what = f"{self.probes} probes × {n} trials, matrix-free"
+        if not bad:
+            return f"matches {REFERENCE} on {what}; max rel. error {np.nanmax(rel):.1e}", {}
+        w = run.worst
+        return (
+            f"differs from {REFERENCE} in {bad} of {n} trials ({what}); worst rel. error "
+            f"{w.rel_err:.2g} at {where(w.sizes, w.regime)}"
+        ), {}
+
+    def _summarize_definite(self, d, run):
+        s = run.stats
+        i = int(np.argmax(run.badness))
+        n, steps = int(s["n"][i]), int(s["steps"][i])
+        lo, hi, margin = float(s["lambda_min"][i]), float(s["lambda_max"][i]), float(s["margin"][i])
+        found = _classify_ritz(lo, hi, margin)
+        spectrum = Spectrum(
+            n=n, lambda_min=lo, lambda_max=hi, rank=-1, margin=margin, found=found, min_rank=-1, max_rank=-1
+        )
+        kind = self.definiteness
+        eps = kw_epsilon(n, steps)
+        bound = "" if eps == 0 else f" (λ_min ≥ θ_min − {eps / (1 - eps):.2g}·(θ_max − θ_min) with prob. ≥ 99.9%)"
+        how = f"Lanczos, {steps} steps on n = {n}{bound}"
+        lam = f"Ritz values θ ∈ [{lo:.3g}, {hi:.3g}]"
+        bad = int(run.failed.sum())
+        if not bad:
+            return f"{DEFINITE_WORDS[kind]} on {run.trials} trials, matrix-free ({how}); closest: {lam}", {
+                "spectrum": spectrum
+            }
+        asym = np.asarray(s["sym_err"]) > run.tol.atol + run.tol.rtol * np.asarray(s["sym_scale"]) + np.asarray(
+            s["sym_rounding"]
+        )
+        if asym.any():
+            j = int(np.argmax(asym))
+            at = where(run.sizes[j], run.regimes[j])
+            reason = f"not symmetric (|vᵀHu − uᵀHv| = {s['sym_err'][j]:.2g} on probes) at {at}"
+        elif "abs_err" in s and exceeds(s["abs_err"], s["scale"], run.tol).any() and np.nanmax(run.rel_err) > 0:
+            j = int(np.nanargmax(run.rel_err))
+            at = where(run.sizes[j], run.regimes[j])
+            reason = f"differs from {REFERENCE} (rel. error {run.rel_err[j]:.2g}) at {at}"
+        else:
+            w = run.worst
+            reason = f"{found}, not {kind}: {lam} ({how}) at {where(w.sizes, w.regime)}"
+        return f"fails in {bad} of {run.trials} trials: {reason}", {"spectrum": spectrum}
+
+
+def _classify_ritz(lo: float, hi: float, margin: float) -> str:
+    """The strongest definiteness the extreme Ritz values support."""
+    if lo > margin:
+        return "pd"
+    if hi < -margin:
+        return "nd"
+    if lo >= -margin:
+        return "zero" if hi <= margin else "psd"
+    return "nsd" if hi <= margin else "indefinite"
+
+
+def _operators_have_reference(d: Derivation) -> bool:
+    return getattr(d.claim, "of", None) is not None
+
+
+def _vector_shape(d: Derivation, args: tuple) -> tuple[int, ...]:
+    if d.claim.hvp or getattr(d.claim, "of", None) is not None:
+        return tuple(args[d.wrt_index].shape)
+    out = jax.eval_shape(lambda *a: d.derived(*a), *args)
+    return (math.isqrt(math.prod(out.shape)),)
+
+
+def _derived_dtype(d: Derivation, args: tuple):
+    return jax.eval_shape(lambda *a: d.derived(*a), *args).dtype
+
+
+__all__ = [
+    "PROBES",
+    "STEPS",
+    "THRESHOLD",
+    "MatrixFree",
+    "check_definite",
+    "check_hessian",
+    "dimension",
+    "is_matrix_free",
+    "kw_epsilon",
+    "lanczos",
+    "materialized",
+]

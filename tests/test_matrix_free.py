@@ -1,0 +1,158 @@
+"""Matrix-free Hessian checks: Lanczos is exact when it exhausts the space, and the matrix-free and
+dense paths reach the same verdicts — on correct Hessians, a planted wrong one, and indefinite matrices."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import derivcheck as dc
+from derivcheck.checks import matrix_free
+
+
+def nll(W, X, Y):
+    """Softmax regression's negative log-likelihood ``−Σ_i Σ_c y_ic log softmax(W ᵀ x_i)_c``."""
+    return -jnp.sum(Y * jax.nn.log_softmax(X @ W, axis=-1))
+
+
+def nll_hvp(W, X, Y, V):
+    """``H V`` with ``H = Σ_i (diag(μ_i) − μ_i μ_iᵀ) ⊗ x_i x_iᵀ``: ``Xᵀ(μ ⊙ A − μ ⊙ (μ ⊙ A)1)``, ``A = X V``."""
+    mu = jax.nn.softmax(X @ W, axis=-1)
+    a = X @ V
+    return X.T @ (mu * a - mu * jnp.sum(mu * a, axis=-1, keepdims=True))
+
+
+def nll_dense(W, X, Y):
+    """The same Hessian as a dense ``(D, C, D, C)`` array."""
+    mu = jax.nn.softmax(X @ W, axis=-1)
+    c = W.shape[1]
+    diag = jnp.einsum("ic,cd,ij,ik->jckd", mu, jnp.eye(c), X, X)
+    return diag - jnp.einsum("ic,id,ij,ik->jckd", mu, mu, X, X)
+
+
+SPEC = dc.inputs(
+    W=dc.normal("D", "C"),
+    X=dc.normal("m", "D"),
+    Y=dc.one_hot("m", classes="C"),
+    sizes=[{"D": 3, "C": 4, "m": 5}],
+    regimes=("typical", "large"),
+)
+
+
+def _both_paths(reg, decorator, fn, name, **kw):
+    return {
+        mf: decorator(registry=reg, name=f"{name}[{mf}]", matrix_free=mf, inputs=SPEC, **kw)(fn) for mf in (False, True)
+    }
+
+
+def _verdicts(derivations):
+    results = {mf: dc.check(d, trials=12, seed=3) for mf, d in derivations.items()}
+    assert results[False].path == "dense" and results[True].path == "matrix-free"
+    return {mf: r.outcome for mf, r in results.items()}, results
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 12])
+def test_lanczos_with_k_equal_n_finds_the_extreme_eigenvalues(n):
+    rng = np.random.default_rng(n)
+    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    lam = np.concatenate([[-2.0], np.zeros(max(n - 3, 0)), np.full(min(n - 1, 2), 3.0)])[:n]  # repeated, zero
+    a = (q * lam) @ q.T
+    with jax.enable_x64(True):
+        _, _, theta, resid = matrix_free.lanczos(lambda v: jnp.asarray(a) @ v, jnp.asarray(rng.standard_normal(n)), n)
+    assert np.allclose([theta[0], theta[-1]], [lam.min(), lam.max()], atol=1e-12)
+    assert np.all(np.asarray(resid) < 1e-10)
+
+
+def test_lanczos_survives_an_invariant_start():
+    """Start on an eigenvector of the identity-like matrix: the restart keeps the basis going (no NaN)."""
+    a = np.diag([1.0, 1.0, 1.0, -1.0])
+    with jax.enable_x64(True):
+        _, beta, theta, _ = matrix_free.lanczos(lambda v: jnp.asarray(a) @ v, jnp.asarray([1.0, 0, 0, 0]), 4)
+    assert np.isfinite(np.asarray(theta)).all()
+    assert np.allclose([theta[0], theta[-1]], [-1.0, 1.0], atol=1e-12)
+    assert float(beta[0]) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("label", "fn", "hvp", "expected"),
+    [
+        ("dense derived", nll_dense, False, "holds"),
+        ("hvp derived", nll_hvp, True, "holds"),
+        ("planted factor 2", lambda W, X, Y, V: 2 * nll_hvp(W, X, Y, V), True, "fails"),
+        ("planted dropped term", lambda W, X, Y, V: X.T @ (jax.nn.softmax(X @ W, axis=-1) * (X @ V)), True, "fails"),
+    ],
+)
+def test_hessian_equality_agrees_between_paths(reg, label, fn, hvp, expected):
+    derivations = _both_paths(reg, dc.hessian, fn, label, of=nll, wrt="W", hvp=hvp)
+    outcomes, results = _verdicts(derivations)
+    assert outcomes == {False: expected, True: expected}, {mf: r.message for mf, r in results.items()}
+
+
+def _indefinite(W, X, Y, V):
+    """``H − 0.5·11ᵀ/n`` applied to ``V``: a negative eigenvalue along the all-ones direction."""
+    return nll_hvp(W, X, Y, V) - 0.5 * jnp.mean(V) * jnp.ones_like(V)
+
+
+def _asymmetric(W, X, Y, V):
+    return nll_hvp(W, X, Y, V) + 0.3 * jnp.roll(V, 1)
+
+
+@pytest.mark.parametrize(
+    ("kind", "fn", "of", "expected"),
+    [
+        ("psd", nll_hvp, nll, "holds"),  # PSD, and equal to jax.hessian(nll)
+        ("nsd", lambda *a: -nll_hvp(*a), None, "holds"),
+        ("pd", nll_hvp, None, "fails"),  # singular: softmax is shift-invariant in each row of W
+        ("psd", _indefinite, None, "fails"),
+        ("nsd", _indefinite, None, "fails"),
+        ("psd", _asymmetric, None, "fails"),
+        ("psd", lambda *a: 2 * nll_hvp(*a), nll, "fails"),  # PSD but not the Hessian of nll
+    ],
+)
+def test_definiteness_agrees_between_paths(reg, kind, fn, of, expected):
+    derivations = _both_paths(reg, lambda **kw: dc.definite(kind, **kw), fn, f"{kind}-{fn.__name__}", of=of, hvp=True)
+    outcomes, results = _verdicts(derivations)
+    assert outcomes == {False: expected, True: expected}, {mf: r.message for mf, r in results.items()}
+    mf = results[True]
+    if expected == "fails" and fn is _indefinite:
+        assert mf.spectrum.lambda_min < -mf.spectrum.margin
+        assert "not psd" in mf.message or "not nsd" in mf.message
+
+
+def test_the_path_is_chosen_by_size(reg, monkeypatch):
+    spec = dc.inputs(x=dc.normal("n"), sizes=[{"n": 40}], regimes=("typical",))
+
+    def quartic(x):
+        return jnp.sum(x**4) / 4
+
+    @dc.hessian(of=quartic, inputs=spec, registry=reg, name="q")
+    def quartic_hvp_dense(x):
+        return jnp.diag(3 * x**2)
+
+    assert dc.check(quartic_hvp_dense, trials=4).path == "dense"
+    monkeypatch.setattr(matrix_free, "THRESHOLD", 39)
+    result = dc.check(quartic_hvp_dense, trials=4)
+    assert result.path == "matrix-free" and result.outcome == "holds", result.message
+    forced = dc.hessian(of=quartic, inputs=spec, registry=reg, name="q-dense", matrix_free=False)(quartic_hvp_dense)
+    assert dc.check(forced, trials=4).path == "dense"
+
+
+def test_an_hvp_of_the_wrong_shape_is_an_error(reg):
+    @dc.hessian(of=nll, wrt="W", inputs=SPEC, registry=reg, name="bad-shape", hvp=True, matrix_free=True)
+    def flat_hvp(W, X, Y, V):
+        return nll_hvp(W, X, Y, V).ravel()
+
+    result = dc.check(flat_hvp, trials=4)
+    assert result.outcome == "error" and "shape" in result.message
+
+
+def test_path_options_are_validated(reg):
+    d = dc.hessian(of=nll, wrt="W", inputs=SPEC, registry=reg, name="opt", matrix_free="yes")(nll_dense)
+    assert "matrix_free=" in d.problem
+
+
+def test_kuczynski_wozniakowski_bound():
+    assert matrix_free.kw_epsilon(10, 10) == 0.0  # the Krylov space is the whole space
+    eps = matrix_free.kw_epsilon(10**6, 64)
+    assert 0 < eps < 0.02
+    assert matrix_free.kw_epsilon(10**6, 128) < eps
