@@ -4,20 +4,27 @@
 
     derivcheck list [PATTERN ...]            the registered derivations
     derivcheck run --all | PATTERN ...       check them and print the table
-        --trials N --seed S --json PATH --load MODULE_OR_FILE (repeatable)
+        --trials N --seed S --load MODULE_OR_FILE (repeatable) --timeout SECONDS
+        --json PATH --junit-xml PATH --markdown PATH --verbose
+        --sizes K=V,...  (one size set only)  --shrink  (minimal counterexamples)
+    derivcheck explain NAME                  diagnosis, minimal counterexample, replay command
+        --trials N --seed S --load MODULE_OR_FILE --sizes K=V,... --no-shrink --seconds S --json PATH
 
 Exit status: 0 when every outcome matches its expectation, 1 otherwise, 2 for
-a usage error (including a pattern that matches nothing).
+a usage error (including a pattern that matches nothing), 3 for an internal
+error (one line; ``--verbose`` shows its traceback), 130 when interrupted
+(Ctrl-C: the reports still hold the derivations that finished).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from collections.abc import Sequence
 
-EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class UsageError(Exception):
@@ -50,16 +57,83 @@ def _parser() -> argparse.ArgumentParser:
         "--trials", type=_positive_int, default=DEFAULT_TRIALS, help=f"trials per derivation (default {DEFAULT_TRIALS})"
     )
     rp.add_argument("--seed", type=_nonneg_int, default=0, help="root seed (default 0)")
-    rp.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH")
-    rp.add_argument("-v", "--verbose", action="store_true", help="show full tracebacks of internal errors")
+    rp.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH (schema in the README)")
+    rp.add_argument("--junit-xml", metavar="PATH", help="write the results as JUnit XML to PATH, for CI")
+    rp.add_argument("--markdown", metavar="PATH", help="write a Markdown summary to PATH (renders on GitHub)")
+    rp.add_argument(
+        "--timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="stop a derivation after SECONDS (each is then checked in a worker process; see derivcheck.isolate)",
+    )
+    rp.add_argument("-v", "--verbose", action="store_true", help="show the tracebacks behind errors")
+    add_sizes(rp)
+    rp.add_argument(
+        "--shrink",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="shrink each failure to a minimal counterexample (in the JSON too); off by default: explain does it",
+    )
+    rp.add_argument(
+        "--devices",
+        default=None,
+        metavar="N|all",
+        help="shard the trials over the first N local devices, or all of them (default: all; 1 turns sharding off)",
+    )
+    rp.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="check N derivations at once, in threads (default 1; e.g. the number of CPU cores)",
+    )
+    rp.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not use the persistent compilation cache (also: DERIVCHECK_NO_CACHE=1)",
+    )
+    rp.add_argument(
+        "--cache-dir",
+        metavar="PATH",
+        help="the persistent compilation cache's folder (default: $DERIVCHECK_CACHE_DIR or ~/.cache/derivcheck/jax)",
+    )
     add_load(rp)
+
+    ep = sub.add_parser("explain", help="why a derivation fails: diagnosis, minimal counterexample, replay command")
+    ep.add_argument("name", metavar="NAME", help="a derivation's name (or a pattern matching exactly one)")
+    ep.add_argument("--trials", type=_positive_int, default=DEFAULT_TRIALS, help=f"trials (default {DEFAULT_TRIALS})")
+    ep.add_argument("--seed", type=_nonneg_int, default=0, help="root seed (default 0)")
+    ep.add_argument(
+        "--shrink", action=argparse.BooleanOptionalAction, default=True, help="shrink to a minimal counterexample"
+    )
+    ep.add_argument(
+        "--seconds", type=_positive_float, default=None, metavar="SECONDS", help="time budget of the shrink (20)"
+    )
+    ep.add_argument("--json", metavar="PATH", help="write the result (with diagnosis and counterexample) as JSON")
+    add_sizes(ep)
+    add_load(ep)
     return p
+
+
+def add_sizes(sp) -> None:
+    sp.add_argument(
+        "--sizes",
+        metavar="K=V,...",
+        help="check at this one size set only, e.g. d=3,m=5 (same draws as that size set of a full run)",
+    )
 
 
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text}")
     return value
 
 
@@ -114,13 +188,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    verbose = getattr(args, "verbose", False)
+    restore = _log_tracebacks(err_console.file) if verbose else None
     try:
         if args.command == "list":
             return _cmd_list(args, out, err)
+        if args.command == "explain":
+            return _cmd_explain(args, out, err)
         return _cmd_run(args, out, err)
     except UsageError as exc:
         err(f"usage error: {exc}")
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        err("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if verbose:
+            import traceback
+
+            traceback.print_exc(file=err_console.file)
+        from derivcheck.checks import one_line
+
+        err(f"internal error: {one_line(exc)}" + ("" if verbose else " (run with --verbose for the traceback)"))
+        return EXIT_INTERNAL
+    finally:
+        if restore is not None:
+            restore()
+        while _UNDO:
+            _UNDO.pop()()
+
+
+def _log_tracebacks(stream):
+    """``--verbose``: the check logs each error with its traceback; show them on ``stream`` (returns the undo)."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("derivcheck: %(message)s"))
+    logger = logging.getLogger("derivcheck")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+    def restore() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+    return restore
 
 
 def _cmd_list(args, out, err) -> int:
@@ -142,14 +253,36 @@ def _cmd_list(args, out, err) -> int:
 
 def _cmd_run(args, out, err) -> int:
     from derivcheck import report
-    from derivcheck.checks import check
+    from derivcheck.checks import DEFAULT_TRIALS, check
+    from derivcheck.reports_ci import replay_command
 
     problems = _load_all(args.load, err)
-    chosen = _select(args.patterns, args.all)
+    chosen = _at_sizes(_select(args.patterns, args.all), args.sizes)
+    _set_up_compilation(args)
+    jobs = 1 if args.timeout is not None else args.jobs
     results = []
     start = time.perf_counter()
     interrupted = False
     live = out.is_terminal
+    worker = None
+    if args.timeout is not None:
+        from derivcheck.isolate import Worker
+
+        if args.sizes:
+            raise UsageError("--sizes cannot be combined with --timeout (the worker checks the registered sizes)")
+        worker = Worker(args.load, args.timeout)
+
+    def check_one(d):
+        if worker is not None:
+            r = worker.check(d, trials=args.trials, seed=args.seed)
+        else:
+            r = check(d, trials=args.trials, seed=args.seed)
+        if args.shrink and r.outcome == "fails":
+            from derivcheck.shrink import with_counterexample
+
+            r = with_counterexample(r, d, loads=tuple(args.load))
+        return r
+
     try:
         if live:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -163,35 +296,215 @@ def _cmd_run(args, out, err) -> int:
                 transient=True,
             ) as progress:
                 task = progress.add_task("checking", total=len(chosen))
-                for d in chosen:
-                    progress.update(task, description=f"checking {d.name}")
-                    results.append(check(d, trials=args.trials, seed=args.seed))
+                for d, r in zip(chosen, _in_order(check_one, chosen, jobs), strict=False):
+                    progress.update(task, description=f"checked {d.name}")
+                    results.append(r)
                     progress.advance(task)
         else:
             width = len(str(len(chosen)))
-            for i, d in enumerate(chosen, 1):
-                r = check(d, trials=args.trials, seed=args.seed)
+            for i, (d, r) in enumerate(zip(chosen, _in_order(check_one, chosen, jobs), strict=False), 1):
                 results.append(r)
+                path = f" [{r.path}]" if r.path else ""
                 print(
-                    f"[{i:>{width}}/{len(chosen)}] {d.name}: {r.outcome} (expected {r.expect.word}) {r.seconds:.2f}s",
+                    f"[{i:>{width}}/{len(chosen)}] {d.name}: {r.outcome} (expected {r.expect.word}) {r.seconds:.2f}s"
+                    + path,
                     flush=True,
                 )
     except KeyboardInterrupt:
         interrupted = True
         err(f"interrupted: reporting the {len(results)} finished of {len(chosen)} derivations")
+    finally:
+        if worker is not None:
+            worker.close()
     seconds = time.perf_counter() - start
+
+    def replay(r):
+        sizes = f" --sizes {_sizes_text(args.sizes)}" if args.sizes else ""
+        return replay_command(r, trials=args.trials, loads=args.load, timeout=args.timeout) + sizes
+
+    run = dict(seed=args.seed, trials=args.trials, seconds=seconds, problems=problems, interrupted=interrupted)
+    written = _write_reports(args, results, run, replay, err)  # first: a second Ctrl-C must not lose them
     out.print(report.table(results))
-    for line in report.details(results):
+
+    def explain_hint(r):
+        extra = "" if args.trials == DEFAULT_TRIALS else f" --trials {args.trials}"
+        extra += f" --sizes {_sizes_text(args.sizes)}" if args.sizes else ""
+        return f"derivcheck explain {r.name} --seed {args.seed}{extra}" + "".join(f" --load {t}" for t in args.load)
+
+    for line in report.details(results, replay=replay, explain=explain_hint):
         out.print(line, markup=False, highlight=False, soft_wrap=True)
     out.print(
         report.summary(results, seconds, seed=args.seed, trials=args.trials, problems=len(problems)), markup=False
     )
-    if args.json:
-        doc = report.to_json(results, seed=args.seed, trials=args.trials, seconds=seconds, problems=problems)
-        report.write_json(args.json, doc)
     if interrupted:
         return EXIT_INTERRUPTED
-    return EXIT_OK if all(r.ok for r in results) and not problems else EXIT_MISMATCH
+    return EXIT_OK if all(r.ok for r in results) and not problems and written else EXIT_MISMATCH
+
+
+def _at_sizes(chosen, text: str | None):
+    """``--sizes``: every chosen derivation restricted to that one size set."""
+    if not text:
+        return chosen
+    from derivcheck.shrink import ShrinkError, at_sizes, parse_sizes
+
+    try:
+        sizes = parse_sizes(text)
+        return [at_sizes(d, sizes) for d in chosen]
+    except ShrinkError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _sizes_text(text: str) -> str:
+    """``--sizes`` as one word, ``d=3,m=5``, for the commands printed back."""
+    from derivcheck.shrink import parse_sizes
+
+    return ",".join(f"{k}={v}" for k, v in parse_sizes(text).items())
+
+
+def _one(name: str):
+    from derivcheck.registry import registry
+
+    reg = registry()
+    if name in reg:
+        return reg[name]
+    matches = reg.select(name)
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise UsageError(f"no derivation named {name!r} (see `derivcheck list`)")
+    names = ", ".join(d.name for d in matches[:4])
+    raise UsageError(f"{name!r} matches {len(matches)} derivations ({names}, …): name one")
+
+
+def _cmd_explain(args, out, err) -> int:
+    """``derivcheck explain NAME``: check one derivation and explain its verdict (see :mod:`derivcheck.explain`)."""
+    from derivcheck import report
+    from derivcheck.checks import check
+    from derivcheck.explain import render
+    from derivcheck.shrink import SHRINK_SECONDS, with_counterexample
+
+    problems = _load_all(args.load, err)
+    d = _at_sizes([_one(args.name)], args.sizes)[0]
+    start = time.perf_counter()
+    result = check(d, trials=args.trials, seed=args.seed)
+    if args.shrink and result.outcome == "fails":
+        seconds = SHRINK_SECONDS if args.seconds is None else args.seconds
+        result = with_counterexample(result, d, seconds=seconds, loads=tuple(args.load))
+    for line in render(d, result, trials=args.trials, loads=args.load):
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+    if args.json:
+        doc = report.to_json(
+            [result], seed=args.seed, trials=args.trials, seconds=time.perf_counter() - start, problems=problems
+        )
+        report.write_json(args.json, doc)
+    return EXIT_OK if result.ok and not problems else EXIT_MISMATCH
+
+
+_UNDO: list = []
+
+
+def _in_order(check_one, chosen, jobs: int):
+    """``check_one(d)`` for every chosen derivation, yielded in order; ``jobs`` threads check ahead.
+
+    Checking is mostly XLA compilation, which runs outside the GIL, so two
+    threads on two cores overlap one derivation's compilation with the next
+    one's tracing. Each check is self-contained (``check`` enters float64 in
+    its own thread). The threads are daemons: Ctrl-C reports what finished
+    and exits without waiting for the checks still running.
+    """
+    if jobs <= 1 or len(chosen) <= 1:
+        yield from map(check_one, chosen)
+        return
+    import queue
+    import threading
+
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for i in range(len(chosen)):
+        todo.put(i)
+    outcomes: list = [None] * len(chosen)
+    finished = [threading.Event() for _ in chosen]
+    stop = threading.Event()
+
+    def work():
+        while not stop.is_set():
+            try:
+                i = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                outcomes[i] = (True, check_one(chosen[i]))
+            except BaseException as exc:  # handed to the main thread, raised there
+                outcomes[i] = (False, exc)
+            finished[i].set()
+
+    for k in range(min(jobs, len(chosen))):
+        threading.Thread(target=work, name=f"derivcheck-{k}", daemon=True).start()
+    try:
+        for i in range(len(chosen)):
+            while not finished[i].wait(0.1):  # a timed wait, so Ctrl-C reaches the main thread
+                pass
+            ok, value = outcomes[i]
+            if not ok:
+                raise value
+            yield value
+    finally:
+        stop.set()
+
+
+def _set_up_compilation(args) -> None:
+    """The persistent compilation cache (on unless ``--no-cache``) and the devices (``--devices``).
+
+    Both go into the environment too, so a ``--timeout`` worker process uses the same.
+    """
+    import os
+
+    from derivcheck import _cache, _devices
+
+    saved_env = {k: os.environ.get(k) for k in (_devices.ENV, _cache.ENV_OFF, _cache.ENV_DIR)}
+    saved_devices = _devices.selection()
+
+    def restore():  # main() undoes this when it returns (the command may run in-process, in tests)
+        _devices.set_devices(saved_devices)
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    _UNDO.append(restore)
+    if args.devices is not None:
+        try:
+            _devices.set_devices(args.devices)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        os.environ[_devices.ENV] = str(args.devices)
+    if args.no_cache:
+        os.environ[_cache.ENV_OFF] = "1"
+        return
+    where = _cache.enable(args.cache_dir)
+    if where is not None:
+        os.environ[_cache.ENV_DIR] = str(where)
+
+
+def _write_reports(args, results, run: dict, replay, err) -> bool:
+    """Write the reports asked for, each atomically; a report that cannot be written is a one-line error."""
+    from derivcheck import report, reports_ci
+
+    writers = [
+        (args.json, lambda path: report.write_json(path, report.to_json(results, **run))),
+        (args.junit_xml, lambda path: report.write_atomic(path, reports_ci.junit_xml(results, **run, replay=replay))),
+        (args.markdown, lambda path: report.write_atomic(path, reports_ci.markdown(results, **run, replay=replay))),
+    ]
+    ok = True
+    for path, write in writers:
+        if not path:
+            continue
+        try:
+            write(path)
+        except OSError as exc:
+            err(f"error: could not write {path}: {exc.strerror or exc}")
+            ok = False
+    return ok
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -79,11 +80,22 @@ class Jacobian:
 
 @dataclasses.dataclass(frozen=True)
 class Hessian:
-    """``derived(*args) == jax.hessian(of, argnums=wrt)(*args)`` (``in.shape * 2``)."""
+    """``derived(*args) == jax.hessian(of, argnums=wrt)(*args)`` (``in.shape * 2``).
+
+    With ``hvp=True`` the derivation is a Hessian-vector product instead:
+    ``derived(*args, v) == H v`` (``v`` shaped like ``args[wrt]``). Above a
+    size, or with ``matrix_free=True``, it is checked with Hessian-vector
+    products against random probes (see :mod:`derivcheck.checks.matrix_free`).
+    """
 
     of: Callable[..., Any]
     wrt: int | str = 0
+    hvp: bool = False
+    matrix_free: bool | None = None
     kind: str = dataclasses.field(default="hessian", init=False)
+
+    def __post_init__(self) -> None:
+        _check_path_options(self.hvp, self.matrix_free)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,11 +115,16 @@ class Definite:
     """``derived(*args)`` is a symmetric matrix with the stated definiteness.
 
     When ``of`` is given, the matrix must also equal ``jax.hessian(of, wrt)``.
+    With ``hvp=True`` the derivation is the matrix's product with a vector,
+    ``derived(*args, v)`` (``v`` shaped like ``args[wrt]``); ``matrix_free``
+    forces (``True``) or forbids (``False``) the Lanczos path.
     """
 
     definiteness: str
     of: Callable[..., Any] | None = None
     wrt: int | str = 0
+    hvp: bool = False
+    matrix_free: bool | None = None
     kind: str = dataclasses.field(default="definite", init=False)
 
     def __post_init__(self) -> None:
@@ -115,6 +132,14 @@ class Definite:
             raise DerivationError(
                 f"definite(kind): kind must be one of {', '.join(DEFINITE_KINDS)}, got {self.definiteness!r}"
             )
+        _check_path_options(self.hvp, self.matrix_free)
+
+
+def _check_path_options(hvp: Any, matrix_free: Any) -> None:
+    if not isinstance(hvp, bool):
+        raise DerivationError(f"hvp= must be True or False, got {hvp!r}")
+    if matrix_free is not None and not isinstance(matrix_free, bool):
+        raise DerivationError(f"matrix_free= must be True, False or None (by size), got {matrix_free!r}")
 
 
 Claim = Gradient | Jacobian | Hessian | VJP | Definite
@@ -179,14 +204,16 @@ class Derivation:
         return f"Derivation({self.name!r}, {self.kind}, expect={self.expect.word})"
 
     def _repr_markdown_(self) -> str:
-        lines = [f"**{self.name}** — {self.kind}"]
-        if self.statement:
-            lines.append(f"$${self.statement}$$")
-        if self.source:
-            lines.append(f"*source:* {self.source}")
-        if not self.expect.holds:
-            lines.append(f"*expected to fail:* {self.expect.reason}")
-        return "\n\n".join(lines)
+        """Jupyter: the statement as LaTeX, its source, the expectation and the code."""
+        from derivcheck.display import derivation_markdown
+
+        return derivation_markdown(self)
+
+    def _repr_latex_(self) -> str | None:
+        """Jupyter (LaTeX/PDF export): the statement alone."""
+        from derivcheck.display import derivation_latex
+
+        return derivation_latex(self)
 
 
 def resolve_wrt(wrt: int | str, arg_names: tuple[str, ...], name: str = "") -> int:
@@ -211,3 +238,189 @@ def positional_names(fn: Callable[..., Any]) -> tuple[str, ...]:
         return ()
     kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     return tuple(p.name for p in params if p.kind in kinds)
+
+
+# ------------------------------------------------------- claims beyond derivatives
+# What derivatives imply rather than what they are: identities, special cases and
+# limits, expectations under noise, convergence orders, optimisation claims.
+# Checked by :mod:`derivcheck.checks.identity`, ``.limit``, ``.expectation``,
+# ``.convergence`` and ``.optimization``.
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    """``derived(*args) == of(*args)``: two expressions claimed equal (either side may use JAX transforms)."""
+
+    of: Callable[..., Any]
+    kind: str = dataclasses.field(default="identity", init=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class SpecialCase:
+    """``derived(*args) == of(*args)`` at special values of sizes or arguments, e.g. ``at=(("n", 1),)``."""
+
+    of: Callable[..., Any]
+    at: tuple[tuple[str, Any], ...]
+    kind: str = dataclasses.field(default="special case", init=False)
+
+    def __post_init__(self) -> None:
+        if not self.at or not all(isinstance(k, str) for k, _ in self.at):
+            raise DerivationError("special_case(at=...): give the special values, e.g. at={'n': 1}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Limit:
+    """``derived(*args) = lim of(*args)`` as ``along`` (a dimension or a scalar argument) tends to ``to``.
+
+    ``min_rate``: the relative difference must shrink at least like ``h^min_rate``
+    (``h = 1/n`` or ``|t - to|``) along the sequence ``points``.
+    """
+
+    of: Callable[..., Any]
+    along: str
+    to: float = math.inf
+    points: tuple[float, ...] = ()
+    min_rate: float = 0.25
+    kind: str = dataclasses.field(default="limit", init=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.along, str) or not self.along:
+            raise DerivationError("limit(along=...): name a dimension ('n') or a scalar argument ('sigma')")
+        if not self.min_rate > 0:
+            raise DerivationError(f"limit(min_rate=...): must be > 0, got {self.min_rate!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class MonteCarlo:
+    """How an expectation is estimated and tested (see :mod:`derivcheck.checks.expectation`).
+
+    ``false_alarm``: the probability that a correct claim fails one check
+    (Bonferroni over every component of every trial); ``power``: the
+    probability of catching, in one trial, a deviation of ``effect`` times the
+    scale ``max(‖D‖∞, ‖E‖∞)`` in any component; the sample count per trial is
+    chosen from a pilot run to reach it, between ``min_samples`` and
+    ``max_samples``. At most ``draws`` draws of the arguments are made (each
+    costs up to ``max_samples`` evaluations).
+    """
+
+    false_alarm: float = 1e-3
+    power: float = 0.9
+    effect: float = 0.1
+    min_samples: int = 1024
+    max_samples: int = 2**16
+    draws: int = 30
+
+    def __post_init__(self) -> None:
+        if not 0 < self.false_alarm < 1 or not 0 < self.power < 1 or not self.effect > 0:
+            raise DerivationError("Monte Carlo options: need 0 < false_alarm < 1, 0 < power < 1, effect > 0")
+        if not 1 < self.min_samples <= self.max_samples or not self.draws >= 1:
+            raise DerivationError("Monte Carlo options: need 1 < min_samples <= max_samples and draws >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class Expectation:
+    """``derived(*args) == E_ξ[of(*args, ξ)]`` with ``ξ = noise(key, *args)``.
+
+    ``exact``: a closed form of ``E_ξ[of(*args, ξ)]``, checked against the Monte
+    Carlo estimate and then against ``derived`` exactly.
+    """
+
+    of: Callable[..., Any]
+    noise: Callable[..., Any]
+    exact: Callable[..., Any] | None = None
+    mc: MonteCarlo = MonteCarlo()
+    kind: str = dataclasses.field(default="expectation", init=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExpectedGradient:
+    """``derived(*args) == E_ξ[∇_wrt of(*args, ξ)]`` (autodiff inside the expectation).
+
+    ``exact``: a closed form of ``E_ξ[of(*args, ξ)]``; ``derived`` must then
+    equal ``∇_wrt exact`` exactly, and ``exact`` the Monte Carlo mean of ``of``.
+    """
+
+    of: Callable[..., Any]
+    noise: Callable[..., Any]
+    wrt: int | str = 0
+    exact: Callable[..., Any] | None = None
+    mc: MonteCarlo = MonteCarlo()
+    kind: str = dataclasses.field(default="expected gradient", init=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class EquivalentObjective:
+    """Minimising ``E_ξ[of(*args, ξ)]`` over ``wrt`` is minimising ``derived(*args)``.
+
+    Checked as ``E[of] == derived`` and ``E[∇_wrt of] == ∇_wrt derived``; with
+    ``up_to_constant`` only the gradients (equal objectives up to a constant in ``wrt``).
+    """
+
+    of: Callable[..., Any]
+    noise: Callable[..., Any]
+    wrt: int | str = 0
+    up_to_constant: bool = False
+    mc: MonteCarlo = MonteCarlo()
+    kind: str = dataclasses.field(default="equivalent objective", init=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvergenceOrder:
+    """The iteration ``x ← derived(x, *params)`` converges to a root with order ``order``.
+
+    ``|e_{k+1}| ≈ C |e_k|^p``. ``order=None`` claims convergence only;
+    ``constant`` is ``C`` (a number, or ``constant(x_star, *params)``);
+    ``root(x0, *params)`` gives ``x*`` (default: the last of ``steps`` iterates).
+    """
+
+    order: float | None = 2.0
+    constant: float | Callable[..., Any] | None = None
+    root: Callable[..., Any] | None = None
+    steps: int = 100
+    order_tol: float = 0.1
+    constant_tol: float = 0.1
+    kind: str = dataclasses.field(default="convergence", init=False)
+
+    def __post_init__(self) -> None:
+        if self.order is not None and not self.order > 0:
+            raise DerivationError(f"convergence_order(order=...): must be > 0 or None, got {self.order!r}")
+        if self.constant is not None and self.order is None:
+            raise DerivationError("convergence_order: a constant C needs an order p")
+        if not isinstance(self.steps, int) or self.steps < 3:
+            raise DerivationError("convergence_order(steps=...): need an int >= 3")
+        word = "convergence" if self.order is None else f"convergence (p={self.order:g})"
+        object.__setattr__(self, "kind", word)
+
+
+@dataclasses.dataclass(frozen=True)
+class Convex:
+    """``derived`` (an objective) is convex in ``wrt`` (``concave``: concave; ``strict``: strictly)."""
+
+    wrt: int | str = 0
+    strict: bool = False
+    concave: bool = False
+    kind: str = dataclasses.field(default="convex", init=False)
+
+    def __post_init__(self) -> None:
+        word = ("strictly " if self.strict else "") + ("concave" if self.concave else "convex")
+        object.__setattr__(self, "kind", word)
+
+
+@dataclasses.dataclass(frozen=True)
+class HasMinimum:
+    """``derived`` (an objective) attains its infimum over ``wrt`` (a global minimum exists)."""
+
+    wrt: int | str = 0
+    steps: int = 60
+    kind: str = dataclasses.field(default="has minimum", init=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Descent:
+    """The update ``derived(*args)`` (new ``wrt``, with step size argument ``step``) decreases ``of``
+    for every small enough step size."""
+
+    of: Callable[..., Any]
+    wrt: int | str = 0
+    step: int | str = -1
+    kind: str = dataclasses.field(default="descent", init=False)

@@ -123,6 +123,19 @@ def _shape(dims: tuple[Dim, ...], sizes: Mapping[str, int]) -> tuple[int, ...]:
         raise InputSpecError(f"dimension {missing} has no size; give it in sizes=") from None
 
 
+def _number(value: Any, what: str) -> float:
+    """``value`` as a float, or an :class:`InputSpecError` naming the parameter (``what``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise InputSpecError(f"{what} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = float("inf")
+    if not np.isfinite(number):
+        raise InputSpecError(f"{what} must be finite, got {value!r}")
+    return number
+
+
 def _check_dims(dims: Iterable[Any], what: str) -> tuple[Dim, ...]:
     dims = tuple(dims)
     for d in dims:
@@ -357,28 +370,29 @@ def normal(*dims: Dim, mean: float = 0.0, scale: float = 1.0, dtype: str = "floa
     >>> normal("m", "d", scale=2.0).dims
     ('m', 'd')
     """
-    if not scale > 0:
+    _number(mean, "normal: mean")
+    if not _number(scale, "normal: scale") > 0:
         raise InputSpecError(f"normal: scale must be > 0, got {scale!r}")
     return Normal(_check_dims(dims, "normal"), float(mean), float(scale), dtype)
 
 
 def uniform(*dims: Dim, low: float = 0.0, high: float = 1.0, dtype: str = "float64") -> Uniform:
     """Uniform entries on ``[low, high)``."""
-    if not high > low:
+    if not _number(high, "uniform: high") > _number(low, "uniform: low"):
         raise InputSpecError(f"uniform: need low < high, got low={low!r}, high={high!r}")
     return Uniform(_check_dims(dims, "uniform"), float(low), float(high), dtype)
 
 
 def positive(*dims: Dim, low: float = 0.1, high: float = 3.0, dtype: str = "float64") -> Positive:
     """Positive values, log-uniform on ``[low, high]`` (a scalar when no dims)."""
-    if not 0 < low < high:
+    if not 0 < _number(low, "positive: low") < _number(high, "positive: high"):
         raise InputSpecError(f"positive: need 0 < low < high, got low={low!r}, high={high!r}")
     return Positive(_check_dims(dims, "positive"), float(low), float(high), dtype)
 
 
 def bernoulli(*dims: Dim, p: float = 0.5, dtype: str = "float64") -> Bernoulli:
     """0/1 labels with ``P(1) = p``, as floats."""
-    if not 0 <= p <= 1:
+    if not 0 <= _number(p, "bernoulli: p") <= 1:
         raise InputSpecError(f"bernoulli: p must be in [0, 1], got {p!r}")
     return Bernoulli(_check_dims(dims, "bernoulli"), float(p), dtype)
 
@@ -414,8 +428,8 @@ def full_rank(rows: Dim, cols: Dim, *, dtype: str = "float64") -> Design:
 
 def rank_deficient(rows: Dim, cols: Dim, *, deficiency: int = 1, dtype: str = "float64") -> Design:
     """A ``rows x cols`` matrix of rank ``min(rows, cols) - deficiency`` (>= 1)."""
-    if deficiency < 1:
-        raise InputSpecError("rank_deficient: deficiency must be >= 1")
+    if isinstance(deficiency, bool) or not isinstance(deficiency, int) or deficiency < 1:
+        raise InputSpecError(f"rank_deficient: deficiency must be an int >= 1, got {deficiency!r}")
     return design(rows, cols, deficiency=deficiency, dtype=dtype)
 
 
@@ -555,8 +569,17 @@ def inputs(
     for name, spec in specs.items():
         if not hasattr(spec, "sample") or not hasattr(spec, "shape"):
             raise InputSpecError(f"inputs({name}=...): expected an array spec such as normal('n'), got {spec!r}")
+        _check_dtype(getattr(spec, "dtype", "float64"), f"inputs({name}=...)")
+    for option, value in (("sizes", sizes), ("regimes", regimes)):
+        if value is not None and (isinstance(value, str | Mapping) or not isinstance(value, Iterable)):
+            raise InputSpecError(f"inputs({option}=...): give a list, e.g. {_EXAMPLES[option]}, got {value!r}")
+    if dims is not None and not isinstance(dims, Mapping):
+        raise InputSpecError(f"inputs(dims=...): give a dict of sizes, e.g. {{'C': 2}}, got {dims!r}")
+    sizes = None if sizes is None else list(sizes)
+    if sizes is not None and not all(isinstance(s, Mapping) for s in sizes):
+        raise InputSpecError(f"inputs(sizes=...): each size set is a dict, e.g. {_EXAMPLES['sizes']}, got {sizes!r}")
     chosen = tuple(regimes) if regimes is not None else DEFAULT_REGIMES
-    unknown = [r for r in chosen if r not in REGIMES]
+    unknown = [r for r in chosen if not isinstance(r, str) or r not in REGIMES]
     if unknown or not chosen:
         raise InputSpecError(f"inputs(regimes=...): unknown {unknown}; choose from {list(REGIMES)}")
     if sizes is None:
@@ -580,6 +603,16 @@ def inputs(
     return Inputs(tuple(specs.items()), size_sets, chosen)
 
 
+_EXAMPLES = {"sizes": "[{'m': 1, 'd': 3}]", "regimes": "('typical', 'large')"}
+
+
+def _check_dtype(dtype: Any, what: str) -> None:
+    try:
+        np.dtype(dtype)
+    except (TypeError, ValueError):
+        raise InputSpecError(f"{what}: dtype {dtype!r} is not a NumPy dtype such as 'float64' or 'float32'") from None
+
+
 def as_inputs(spec: Any) -> Inputs | CustomInputs:
     """Accept an :class:`Inputs` or any callable ``key -> tuple of args``."""
     if isinstance(spec, Inputs | CustomInputs):
@@ -590,5 +623,5 @@ def as_inputs(spec: Any) -> Inputs | CustomInputs:
 
 
 def sizes_label(sizes: Sizes) -> str:
-    """``m=5 d=3`` (or ``-`` for custom inputs)."""
-    return " ".join(f"{k}={v}" for k, v in sizes) or "-"
+    """``m=5 d=3`` (or ``fixed shapes`` for inputs without symbolic dimensions)."""
+    return " ".join(f"{k}={v}" for k, v in sizes) or "fixed shapes"

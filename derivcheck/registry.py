@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from derivcheck import derivation as _claims
 from derivcheck.compare import Tolerance
 from derivcheck.derivation import (
     HOLDS,
@@ -55,20 +56,30 @@ class Registry:
     def __init__(self) -> None:
         self._items: dict[str, Derivation] = {}
         self._origins: dict[str, str] = {}
+        self._modules: dict[str, str] = {}
         self.problems: list[str] = []
 
-    def add(self, d: Derivation, origin: str = "") -> Derivation:
-        """Register ``d``; the same origin re-registering (a re-import) replaces it."""
+    def add(self, d: Derivation, origin: str = "", module: str = "") -> Derivation:
+        """Register ``d``; the same origin re-registering (a re-import) replaces it.
+
+        ``module`` names the module whose code declared ``d`` (see :meth:`declared_in`).
+        """
         if d.name in self._items and self._origins.get(d.name) != origin:
             first = self._origins.get(d.name) or "elsewhere"
             problem = f"duplicate name {d.name!r} (first defined at {first}); pass a unique name="
             dup = _with_problem(d, f"{d.name}#duplicate@{origin or len(self._items)}", problem)
             self._items[dup.name] = dup
             self._origins[dup.name] = origin
+            self._modules[dup.name] = module
             return d
         self._items[d.name] = d
         self._origins[d.name] = origin
+        self._modules[d.name] = module
         return d
+
+    def declared_in(self, module: str) -> list[Derivation]:
+        """The derivations declared by code in ``module`` (its ``__name__``), duplicates included."""
+        return [d for name, d in self._items.items() if self._modules.get(name) == module]
 
     def __getitem__(self, name: str) -> Derivation:
         try:
@@ -102,6 +113,7 @@ class Registry:
     def remove(self, name: str) -> None:
         self._items.pop(name, None)
         self._origins.pop(name, None)
+        self._modules.pop(name, None)
 
     def __repr__(self) -> str:
         return f"Registry({len(self)} derivations)"
@@ -119,6 +131,15 @@ def registry() -> Registry:
         for problem in load_entry_points():
             _DEFAULT.problems.append(problem)
     return _DEFAULT
+
+
+def declared_in(module: str) -> list[Derivation]:
+    """Derivations of the default registry declared in ``module``, without loading entry points.
+
+    The pytest plugin collects these, so a test run never pulls in the
+    derivations that installed packages contribute.
+    """
+    return _DEFAULT.declared_in(module)
 
 
 def load_entry_points(group: str = ENTRY_POINT_GROUP) -> list[str]:
@@ -192,8 +213,8 @@ def _origin(fn: Callable[..., Any]) -> str:
 
 def _arg_names(fn, claim, spec) -> tuple[str, ...]:
     names = positional_names(fn)
-    if isinstance(claim, VJP) and names:
-        names = names[:-1]  # the trailing cotangent
+    if (isinstance(claim, VJP) or getattr(claim, "hvp", False)) and names:
+        names = names[:-1]  # the trailing cotangent, or the vector of a Hessian-vector product
     if isinstance(spec, CustomInputs):
         return names
     declared = spec.names
@@ -229,8 +250,10 @@ def declare(
     ``make_claim`` builds the claim record; any declaration problem is kept on
     the derivation (``problem``) and reported when it is checked.
     """
+    if not callable(fn):
+        raise DerivationError(f"a derivcheck decorator must decorate a function, got {fn!r}")
     target = _DEFAULT if registry is None else registry
-    name = name or f"{fn.__module__}.{fn.__qualname__}"
+    default_name = f"{getattr(fn, '__module__', None) or '?'}.{getattr(fn, '__qualname__', None) or repr(fn)}"
     tolerance = None if rtol is None and atol is None else Tolerance(rtol=rtol, atol=atol)
     problem = ""
     arg_names: tuple[str, ...] = ()
@@ -238,10 +261,13 @@ def declare(
     claim = None
     try:
         claim = make_claim()
-        if not isinstance(name, str) or not name:
-            raise DerivationError("name= must be a non-empty string")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise DerivationError(f"name= must be a non-empty string, got {name!r}")
         if not isinstance(expect, Expect):
             raise DerivationError("expect= must be dc.HOLDS or dc.fails('reason')")
+        for option, value in (("rtol", rtol), ("atol", atol)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0):
+                raise DerivationError(f"{option}= must be a number >= 0, got {value!r}")
         spec = as_inputs(inputs)
         of = getattr(claim, "of", None)
         if of is not None and not callable(of):
@@ -251,6 +277,9 @@ def declare(
             resolve_wrt(claim.wrt, arg_names, name)
     except (DerivationError, InputSpecError) as exc:
         problem = str(exc)
+    except Exception as exc:
+        problem = f"the declaration is invalid: {_one_line(exc)}"
+    name = name if isinstance(name, str) and name else default_name
     d = Derivation(
         name=name,
         derived=fn,
@@ -264,7 +293,15 @@ def declare(
         doc=inspect.getdoc(fn) or "",
         problem=problem,
     )
-    return target.add(d, origin=_origin(fn))
+    return target.add(d, origin=_origin(fn), module=_declaring_module())
+
+
+def _declaring_module() -> str:
+    """``__name__`` of the module whose code called the decorator (the first frame outside this one)."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    return "" if frame is None else str(frame.f_globals.get("__name__", ""))
 
 
 def _decorator(make_claim: Callable[[], Any], **options: Any) -> Callable[[Callable], Derivation]:
@@ -287,9 +324,23 @@ def jacobian(*, of: Callable, wrt: int | str = 0, inputs: Any, **options: Any):
     return _decorator(lambda: Jacobian(of=of, wrt=wrt), inputs=inputs, **options)
 
 
-def hessian(*, of: Callable, wrt: int | str = 0, inputs: Any, **options: Any):
-    """Register ``fn`` as the Hessian of scalar ``of`` w.r.t. ``wrt`` (shape ``in * 2``)."""
-    return _decorator(lambda: Hessian(of=of, wrt=wrt), inputs=inputs, **options)
+def hessian(
+    *,
+    of: Callable,
+    wrt: int | str = 0,
+    inputs: Any,
+    hvp: bool = False,
+    matrix_free: bool | None = None,
+    **options: Any,
+):
+    """Register ``fn`` as the Hessian of scalar ``of`` w.r.t. ``wrt`` (shape ``in * 2``).
+
+    ``hvp=True``: ``fn(*args, v)`` returns the Hessian-vector product ``H v``
+    instead. ``matrix_free``: check with Hessian-vector products against random
+    probes (``True``), with dense Hessians (``False``), or by size (``None``,
+    above :data:`derivcheck.checks.matrix_free.THRESHOLD` entries of ``wrt``).
+    """
+    return _decorator(lambda: Hessian(of=of, wrt=wrt, hvp=hvp, matrix_free=matrix_free), inputs=inputs, **options)
 
 
 def vjp(*, of: Callable, wrt: int | str = 0, inputs: Any, **options: Any):
@@ -297,9 +348,166 @@ def vjp(*, of: Callable, wrt: int | str = 0, inputs: Any, **options: Any):
     return _decorator(lambda: VJP(of=of, wrt=wrt), inputs=inputs, **options)
 
 
-def definite(kind: str, *, inputs: Any, of: Callable | None = None, wrt: int | str = 0, **options: Any):
+def definite(
+    kind: str,
+    *,
+    inputs: Any,
+    of: Callable | None = None,
+    wrt: int | str = 0,
+    hvp: bool = False,
+    matrix_free: bool | None = None,
+    **options: Any,
+):
     """Register ``fn`` as a matrix that is ``kind`` (``"pd"``, ``"psd"``, ``"nd"``, ``"nsd"``).
 
     With ``of=``, the matrix must also equal ``jax.hessian(of)`` w.r.t. ``wrt``.
+    ``hvp=True``: ``fn(*args, v)`` returns the matrix times ``v`` (shaped like
+    ``args[wrt]``). ``matrix_free`` as for :func:`hessian`: extreme eigenvalues
+    by Lanczos instead of ``eigvalsh``.
     """
-    return _decorator(lambda: Definite(definiteness=kind, of=of, wrt=wrt), inputs=inputs, **options)
+    return _decorator(
+        lambda: Definite(definiteness=kind, of=of, wrt=wrt, hvp=hvp, matrix_free=matrix_free), inputs=inputs, **options
+    )
+
+
+# ------------------------------------------------------- claims beyond derivatives
+
+_MONTE_CARLO_OPTIONS = ("false_alarm", "power", "effect", "min_samples", "max_samples", "draws")
+
+
+def _monte_carlo(options: dict[str, Any]) -> dict[str, Any]:
+    """Pop the Monte Carlo options (:class:`~derivcheck.derivation.MonteCarlo`'s fields) from ``options``."""
+    return {k: options.pop(k) for k in _MONTE_CARLO_OPTIONS if k in options}
+
+
+def identity(*, of: Callable, inputs: Any, **options: Any):
+    """Register ``fn`` as an expression equal to ``of`` on every input (either side may use JAX transforms)."""
+    return _decorator(lambda: _claims.Identity(of=of), inputs=inputs, **options)
+
+
+def special_case(*, of: Callable, at: dict[str, Any], inputs: Any, **options: Any):
+    """Register ``fn`` as what ``of`` becomes at special sizes or arguments, e.g. ``at={"n": 1}``."""
+    pairs = tuple(at.items()) if isinstance(at, dict) else ()
+    return _decorator(lambda: _claims.SpecialCase(of=of, at=pairs), inputs=inputs, **options)
+
+
+def limit(*, of: Callable, along: str, inputs: Any, to: float = float("inf"), points=(), min_rate=0.25, **options: Any):
+    """Register ``fn`` as the limit of ``of`` as ``along`` (a dimension or scalar argument) tends to ``to``.
+
+    ``points``: the sizes (or argument values) to approach it along; ``min_rate``:
+    the relative difference must shrink at least like ``h^min_rate``.
+    """
+    return _decorator(
+        lambda: _claims.Limit(of=of, along=along, to=float(to), points=tuple(points), min_rate=float(min_rate)),
+        inputs=inputs,
+        **options,
+    )
+
+
+def expectation(*, of: Callable, noise: Callable, inputs: Any, exact: Callable | None = None, **options: Any):
+    """Register ``fn(*args)`` as ``E[of(*args, ξ)]``, ``ξ = noise(key, *args)`` (checked by Monte Carlo).
+
+    ``exact``: a closed form of the expectation, also checked. Monte Carlo
+    options: ``false_alarm``, ``power``, ``effect``, ``min_samples``, ``max_samples``, ``draws``.
+    """
+    mc = _monte_carlo(options)
+    return _decorator(
+        lambda: _claims.Expectation(of=of, noise=noise, exact=exact, mc=_claims.MonteCarlo(**mc)),
+        inputs=inputs,
+        **options,
+    )
+
+
+def expected_gradient(
+    *, of: Callable, noise: Callable, inputs: Any, wrt: int | str = 0, exact: Callable | None = None, **options: Any
+):
+    """Register ``fn(*args)`` as ``E[∇_wrt of(*args, ξ)]``, ``ξ = noise(key, *args)``.
+
+    ``exact``: a closed form of ``E[of(*args, ξ)]``; then ``fn`` must also equal
+    its gradient exactly. Monte Carlo options as for :func:`expectation`.
+    """
+    mc = _monte_carlo(options)
+    return _decorator(
+        lambda: _claims.ExpectedGradient(of=of, noise=noise, wrt=wrt, exact=exact, mc=_claims.MonteCarlo(**mc)),
+        inputs=inputs,
+        **options,
+    )
+
+
+def equivalent_objective(
+    *, of: Callable, noise: Callable, inputs: Any, wrt: int | str = 0, up_to_constant: bool = False, **options: Any
+):
+    """Register the objective ``fn(*args)`` as equivalent to minimising ``E[of(*args, ξ)]`` over ``wrt``.
+
+    Checked as ``E[of] = fn`` and ``E[∇of] = ∇fn`` (only the gradients with
+    ``up_to_constant``). Monte Carlo options as for :func:`expectation`.
+    """
+    mc = _monte_carlo(options)
+    return _decorator(
+        lambda: _claims.EquivalentObjective(
+            of=of, noise=noise, wrt=wrt, up_to_constant=up_to_constant, mc=_claims.MonteCarlo(**mc)
+        ),
+        inputs=inputs,
+        **options,
+    )
+
+
+def convergence_order(
+    order: float | None = 2.0,
+    *,
+    inputs: Any,
+    constant: Any = None,
+    root: Callable | None = None,
+    steps: int = 100,
+    order_tol: float = 0.1,
+    constant_tol: float = 0.1,
+    **options: Any,
+):
+    """Register the iteration step ``fn(x, *params)`` as converging with order ``order`` (``None``: converging).
+
+    ``constant``: the asymptotic constant ``C`` in ``|e_{k+1}| ≈ C|e_k|^p`` (a number
+    or ``constant(x_star, *params)``); ``root(x0, *params)``: the limit ``x*``.
+
+    >>> import jax.numpy as jnp, derivcheck as dc
+    >>> starts = dc.inputs(x=dc.uniform(low=1.0, high=3.0), a=dc.uniform(low=1.0, high=4.0), regimes=("typical",))
+    >>> @dc.convergence_order(2.0, root=lambda x, a: jnp.sqrt(a), inputs=starts, registry=dc.Registry())
+    ... def newton_sqrt(x, a):
+    ...     return (x + a / x) / 2
+    >>> dc.check(newton_sqrt, trials=20).outcome
+    'holds'
+    """
+    return _decorator(
+        lambda: _claims.ConvergenceOrder(
+            order=order,
+            constant=constant,
+            root=root,
+            steps=steps,
+            order_tol=order_tol,
+            constant_tol=constant_tol,
+        ),
+        inputs=inputs,
+        **options,
+    )
+
+
+def convex(*, inputs: Any, wrt: int | str = 0, strict: bool = False, **options: Any):
+    """Register the objective ``fn`` as (``strict``ly) convex in ``wrt`` (Hessian PSD, chord test)."""
+    return _decorator(lambda: _claims.Convex(wrt=wrt, strict=strict), inputs=inputs, **options)
+
+
+def concave(*, inputs: Any, wrt: int | str = 0, strict: bool = False, **options: Any):
+    """Register the objective ``fn`` as (``strict``ly) concave in ``wrt``."""
+    return _decorator(lambda: _claims.Convex(wrt=wrt, strict=strict, concave=True), inputs=inputs, **options)
+
+
+def has_minimum(*, inputs: Any, wrt: int | str = 0, steps: int = 60, **options: Any):
+    """Register the claim that the objective ``fn`` attains its infimum over ``wrt`` on every input drawn."""
+    return _decorator(lambda: _claims.HasMinimum(wrt=wrt, steps=steps), inputs=inputs, **options)
+
+
+def descent(*, of: Callable, inputs: Any, wrt: int | str = 0, step: int | str = -1, **options: Any):
+    """Register the update ``fn(*args)`` (the new ``wrt``) as decreasing ``of`` for every small step size.
+
+    ``step`` names the step-size argument; its drawn value is the largest step tried.
+    """
+    return _decorator(lambda: _claims.Descent(of=of, wrt=wrt, step=step), inputs=inputs, **options)

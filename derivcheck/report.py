@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +46,13 @@ def summary(results: Sequence[Result], seconds: float, *, seed: int, trials: int
 
 
 def table(results: Sequence[Result], title: str | None = None):
-    """A rich Table: name, claim, outcome, expected, max rel. error, source."""
+    """A rich Table: name, claim, path (dense / matrix-free), outcome, expected, max rel. error, source."""
     from rich.table import Table
 
     t = Table(title=title, show_lines=False, expand=False)
     t.add_column("derivation", overflow="fold")
     t.add_column("claim")
+    t.add_column("path")
     t.add_column("outcome")
     t.add_column("expected")
     t.add_column("max rel err", justify="right")
@@ -62,6 +63,7 @@ def table(results: Sequence[Result], title: str | None = None):
         t.add_row(
             f"[{name_style}]{r.name}[/]" if name_style else r.name,
             r.kind,
+            r.path or "-",
             f"[{style}]{r.outcome}[/]",
             r.expect.word,
             _err(r.max_rel_err),
@@ -74,11 +76,22 @@ def _err(x: float) -> str:
     return "-" if x != x else f"{x:.1e}"
 
 
-def details(results: Iterable[Result]) -> list[str]:
-    """One line per result worth a closer look: failures (expected or not) and errors."""
+def details(
+    results: Iterable[Result],
+    replay: Callable[[Result], str] | None = None,
+    explain: Callable[[Result], str] | None = None,
+) -> list[str]:
+    """One line per result worth a closer look: failures (expected or not) and errors.
+
+    ``replay`` gives the exact command that reproduces a result; it is shown for
+    every failure and error. A failure also gets its one-line diagnosis, and the
+    ``derivcheck explain`` command (``explain``, default ``--seed`` only) that
+    shows the diagnosis's evidence and a minimal counterexample.
+    """
     lines = []
     for r in results:
-        if r.outcome == "holds" and r.ok and not r.notes:
+        singular = r.spectrum is not None and r.spectrum.min_rank < r.spectrum.n  # "holds, but singular": say so
+        if r.outcome == "holds" and r.ok and not r.notes and not singular:
             continue
         head = f"{verdict(r)}: {r.name}"
         body = r.message
@@ -86,10 +99,15 @@ def details(results: Iterable[Result]) -> list[str]:
             body += f"  [expected: {r.expect.reason}]"
         lines.append(f"{head} — {body}")
         lines.extend(f"    note: {n}" for n in r.notes)
+        if r.diagnosis is not None and getattr(r.diagnosis, "kind", "") != "claim":  # "claim": the message above
+            lines.append(f"    diagnosis: {getattr(r.diagnosis, 'summary', r.diagnosis)}")
         if r.outcome == "fails" and not r.ok:
             lines.extend(worst_lines(r))
+        if replay is not None and (r.outcome == "fails" or not r.ok):
+            lines.append(f"    replay: {replay(r)}")
         if r.outcome == "fails":
-            lines.append(f"    replay: derivcheck explain {r.name} --seed {r.seed}")
+            hint = explain(r) if explain is not None else f"derivcheck explain {r.name} --seed {r.seed}"
+            lines.append(f"    why: {hint}")
     return lines
 
 
@@ -115,7 +133,13 @@ def worst_lines(r: Result, width: int = 100) -> list[str]:
 
 
 def to_json(
-    results: Sequence[Result], *, seed: int, trials: int, seconds: float, problems: Sequence[str] = ()
+    results: Sequence[Result],
+    *,
+    seed: int,
+    trials: int,
+    seconds: float,
+    problems: Sequence[str] = (),
+    interrupted: bool = False,
 ) -> dict[str, Any]:
     """The JSON document of a run (schema documented in the README)."""
     return {
@@ -123,7 +147,8 @@ def to_json(
         "seed": seed,
         "trials": trials,
         "seconds": round(seconds, 3),
-        "ok": all(r.ok for r in results) and not problems,
+        "ok": all(r.ok for r in results) and not problems and not interrupted,
+        "interrupted": interrupted,
         "problems": list(problems),
         "results": [r.to_dict() for r in results],
     }
@@ -137,10 +162,19 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())  # the data is on disk before the name points at it
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a report is an ordinary file
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path: str | os.PathLike[str], document: dict[str, Any]) -> None:

@@ -8,7 +8,6 @@ expected. An ``error`` is never ok.
 from __future__ import annotations
 
 import dataclasses
-import html
 from typing import Any, Literal
 
 import numpy as np
@@ -98,6 +97,19 @@ class Result:
     notes: tuple[str, ...] = ()
     diagnosis: Any = None
     counterexample: Any = None
+    path: str = ""
+    """How the check ran: ``"dense"`` (both sides computed in full, batched)
+    or ``"matrix-free"`` (Hessian-vector products and Lanczos, at large
+    dimension); ``""`` when it could not run."""
+    details: dict[str, Any] | None = None
+    """Numbers particular to a claim kind beyond derivatives (a Monte Carlo
+    estimate with its standard error and z-score, an estimated convergence
+    order with its spread, a limit's rate…); in the JSON form."""
+    per_trial: dict[str, np.ndarray] | None = dataclasses.field(default=None, compare=False, repr=False)
+    """Every trial's statistics, for plots: ``sizes`` and ``regime`` labels,
+    ``failed``, ``rel_err`` (NaN where skipped), and the claim family's own
+    numbers (``lambda_min``, ``lambda_max``, ``margin``… for definiteness).
+    Not part of the JSON form."""
 
     @property
     def ok(self) -> bool:
@@ -148,18 +160,15 @@ class Result:
             "spectrum": _spectrum_dict(self.spectrum),
             "diagnosis": _jsonable(self.diagnosis),
             "counterexample": _jsonable(self.counterexample),
+            "details": _jsonable(self.details),
+            "path": self.path,
         }
 
     def _repr_html_(self) -> str:
-        colour = {"holds": "#1a7f37", "fails": "#cf222e", "error": "#9a6700"}[self.outcome]
-        rows = [
-            ("outcome", f'<b style="color:{colour}">{self.outcome}</b> (expected {self.expect.word})'),
-            ("max rel. error", f"{self.max_rel_err:.2e}"),
-            ("trials", str(self.trials)),
-            ("message", html.escape(self.message)),
-        ]
-        body = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>" for k, v in rows)
-        return f"<table><caption>{html.escape(self.name)}</caption>{body}</table>"
+        """Jupyter: verdict, errors per size set and regime, spectrum, diagnosis, counterexample."""
+        from derivcheck.display import result_html
+
+        return result_html(self)
 
 
 def _num(x: float) -> float | None:

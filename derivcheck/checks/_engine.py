@@ -19,8 +19,10 @@ from typing import Any, Protocol
 import jax
 import numpy as np
 
+from derivcheck import _devices
 from derivcheck.compare import Tolerance, merge_tolerance
 from derivcheck.derivation import Derivation
+from derivcheck.diagnose import diagnose_run
 from derivcheck.inputs import Normal, Sizes, regime_params, sizes_label, stable_hash
 from derivcheck.result import Cell, Result, Trial
 
@@ -99,12 +101,13 @@ def where(sizes: Sizes, regime: str) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def _compiled(family: Family, d: Derivation, what: str) -> Callable:
-    """One jitted, vmapped function per (family, derivation, what); jit caches per shape.
+def _compiled(family: Family, d: Derivation, what: str, devices: tuple = ()) -> Callable:
+    """One jitted, vmapped function per (family, derivation, what, devices); jit caches per shape.
 
     ``what``: ``"trial"`` (statistics), ``"values"`` (statistics plus both
     sides of every trial, when they fit :data:`VALUE_BUDGET_BYTES`) or
-    ``"conditioning"`` (the rounding scales, for failing trials).
+    ``"conditioning"`` (the rounding scales, for failing trials). With several
+    ``devices`` the trial axis is sharded over them (:mod:`derivcheck._devices`).
     """
 
     def one(args, extra):
@@ -113,7 +116,7 @@ def _compiled(family: Family, d: Derivation, what: str) -> Callable:
         stats, values = family.trial(d, args, extra)
         return (stats, values) if what == "values" else stats
 
-    return jax.jit(jax.vmap(one))
+    return _devices.batched(one, devices or _devices.current())
 
 
 @dataclasses.dataclass
@@ -128,12 +131,23 @@ class _Batch:
     stats: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     values: Any = None
 
-    def call(self, family: Family, d: Derivation, what: str, rows: slice | None = None):
+    def padded(self, rows: int) -> tuple[tuple, int]:
+        """The devices to run ``rows`` trials on, and the padded batch size (see :mod:`derivcheck._devices`)."""
+        devices = _devices.current()
+        row_bytes = sum(a[:1].nbytes for a in jax.tree.leaves((self.args, self.extra)))
+        return devices, _devices.padded_rows(rows, row_bytes, len(devices))
+
+    def call(self, family: Family, d: Derivation, what: str, rows: slice | np.ndarray | None = None):
+        """Evaluate the trials (``rows`` of them), padded and placed on the selected devices; host arrays."""
         args, extra = self.args, self.extra
         if rows is not None:
             args, extra = jax.tree.map(lambda a: a[rows], (args, extra))
+        leaves = jax.tree.leaves((args, extra))
+        n = len(leaves[0]) if leaves else len(self.names)
+        devices, target = self.padded(n)
         try:
-            return _compiled(family, d, what)(args, extra)
+            batch = _devices.place(_devices.pad((args, extra), n, target), devices)
+            return _devices.unpad(_compiled(family, d, what, devices)(*batch), n)
         except CheckError:
             raise
         except Exception as exc:
@@ -167,7 +181,8 @@ def _draw_batch(family: Family, d: Derivation, config: CheckConfig, sizes: Sizes
                     ),
                     per,
                     {},
-                    regime_params(r),
+                    # a family may draw its extras iid whatever the regime (random probes must not be constant)
+                    regime_params(getattr(family, "extra_regime", None) or r),
                 )
                 for r in regimes
             ]
@@ -184,14 +199,40 @@ def _draw_batch(family: Family, d: Derivation, config: CheckConfig, sizes: Sizes
 def _validate(family: Family, d: Derivation, b: _Batch) -> tuple[str, int]:
     """Abstract-evaluate one trial: the dtype to judge at, and the bytes of one trial's values."""
     args, extra = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), (b.args, b.extra))
+    devices, target = b.padded(len(b.names))
+    return _validated(family, d, args, extra, devices, target, b.sizes)
+
+
+def _validated(family: Family, d: Derivation, args, extra, devices, target: int, sizes: Sizes) -> tuple[str, int]:
+    """:func:`_validate` for abstract shapes, remembered: a check repeated at the same shapes (more
+    trials, another seed) skips the tracing. Failures are not remembered; they raise every time."""
+    key = (family, d, _signature((args, extra)), devices, target)
+    if key not in _VALIDATED:
+        _VALIDATED[key] = _validate_abstract(family, d, args, extra, devices, target, sizes)
+        while len(_VALIDATED) > 4096:
+            _VALIDATED.pop(next(iter(_VALIDATED)))
+    return _VALIDATED[key]
+
+
+_VALIDATED: dict[tuple, tuple[str, int]] = {}
+
+
+def _signature(tree) -> tuple:
+    leaves, treedef = jax.tree.flatten(tree)
+    return treedef, tuple((tuple(x.shape), str(x.dtype)) for x in leaves)
+
+
+def _validate_abstract(family: Family, d: Derivation, args, extra, devices, target: int, sizes: Sizes):
     dtype = family.validate(d, args, extra)
-    try:
-        _, values = jax.eval_shape(lambda a, e: family.trial(d, a, e), args, extra)
+    batch = jax.tree.map(lambda a: jax.ShapeDtypeStruct((target, *a.shape), a.dtype), (args, extra))
+    try:  # abstract evaluation of the batched function itself: its call reuses this trace
+        _, values = jax.eval_shape(_compiled(family, d, "values", devices), *batch)
     except CheckError:
         raise
     except Exception as exc:
-        raise CheckError(f"failed at {sizes_label(b.sizes)}: {one_line(exc)}{jit_hint(exc)}") from exc
-    leaves = jax.tree.leaves((args, extra, values))
+        raise CheckError(f"failed at {sizes_label(sizes)}: {one_line(exc)}{jit_hint(exc)}") from exc
+    trial_values = [jax.ShapeDtypeStruct(v.shape[1:], v.dtype) for v in jax.tree.leaves(values)]
+    leaves = jax.tree.leaves((args, extra)) + trial_values
     return dtype, sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in leaves)
 
 
@@ -205,7 +246,8 @@ def run_batched(d: Derivation, config: CheckConfig, family: Family) -> Result:
         b = _draw_batch(family, d, config, sizes, per)
         dtype, trial_bytes = _validate(family, d, b)
         dtypes.append(dtype)
-        keep = trial_bytes * len(b.names) <= VALUE_BUDGET_BYTES
+        # one large trial keeps its values: recomputing them for the report would double its cost
+        keep = trial_bytes * len(b.names) <= VALUE_BUDGET_BYTES or len(b.names) == 1
         out = b.call(family, d, "values" if keep else "trial")
         stats, b.values = out if keep else (out, None)
         b.stats = {k: np.asarray(v) for k, v in stats.items()}
@@ -237,6 +279,7 @@ def run_batched(d: Derivation, config: CheckConfig, family: Family) -> Result:
     worst = _worst_trial(family, d, batches, worst_i, float(abs_all[worst_i]), float(rel[worst_i]))
     run = Run(d, tol, stats, failed, badness, rel, trial_sizes, trial_regimes, cells, worst)
     message, extra = family.summarize(d, run)
+    diagnosis = diagnose_run(d, family, run, batches)  # None when nothing failed
     abs_valid, rel_valid = abs_all[valid], rel[valid]
     return Result(
         name=d.name,
@@ -254,8 +297,19 @@ def run_batched(d: Derivation, config: CheckConfig, family: Family) -> Result:
         worst=worst,
         cells=tuple(cells),
         notes=tuple(notes),
+        diagnosis=diagnosis,
+        per_trial=_per_trial(stats, failed, rel, trial_sizes, trial_regimes),
         **extra,
     )
+
+
+def _per_trial(stats, failed, rel, trial_sizes, trial_regimes) -> dict[str, np.ndarray]:
+    """Every trial's labels, verdict and statistics, for plots (:attr:`Result.per_trial`)."""
+    codes, keys = _cell_codes(trial_sizes, trial_regimes)  # one label per cell, not per trial
+    size_names = np.array([sizes_label(k[0]) for k in keys] or [""])
+    regime_names = np.array([k[1] for k in keys] or [""])
+    labels = {"sizes": size_names[codes], "regime": regime_names[codes]}
+    return {**stats, **labels, "failed": np.asarray(failed), "rel_err": np.asarray(rel)}
 
 
 def _concat(batches: list[_Batch]) -> dict[str, np.ndarray]:
@@ -263,13 +317,20 @@ def _concat(batches: list[_Batch]) -> dict[str, np.ndarray]:
 
 
 def _measure_conditioning(family, d, batches: list[_Batch], failed: np.ndarray) -> None:
-    """Add the family's rounding scales to every batch (computed only where trials fail)."""
+    """Add the family's rounding scales to every batch (computed only for the trials that fail: 0 elsewhere)."""
     start = 0
     measured: dict[int, dict[str, np.ndarray]] = {}
     for i, b in enumerate(batches):
         n = len(b.names)
-        if failed[start : start + n].any():
-            measured[i] = {k: np.asarray(v) for k, v in b.call(family, d, "conditioning").items()}
+        rows = np.flatnonzero(failed[start : start + n])
+        if rows.size:  # only the failing rows, padded to a bucket (few distinct shapes, little work)
+            got = b.call(family, d, "conditioning", rows=rows)
+            measured[i] = {}
+            for k, v in got.items():
+                v = np.asarray(v)
+                full = np.zeros((n, *v.shape[1:]), v.dtype)
+                full[rows] = v
+                measured[i][k] = full
         start += n
     fields = next(iter(measured.values())).keys()
     for i, b in enumerate(batches):
@@ -298,11 +359,11 @@ def _check_finite(stats, trial_sizes, trial_regimes, notes) -> None:
 
 
 def _cells(stats, failed, rel, trial_sizes, trial_regimes) -> list[Cell]:
-    labels = list(zip(trial_sizes, trial_regimes, strict=True))
+    codes, keys = _cell_codes(trial_sizes, trial_regimes)
     abs_err = stats.get("abs_err")
     cells: list[Cell] = []
-    for key in dict.fromkeys(labels):
-        mask = np.array([lab == key for lab in labels])
+    for i, key in enumerate(keys):
+        mask = codes == i
         cells.append(
             Cell(
                 sizes=key[0],
@@ -314,6 +375,25 @@ def _cells(stats, failed, rel, trial_sizes, trial_regimes) -> list[Cell]:
             )
         )
     return cells
+
+
+def _cell_codes(trial_sizes, trial_regimes) -> tuple[np.ndarray, list[tuple[Sizes, str]]]:
+    """Each trial's cell index, and the cells' ``(sizes, regime)`` in order of first appearance.
+
+    Vectorized: trials are told apart by the identity of their size set and regime objects (each
+    batch repeats the same ones; equal labels are merged afterwards), never by hashing per trial.
+    """
+    n = len(trial_sizes)
+    size_code = np.unique(np.fromiter(map(id, trial_sizes), np.int64, n), return_inverse=True)[1]
+    regime_ids, regime_code = np.unique(np.fromiter(map(id, trial_regimes), np.int64, n), return_inverse=True)
+    raw = size_code.astype(np.int64).ravel() * len(regime_ids) + regime_code.ravel()
+    uniq, first, inverse = np.unique(raw, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # cells in order of first appearance
+    labels = [(trial_sizes[first[j]], trial_regimes[first[j]]) for j in order]
+    cell_of = {label: i for i, label in enumerate(dict.fromkeys(labels))}  # equal labels share one cell
+    rank = np.empty(len(uniq), np.int64)
+    rank[order] = [cell_of[label] for label in labels]
+    return rank[inverse.ravel()], list(cell_of)
 
 
 def _nanmax(x: np.ndarray) -> float:
