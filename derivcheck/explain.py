@@ -205,8 +205,9 @@ def _side_by_side(derived: np.ndarray, reference: np.ndarray, indent: str) -> li
         order = np.arange(derived.size)
         title = ""
     else:
-        order = np.argsort(-flat, kind="stable")[:LARGEST]
-        title = f"{indent}the {LARGEST} largest differences of {derived.size} entries:"
+        differ = int((flat > 0).sum())
+        order = np.argsort(-flat, kind="stable")[: min(LARGEST, max(differ, 1))]
+        title = f"{indent}the largest differences ({differ} of {derived.size} entries differ):"
     rows = [("index", "derived (actual)", "reference (expected)", "difference")]
     for j in order:
         idx = tuple(int(i) for i in np.unravel_index(j, derived.shape)) if derived.ndim else ()

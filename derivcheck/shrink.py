@@ -26,6 +26,7 @@ are not changed.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -35,11 +36,11 @@ import numpy as np
 
 from derivcheck.compare import Tolerance
 from derivcheck.derivation import VJP, Definite, Derivation, Gradient, Hessian, Identity, Jacobian
-from derivcheck.inputs import Inputs, Sizes, sizes_label
+from derivcheck.inputs import Inputs, Sizes
 from derivcheck.result import Result, _array_json, _num
 
 SHRINK_SECONDS = 20.0  # default time budget of one shrink
-PER_REGIME = 16  # trials per regime of each size-set check
+PER_REGIME = 16  # trials per regime of each size-set check (at least the run's own, so its failing cell recurs)
 MAX_SIZE_CHECKS = 24
 MAX_EVALUATIONS = 400  # candidate batches in the value stage
 KEEP_FRACTION = 0.5
@@ -201,6 +202,7 @@ class _Budget:
     checks: int = 0
     evaluations: int = 0
     cut: bool = False
+    per: int = PER_REGIME  # trials per regime of a size-set check
 
     def left(self) -> bool:
         over = (
@@ -241,9 +243,10 @@ def minimal_counterexample(
     with jax.enable_x64(True):
         if not isinstance(d.inputs, Inputs) or not isinstance(d.claim, SHRINKABLE):
             return _as_is(d, result, budget, run_replay(d, result, loads))
-        sizes, found = _shrink_sizes(d, _smallest_failing(d, result), seed, budget)
+        budget.per = max(PER_REGIME, max((c.trials for c in result.cells), default=0))
+        sizes, found = _shrink_sizes(d, _smallest_failing(d, result), seed, budget, result)
         cx = _simplify(d, found, budget)
-    replay = replay_command(d.name, seed, PER_REGIME * len(d.inputs.regimes), sizes, loads)
+    replay = replay_command(d.name, seed, budget.per * len(d.inputs.regimes), sizes, loads)
     return dataclasses.replace(
         cx,
         shrunk_from=result.worst.sizes,
@@ -294,18 +297,44 @@ def _check_at(d: Derivation, sizes: Sizes, seed: int, budget: _Budget, cache: di
         from derivcheck.checks import check
 
         budget.checks += 1
-        r = check(_at(d, sizes), trials=PER_REGIME * len(d.inputs.regimes), seed=seed)
+        r = check(_at(d, sizes), trials=budget.per * len(d.inputs.regimes), seed=seed)
         cache[sizes] = r if r.outcome == "fails" and r.worst is not None else None
     return cache[sizes]
 
 
 def _free_dims(d: Derivation) -> list[str]:
-    """Dimensions the derivation lets vary: those not equal in every size set (all, with one set)."""
+    """Dimensions the derivation lets vary: not equal in every size set (all, with one set), not derived."""
     sets = [dict(s) for s in d.inputs.sizes]
-    names = [k for k, _ in d.inputs.sizes[0]]
+    names = [k for k, _ in d.inputs.sizes[0] if k not in _derived_dims(d)]
     if len(sets) == 1:
         return names
     return [k for k in names if len({s[k] for s in sets}) > 1]
+
+
+def _derived_dims(d: Derivation) -> dict[str, Callable[[dict], int]]:
+    """Dimensions that are a function of others in every size set: ``DC = D·C``, ``p = d + 1``, ``n = a + b``."""
+    sets = [dict(s) for s in d.inputs.sizes]
+    if len(sets) < 2:
+        return {}
+    names = list(sets[0])
+    out: dict[str, Callable[[dict], int]] = {}
+    for k in names:
+        others = [a for a in names if a != k and a not in out]
+        rules = [(lambda s, a=a, b=b: s[a] * s[b]) for a, b in itertools.combinations(others, 2)]
+        rules += [(lambda s, a=a, b=b: s[a] + s[b]) for a, b in itertools.combinations(others, 2)]
+        rules += [(lambda s, a=a, c=c: s[a] + c) for a in others for c in (1, 2, 3)]
+        for rule in rules:
+            if all(s[k] == rule(s) for s in sets) and len({s[k] for s in sets}) > 1:
+                out[k] = rule
+                break
+    return out
+
+
+def _with_derived(d: Derivation, sizes: Sizes) -> Sizes:
+    values = dict(sizes)
+    for k, rule in _derived_dims(d).items():
+        values[k] = rule(values)
+    return tuple((k, values[k]) for k, _ in sizes)
 
 
 def _lowest(d: Derivation, dim: str) -> int:
@@ -313,18 +342,18 @@ def _lowest(d: Derivation, dim: str) -> int:
     return max([1, *lows])
 
 
-def _shrink_sizes(d: Derivation, start: Sizes, seed: int, budget: _Budget) -> tuple[Sizes, Result]:
+def _shrink_sizes(d: Derivation, start: Sizes, seed: int, budget: _Budget, result: Result) -> tuple[Sizes, Result]:
     """Lower each free dimension while the restricted check still fails (a few passes)."""
     cache: dict[Sizes, Result | None] = {}
     current = start
     found = _check_at(d, current, seed, budget, cache)
-    if found is None:  # cannot happen for a failing cell; keep the run's own worst trial then
-        raise ShrinkError(f"{d.name}: no failure when replaying {sizes_label(start)}")
+    if found is None:  # the failing cell drawn again did not fail (a non-deterministic function): keep the run's
+        return result.worst.sizes, result
     for _ in range(3):
         changed = False
         for dim in sorted(_free_dims(d), key=lambda k: dict(current)[k]):
             for value in _smaller(_lowest(d, dim), dict(current)[dim]):
-                cand = tuple((k, value if k == dim else v) for k, v in current)
+                cand = _with_derived(d, tuple((k, value if k == dim else v) for k, v in current))
                 if _size_problem(d.inputs, dict(cand)) or not budget.left():
                     continue
                 r = _check_at(d, cand, seed, budget, cache)

@@ -170,3 +170,13 @@ def test_parse_sizes_and_at_sizes_say_what_to_fix(off_by_m):
 
 def test_simpler_numbers_come_first():
     assert sorted([2.5, -1.0, 3.0, 0.0, 1.0, -2.0], key=complexity) == [0.0, 1.0, -1.0, -2.0, 3.0, 2.5]
+
+
+def test_a_dimension_that_is_a_product_of_others_follows_them():
+    """Softmax regression's stacked ``DC = D·C``: shrinking D or C recomputes DC, so the shapes stay consistent."""
+    from derivcheck.catalog.softmax_regression import hessian as d
+    from derivcheck.shrink import _derived_dims, _free_dims, _with_derived
+
+    assert set(_derived_dims(d)) == {"DC"}
+    assert "DC" not in _free_dims(d)
+    assert dict(_with_derived(d, (("m", 1), ("D", 2), ("C", 3), ("DC", 99))))["DC"] == 6
