@@ -110,13 +110,13 @@ def _mesh(devices: tuple[Any, ...]) -> jax.sharding.Mesh:
     return jax.sharding.Mesh(np.array(devices), (AXIS,))
 
 
-def batched(one: Callable, devices: tuple[Any, ...]) -> Callable:
+def batched(one: Callable, devices: tuple[Any, ...], compiler_options: dict | None = None) -> Callable:
     """``jax.jit(jax.vmap(one))``, with the trial axis sharded when there are several devices."""
     if len(devices) == 1:
-        return jax.jit(jax.vmap(one))
+        return jax.jit(jax.vmap(one), compiler_options=compiler_options)
     spec = jax.sharding.PartitionSpec(AXIS)
     mapped = jax.shard_map(jax.vmap(one), mesh=_mesh(devices), in_specs=spec, out_specs=spec, check_vma=False)
-    return jax.jit(mapped)
+    return jax.jit(mapped, compiler_options=compiler_options)
 
 
 def padded_rows(rows: int, row_bytes: int, n_devices: int) -> int:

@@ -1269,7 +1269,9 @@ def case_masks(fn: Callable, args: Sequence[Any], arg_names: Sequence[str] = ())
         labels[:] = [label for label, _ in out]
         return [mask for _, mask in out]
 
-    masks = jax.jit(jax.vmap(one))(*args)
+    from derivcheck.checks._engine import fast_compile_options  # a few failing trials: compile time dominates
+
+    masks = jax.jit(jax.vmap(one), compiler_options=fast_compile_options())(*args)
     return [(label, np.asarray(m)) for label, m in zip(labels, masks, strict=True)]
 
 

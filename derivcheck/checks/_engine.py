@@ -10,10 +10,11 @@ trial's inputs and both sides' values, and builds the
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import jax
@@ -27,6 +28,15 @@ from derivcheck.inputs import Normal, Sizes, regime_params, sizes_label, stable_
 from derivcheck.result import Cell, Result, Trial
 
 VALUE_BUDGET_BYTES = 32 * 2**20
+FAST_COMPILE_ROWS = 512
+"""Batches of at most this many trials (and every conditioning pass) are compiled for compile speed
+(:data:`FAST_COMPILE_OPTIONS`): a third to a fifth of the compile time for 1.2–4× the run time, a
+gain while a batch runs in milliseconds (the default 300 trials are batches of 128). Larger batches
+are optimized: there the run time dominates, and unoptimized code keeps more intermediates alive."""
+FAST_COMPILE_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
+"""LLVM at -O0 and XLA:CPU's older loop emitters for fusions, which generate less code to compile.
+Measured on the catalog (``benchmarks/README.md``); neither changes what is computed beyond the
+last bits of rounding, far inside every tolerance. Used on CPU devices only."""
 
 
 class CheckError(Exception):
@@ -45,7 +55,11 @@ class Family(Protocol):
     """How one claim family computes and judges a trial (all methods but judge/summarize traceable)."""
 
     def validate(self, d: Derivation, args: tuple, extra: dict) -> str:
-        """Check one abstract trial; raise :class:`CheckError` or return the dtype to judge at."""
+        """Check one abstract trial; raise :class:`CheckError` or return the dtype to judge at.
+
+        Optional, ``validate_values(d, args, extra, values) -> str | None``: the same verdict from
+        one trial's abstract values (as :meth:`trial` returns them), without tracing again;
+        ``None`` when something is wrong, and :meth:`validate` then says what."""
 
     def extra_inputs(self, d: Derivation, args: tuple) -> dict[str, jax.ShapeDtypeStruct]:
         """Shapes of inputs the claim adds (a VJP's cotangent), drawn like a normal array."""
@@ -58,6 +72,49 @@ class Family(Protocol):
 
     def summarize(self, d: Derivation, run: Run) -> tuple[str, dict[str, Any]]:
         """The message and extra Result fields (e.g. a spectrum) of a finished run."""
+
+
+class Labels(Sequence):
+    """One label per trial (its size set or regime), stored as a code per trial into the distinct labels.
+
+    A list of 10⁴ references costs milliseconds to build and to tell apart; the codes are one
+    NumPy array. Indexing with an int gives the label, as a list would.
+    """
+
+    def __init__(self, values: Sequence[Any], codes: np.ndarray) -> None:
+        self.values = list(values)
+        self.codes = np.asarray(codes, dtype=np.int64)
+
+    @classmethod
+    def repeat(cls, values: Sequence[Any], counts: Sequence[int]) -> Labels:
+        """``values[0]`` ``counts[0]`` times, then ``values[1]`` ``counts[1]`` times, …"""
+        return cls(values, np.repeat(np.arange(len(values)), counts))
+
+    @classmethod
+    def concat(cls, parts: Sequence[Labels]) -> Labels:
+        values: list[Any] = []
+        codes = []
+        for p in parts:
+            codes.append(p.codes + len(values))
+            values.extend(p.values)
+        return cls(values, np.concatenate(codes) if codes else np.zeros(0, np.int64))
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self.values[c] for c in self.codes[i]]
+        return self.values[self.codes[i]]
+
+    def __iter__(self):
+        return (self.values[c] for c in self.codes)
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(np.array(self.values)[self.codes], dtype=dtype)
+
+    def __repr__(self) -> str:
+        return f"Labels({len(self)} trials of {self.values!r})"
 
 
 @dataclasses.dataclass
@@ -100,14 +157,30 @@ def where(sizes: Sizes, regime: str) -> str:
     return f"{sizes_label(sizes)} [{regime}]"
 
 
+def fast_compile_options() -> dict | None:
+    """:data:`FAST_COMPILE_OPTIONS` for small jitted helpers, where the default backend is a CPU."""
+    return FAST_COMPILE_OPTIONS if jax.default_backend() == "cpu" else None
+
+
+def _fast_compile(what: str, rows: int, devices: tuple = ()) -> bool:
+    """Whether a batch of ``rows`` trials is compiled for compile speed (see :data:`FAST_COMPILE_ROWS`).
+
+    On CPUs only: that is where the options were measured (a GPU compiles and runs differently).
+    """
+    if any(dev.platform != "cpu" for dev in devices or _devices.current()):
+        return False
+    return what == "conditioning" or rows <= FAST_COMPILE_ROWS
+
+
 @functools.lru_cache(maxsize=1024)
-def _compiled(family: Family, d: Derivation, what: str, devices: tuple = ()) -> Callable:
-    """One jitted, vmapped function per (family, derivation, what, devices); jit caches per shape.
+def _compiled(family: Family, d: Derivation, what: str, devices: tuple = (), fast: bool = False) -> Callable:
+    """One jitted, vmapped function per (family, derivation, what, devices, fast); jit caches per shape.
 
     ``what``: ``"trial"`` (statistics), ``"values"`` (statistics plus both
     sides of every trial, when they fit :data:`VALUE_BUDGET_BYTES`) or
     ``"conditioning"`` (the rounding scales, for failing trials). With several
-    ``devices`` the trial axis is sharded over them (:mod:`derivcheck._devices`).
+    ``devices`` the trial axis is sharded over them (:mod:`derivcheck._devices`). ``fast``: compiled
+    at :data:`FAST_COMPILE_OPTIONS`.
     """
 
     def one(args, extra):
@@ -116,7 +189,7 @@ def _compiled(family: Family, d: Derivation, what: str, devices: tuple = ()) -> 
         stats, values = family.trial(d, args, extra)
         return (stats, values) if what == "values" else stats
 
-    return _devices.batched(one, devices or _devices.current())
+    return _devices.batched(one, devices or _devices.current(), FAST_COMPILE_OPTIONS if fast else None)
 
 
 @dataclasses.dataclass
@@ -124,7 +197,7 @@ class _Batch:
     """The trials of one size set, every regime, drawn and (after :meth:`call`) evaluated."""
 
     sizes: Sizes
-    names: list[str]
+    names: Labels  # each trial's regime
     index: np.ndarray
     args: tuple
     extra: dict
@@ -139,15 +212,35 @@ class _Batch:
 
     def call(self, family: Family, d: Derivation, what: str, rows: slice | np.ndarray | None = None):
         """Evaluate the trials (``rows`` of them), padded and placed on the selected devices; host arrays."""
+        return self.dispatch(family, d, what, rows)()
+
+    def dispatch(self, family: Family, d: Derivation, what: str, rows: slice | np.ndarray | None = None):
+        """Start :meth:`call` and return a function that waits for its host arrays.
+
+        JAX dispatches asynchronously, so the next size set is drawn (NumPy, on
+        this thread) while this one computes.
+        """
         args, extra = self.args, self.extra
         if rows is not None:
             args, extra = jax.tree.map(lambda a: a[rows], (args, extra))
         leaves = jax.tree.leaves((args, extra))
         n = len(leaves[0]) if leaves else len(self.names)
         devices, target = self.padded(n)
-        try:
+        with self._errors():
             batch = _devices.place(_devices.pad((args, extra), n, target), devices)
-            return _devices.unpad(_compiled(family, d, what, devices)(*batch), n)
+            fn = _compiled(family, d, what, devices, _fast_compile(what, target, devices))
+            out = fn(*batch)
+
+        def fetch():
+            with self._errors():
+                return _devices.unpad(out, n)
+
+        return fetch
+
+    @contextlib.contextmanager
+    def _errors(self):
+        try:
+            yield
         except CheckError:
             raise
         except Exception as exc:
@@ -189,7 +282,7 @@ def _draw_batch(family: Family, d: Derivation, config: CheckConfig, sizes: Sizes
         )
     return _Batch(
         sizes=sizes,
-        names=[r for r in regimes for _ in range(per)],
+        names=Labels.repeat(regimes, [per] * len(regimes)),
         index=np.tile(np.arange(per), len(regimes)),
         args=args,
         extra=extra,
@@ -223,16 +316,27 @@ def _signature(tree) -> tuple:
 
 
 def _validate_abstract(family: Family, d: Derivation, args, extra, devices, target: int, sizes: Sizes):
-    dtype = family.validate(d, args, extra)
+    """Trace the batched function once (its call reuses the trace) and check what it returns.
+
+    A family with ``validate_values`` checks one trial's values from that trace (shapes, dtypes);
+    only when they are wrong, or the trace fails, does ``family.validate`` trace each function on
+    its own, to say which one is at fault.
+    """
     batch = jax.tree.map(lambda a: jax.ShapeDtypeStruct((target, *a.shape), a.dtype), (args, extra))
-    try:  # abstract evaluation of the batched function itself: its call reuses this trace
-        _, values = jax.eval_shape(_compiled(family, d, "values", devices), *batch)
+    fn = _compiled(family, d, "values", devices, _fast_compile("values", target, devices))
+    try:
+        _, values = jax.eval_shape(fn, *batch)
     except CheckError:
         raise
     except Exception as exc:
+        family.validate(d, args, extra)  # raises the precise reason, when there is one
         raise CheckError(f"failed at {sizes_label(sizes)}: {one_line(exc)}{jit_hint(exc)}") from exc
-    trial_values = [jax.ShapeDtypeStruct(v.shape[1:], v.dtype) for v in jax.tree.leaves(values)]
-    leaves = jax.tree.leaves((args, extra)) + trial_values
+    trial_values = jax.tree.map(lambda v: jax.ShapeDtypeStruct(v.shape[1:], v.dtype), values)
+    quick = getattr(family, "validate_values", None)
+    dtype = quick(d, args, extra, trial_values) if quick is not None else None
+    if dtype is None:
+        dtype = family.validate(d, args, extra)
+    leaves = jax.tree.leaves((args, extra)) + jax.tree.leaves(trial_values)
     return dtype, sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in leaves)
 
 
@@ -242,13 +346,16 @@ def run_batched(d: Derivation, config: CheckConfig, family: Family) -> Result:
     per = max(1, math.ceil(config.trials / (len(inputs.sizes) * len(inputs.regimes))))
     dtypes: list[str] = []
     batches: list[_Batch] = []
-    for sizes in inputs.sizes:
+    pending = []
+    for sizes in inputs.sizes:  # each size set computes while the next one is drawn
         b = _draw_batch(family, d, config, sizes, per)
         dtype, trial_bytes = _validate(family, d, b)
         dtypes.append(dtype)
         # one large trial keeps its values: recomputing them for the report would double its cost
         keep = trial_bytes * len(b.names) <= VALUE_BUDGET_BYTES or len(b.names) == 1
-        out = b.call(family, d, "values" if keep else "trial")
+        pending.append((b, keep, b.dispatch(family, d, "values" if keep else "trial")))
+    for b, keep, fetch in pending:
+        out = fetch()
         stats, b.values = out if keep else (out, None)
         b.stats = {k: np.asarray(v) for k, v in stats.items()}
         batches.append(b)
@@ -266,8 +373,8 @@ def run_batched(d: Derivation, config: CheckConfig, family: Family) -> Result:
         _measure_conditioning(family, d, batches, failed)
         stats = _concat(batches)
         failed, badness, rel = family.judge(stats, tol)
-    trial_sizes = [b.sizes for b in batches for _ in b.names]
-    trial_regimes = [r for b in batches for r in b.names]
+    trial_sizes = Labels.repeat([b.sizes for b in batches], [len(b.names) for b in batches])
+    trial_regimes = Labels.concat([b.names for b in batches])
     _check_finite(stats, trial_sizes, trial_regimes, notes)
     valid = stats["finite_reference"]
     failed = failed & valid
@@ -380,13 +487,13 @@ def _cells(stats, failed, rel, trial_sizes, trial_regimes) -> list[Cell]:
 def _cell_codes(trial_sizes, trial_regimes) -> tuple[np.ndarray, list[tuple[Sizes, str]]]:
     """Each trial's cell index, and the cells' ``(sizes, regime)`` in order of first appearance.
 
-    Vectorized: trials are told apart by the identity of their size set and regime objects (each
-    batch repeats the same ones; equal labels are merged afterwards), never by hashing per trial.
+    Vectorized: trials are told apart by their :class:`Labels` codes (or, for plain lists, by the
+    identity of their size set and regime objects; equal labels are merged afterwards), never by
+    hashing per trial.
     """
-    n = len(trial_sizes)
-    size_code = np.unique(np.fromiter(map(id, trial_sizes), np.int64, n), return_inverse=True)[1]
-    regime_ids, regime_code = np.unique(np.fromiter(map(id, trial_regimes), np.int64, n), return_inverse=True)
-    raw = size_code.astype(np.int64).ravel() * len(regime_ids) + regime_code.ravel()
+    size_code, _ = _codes(trial_sizes)
+    regime_code, n_regimes = _codes(trial_regimes)
+    raw = size_code * n_regimes + regime_code
     uniq, first, inverse = np.unique(raw, return_index=True, return_inverse=True)
     order = np.argsort(first, kind="stable")  # cells in order of first appearance
     labels = [(trial_sizes[first[j]], trial_regimes[first[j]]) for j in order]
@@ -394,6 +501,14 @@ def _cell_codes(trial_sizes, trial_regimes) -> tuple[np.ndarray, list[tuple[Size
     rank = np.empty(len(uniq), np.int64)
     rank[order] = [cell_of[label] for label in labels]
     return rank[inverse.ravel()], list(cell_of)
+
+
+def _codes(labels: Sequence[Any]) -> tuple[np.ndarray, int]:
+    """A code per trial, and how many codes there can be."""
+    if isinstance(labels, Labels):
+        return labels.codes, max(len(labels.values), 1)
+    ids, code = np.unique(np.fromiter(map(id, labels), np.int64, len(labels)), return_inverse=True)
+    return code.astype(np.int64).ravel(), max(len(ids), 1)
 
 
 def _nanmax(x: np.ndarray) -> float:

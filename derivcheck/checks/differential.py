@@ -118,6 +118,21 @@ class Differential:
         # judge at the lower of the two precisions
         return str(min((jnp.dtype(got.dtype), jnp.dtype(ref.dtype)), key=lambda t: t.itemsize))
 
+    def validate_values(self, d, args, extra, values):
+        """:meth:`validate`'s verdict from the batched trace's values: ``None`` unless all is well.
+
+        That trace already ran ``of``, the reference and the derived function, so only their shapes
+        and dtypes are left to check (``jax.grad`` itself rejects a non-scalar or integer ``of``).
+        """
+        got, ref = values
+        if not hasattr(got, "shape") or not hasattr(ref, "shape"):
+            return None
+        x = args[d.wrt_index]
+        floats = jnp.issubdtype(x.dtype, jnp.inexact) and jnp.issubdtype(ref.dtype, jnp.inexact)
+        if not floats or got.shape != ref.shape or not jnp.issubdtype(got.dtype, jnp.floating):
+            return None
+        return str(min((jnp.dtype(got.dtype), jnp.dtype(ref.dtype)), key=lambda t: t.itemsize))
+
     def trial(self, d, args, extra):
         ref = reference_value(d, args, extra)
         got = derived_value(d, args, extra)

@@ -62,7 +62,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from derivcheck.checks._engine import CheckConfig, CheckError, Run, _cells, jit_hint, one_line, where
+from derivcheck.checks._engine import (
+    CheckConfig,
+    CheckError,
+    Run,
+    _cells,
+    fast_compile_options,
+    jit_hint,
+    one_line,
+    where,
+)
 from derivcheck.checks.identity import eval_shape_or_raise, failing_regimes_text, fname, require_float_array
 from derivcheck.compare import DEFAULT_TOLERANCES, ROUNDING_FACTOR, evaluate_with_scale, merge_tolerance
 from derivcheck.derivation import Derivation, EquivalentObjective, Expectation, ExpectedGradient
@@ -237,7 +246,7 @@ def _claimed(d: Derivation):
             out["exact_scale"] = jnp.maximum(jnp.max(jnp.abs(got), initial=0.0), jnp.max(jnp.abs(ref), initial=0.0))
         return out
 
-    return jax.jit(jax.vmap(one))
+    return jax.jit(jax.vmap(one), compiler_options=fast_compile_options())  # a few cheap trials
 
 
 @functools.lru_cache(maxsize=256)
@@ -250,7 +259,7 @@ def _exact_rounding(d: Derivation):
         eps = jnp.finfo(jnp.result_type(jnp.asarray(got), jnp.asarray(ref))).eps
         return (ROUNDING_FACTOR * eps * jnp.maximum(m_ref, m_der)).astype(jnp.float64)
 
-    return jax.jit(jax.vmap(one))
+    return jax.jit(jax.vmap(one), compiler_options=fast_compile_options())  # a few cheap trials
 
 
 def _float64_tolerance(scale):

@@ -43,7 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from derivcheck.checks._engine import CheckConfig, CheckError, jit_hint, one_line
+from derivcheck.checks._engine import CheckConfig, CheckError, fast_compile_options, jit_hint, one_line
 from derivcheck.checks.identity import fname
 from derivcheck.compare import DEFAULT_TOLERANCES
 from derivcheck.derivation import Derivation
@@ -149,7 +149,7 @@ def _compiled(d: Derivation, p: Plan):
         rel, fin_d, fin_r = (jnp.stack(col) for col in zip(*rows, strict=True))
         return rel, jnp.all(fin_d), jnp.all(fin_r)
 
-    return jax.jit(jax.vmap(path))
+    return jax.jit(jax.vmap(path), compiler_options=fast_compile_options())  # a few cheap trials
 
 
 def _log_mean(rel: np.ndarray) -> np.ndarray:
