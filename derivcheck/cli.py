@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 import time
 from collections.abc import Sequence
 
@@ -83,9 +84,10 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument(
         "--jobs",
         type=_positive_int,
-        default=1,
+        default=None,
         metavar="N",
-        help="check N derivations at once, in threads (default 1; e.g. the number of CPU cores)",
+        help="check N derivations at once, in N worker processes (default: one per CPU core, at most 4, "
+        "for 8 or more derivations; 1 checks in this process)",
     )
     rp.add_argument(
         "--no-cache",
@@ -259,28 +261,32 @@ def _cmd_run(args, out, err) -> int:
     problems = _load_all(args.load, err)
     chosen = _at_sizes(_select(args.patterns, args.all), args.sizes)
     _set_up_compilation(args)
-    jobs = 1 if args.timeout is not None else args.jobs
+    jobs = _jobs(args.jobs, len(chosen))
     results = []
     start = time.perf_counter()
     interrupted = False
     live = out.is_terminal
-    worker = None
-    if args.timeout is not None:
+    workers: list = []
+    if args.timeout is not None or jobs > 1:
         from derivcheck.isolate import Worker
 
-        if args.sizes:
-            raise UsageError("--sizes cannot be combined with --timeout (the worker checks the registered sizes)")
-        worker = Worker(args.load, args.timeout)
+        workers = [Worker(args.load, args.timeout) for _ in range(jobs)]
+    sizes = _sizes_text(args.sizes) if args.sizes else None
 
-    def check_one(d):
+    def check_one(d, worker=None):
         if worker is not None:
-            r = worker.check(d, trials=args.trials, seed=args.seed)
-        else:
-            r = check(d, trials=args.trials, seed=args.seed)
-        if args.shrink and r.outcome == "fails":
-            from derivcheck.shrink import with_counterexample
+            from derivcheck.isolate import NotInWorker
 
-            r = with_counterexample(r, d, loads=tuple(args.load))
+            try:
+                return worker.check(d, trials=args.trials, seed=args.seed, sizes=sizes, shrink=args.shrink)
+            except NotInWorker:  # registered in this process only (not by --load or an entry point)
+                pass
+        with _IN_PROCESS:  # JAX runs in one thread of this process at a time
+            r = check(d, trials=args.trials, seed=args.seed)
+            if args.shrink and r.outcome == "fails":
+                from derivcheck.shrink import with_counterexample
+
+                r = with_counterexample(r, d, loads=tuple(args.load))
         return r
 
     try:
@@ -296,13 +302,13 @@ def _cmd_run(args, out, err) -> int:
                 transient=True,
             ) as progress:
                 task = progress.add_task("checking", total=len(chosen))
-                for d, r in zip(chosen, _in_order(check_one, chosen, jobs), strict=False):
+                for d, r in zip(chosen, _in_order(check_one, chosen, workers), strict=False):
                     progress.update(task, description=f"checked {d.name}")
                     results.append(r)
                     progress.advance(task)
         else:
             width = len(str(len(chosen)))
-            for i, (d, r) in enumerate(zip(chosen, _in_order(check_one, chosen, jobs), strict=False), 1):
+            for i, (d, r) in enumerate(zip(chosen, _in_order(check_one, chosen, workers), strict=False), 1):
                 results.append(r)
                 path = f" [{r.path}]" if r.path else ""
                 print(
@@ -314,7 +320,7 @@ def _cmd_run(args, out, err) -> int:
         interrupted = True
         err(f"interrupted: reporting the {len(results)} finished of {len(chosen)} derivations")
     finally:
-        if worker is not None:
+        for worker in workers:
             worker.close()
     seconds = time.perf_counter() - start
 
@@ -401,19 +407,39 @@ def _cmd_explain(args, out, err) -> int:
 
 
 _UNDO: list = []
+_IN_PROCESS = threading.Lock()
 
 
-def _in_order(check_one, chosen, jobs: int):
-    """``check_one(d)`` for every chosen derivation, yielded in order; ``jobs`` threads check ahead.
+def _jobs(requested: int | None, n: int) -> int:
+    """How many derivations to check at once: ``--jobs``, or by default one per CPU core (at most
+    :data:`AUTO_JOBS`) when there are at least :data:`AUTO_JOBS_FROM` derivations to share out."""
+    if requested is not None:
+        return max(1, min(requested, n))
+    if n < AUTO_JOBS_FROM:
+        return 1
+    import os
 
-    Checking is mostly XLA compilation, which runs outside the GIL, so two
-    threads on two cores overlap one derivation's compilation with the next
-    one's tracing. Each check is self-contained (``check`` enters float64 in
-    its own thread). The threads are daemons: Ctrl-C reports what finished
-    and exits without waiting for the checks still running.
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, AUTO_JOBS, n))
+
+
+AUTO_JOBS = 4  # each worker holds its own compiled executables (≈1–2 GB for the whole catalog)
+AUTO_JOBS_FROM = 8  # below this, a worker's start-up (importing JAX, ~2 s) costs more than it saves
+
+
+def _in_order(check_one, chosen, workers: list):
+    """``check_one(d, worker)`` for every chosen derivation, yielded in order.
+
+    With several ``workers`` (processes, see :mod:`derivcheck.isolate`), one
+    thread per worker hands it the next derivation and waits for its result,
+    so the workers check ahead of the derivation being reported. The threads
+    only wait on pipes (JAX runs in the workers, never in two threads of one
+    process). They are daemons: Ctrl-C reports what finished, and the workers
+    are stopped.
     """
-    if jobs <= 1 or len(chosen) <= 1:
-        yield from map(check_one, chosen)
+    if len(workers) <= 1 or len(chosen) <= 1:
+        worker = workers[0] if workers else None
+        yield from (check_one(d, worker) for d in chosen)
         return
     import queue
     import threading
@@ -425,20 +451,20 @@ def _in_order(check_one, chosen, jobs: int):
     finished = [threading.Event() for _ in chosen]
     stop = threading.Event()
 
-    def work():
+    def work(worker):
         while not stop.is_set():
             try:
                 i = todo.get_nowait()
             except queue.Empty:
                 return
             try:
-                outcomes[i] = (True, check_one(chosen[i]))
+                outcomes[i] = (True, check_one(chosen[i], worker))
             except BaseException as exc:  # handed to the main thread, raised there
                 outcomes[i] = (False, exc)
             finished[i].set()
 
-    for k in range(min(jobs, len(chosen))):
-        threading.Thread(target=work, name=f"derivcheck-{k}", daemon=True).start()
+    for k, worker in enumerate(workers):
+        threading.Thread(target=work, args=(worker,), name=f"derivcheck-{k}", daemon=True).start()
     try:
         for i in range(len(chosen)):
             while not finished[i].wait(0.1):  # a timed wait, so Ctrl-C reaches the main thread

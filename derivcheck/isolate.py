@@ -10,10 +10,16 @@ a time. When a check outlives ``S`` seconds the worker is killed, the
 derivation becomes an ``error`` ("timed out after S s"), and a fresh worker
 takes the next one.
 
+The same workers run ``derivcheck run --jobs N``: N of them check N
+derivations at once, each in its own process with its own JAX runtime (JAX's
+CPU runtime is not safe to drive from several Python threads at once: two
+threads that both execute computations can deadlock it), and the command
+hands out derivations and collects the results in order.
+
 Trade-offs: the worker pays the start-up (importing JAX and the user's files)
 once, and again after each timeout; compilation counts towards the limit; it
 only finds derivations that ``--load`` or an entry point registers. Without
-``--timeout``, checks run in-process.
+``--timeout`` and with one job, checks run in-process.
 """
 
 from __future__ import annotations
@@ -34,27 +40,31 @@ START_SECONDS = 300.0  # for the worker to import JAX and the user's files; not 
 class Worker:
     """A spawned process that checks derivations by name, replaced after a timeout or a crash."""
 
-    def __init__(self, loads: Sequence[str], timeout: float) -> None:
-        if not timeout > 0:
+    def __init__(self, loads: Sequence[str], timeout: float | None = None) -> None:
+        if timeout is not None and not timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
         self.loads = tuple(loads)
-        self.timeout = float(timeout)
+        self.timeout = None if timeout is None else float(timeout)
         self._process: Any = None
         self._conn: Any = None
 
-    def check(self, d: Derivation, *, trials: int, seed: int) -> Result:
-        """``derivcheck.check(d, trials=, seed=)`` in the worker; an ``error`` Result if it times out or dies."""
+    def check(self, d: Derivation, *, trials: int, seed: int, sizes: str | None = None, shrink: bool = False) -> Result:
+        """``derivcheck.check(d, trials=, seed=)`` in the worker; an ``error`` Result if it times out or dies.
+
+        ``sizes`` (``"d=3,m=5"``): check at that one size set, as ``run --sizes``; ``shrink``: add a
+        minimal counterexample to a failure, as ``run --shrink``.
+        """
         try:
             self._start()
         except _WorkerDied as exc:
             return _error(d, seed, f"the worker process could not start: {exc}", 0.0)
         try:
-            self._conn.send((d.name, trials, seed))
+            self._conn.send((d.name, trials, seed, sizes, shrink))
         except OSError:  # it died after its last answer
             code = self._exitcode()
             self.close()
             return _error(d, seed, f"the worker process died before checking it (exit code {code})", 0.0)
-        if not self._conn.poll(self.timeout):
+        if self.timeout is not None and not self._conn.poll(self.timeout):
             self.close()
             return _error(
                 d,
@@ -68,6 +78,8 @@ class Worker:
             code = self._exitcode()
             self.close()
             return _error(d, seed, f"the worker process died while checking it (exit code {code})", 0.0)
+        if kind == "missing":
+            raise NotInWorker(f"{d.name!r} is not registered in the worker process")
         if kind != "result":
             return _error(d, seed, str(payload), 0.0)
         return payload
@@ -118,6 +130,10 @@ class _WorkerDied(Exception):
     pass
 
 
+class NotInWorker(LookupError):
+    """The worker cannot find the derivation: only what ``--load`` or an entry point registers is there."""
+
+
 def _error(d: Derivation, seed: int, message: str, seconds: float) -> Result:
     return Result(
         name=d.name,
@@ -136,6 +152,7 @@ def _serve(conn, loads: Sequence[str]) -> None:  # pragma: no cover - runs in th
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     from derivcheck.checks import check
     from derivcheck.registry import LoadError, load, registry
+    from derivcheck.shrink import at_sizes, parse_sizes, with_counterexample
 
     reg = registry()
     for target in loads:
@@ -146,19 +163,21 @@ def _serve(conn, loads: Sequence[str]) -> None:  # pragma: no cover - runs in th
     conn.send(("ready", None))
     while True:
         try:
-            name, trials, seed = conn.recv()
+            name, trials, seed, sizes, shrink = conn.recv()
         except EOFError:
             return
         if name not in reg:
-            conn.send(
-                (
-                    "error",
-                    f"{name!r} is not registered in the worker process (--timeout needs derivations "
-                    "that --load or an entry point registers)",
-                )
-            )
+            conn.send(("missing", name))
             continue
-        conn.send(("result", _picklable(check(reg[name], trials=trials, seed=seed))))
+        try:
+            d = at_sizes(reg[name], parse_sizes(sizes)) if sizes else reg[name]
+            result = check(d, trials=trials, seed=seed)
+            if shrink and result.outcome == "fails":
+                result = with_counterexample(result, d, loads=tuple(loads))
+        except Exception as exc:  # check itself never raises; sizes or shrinking might
+            conn.send(("error", f"{type(exc).__name__}: {exc}".splitlines()[0][:200]))
+            continue
+        conn.send(("result", _picklable(result)))
 
 
 def _picklable(result: Result) -> Result:
@@ -176,4 +195,4 @@ def _picklable(result: Result) -> Result:
         return dataclasses.replace(result, **texts, **extras)
 
 
-__all__ = ["Worker"]
+__all__ = ["NotInWorker", "Worker"]

@@ -43,8 +43,11 @@ DERIVATIONS = textwrap.dedent(
     """
 )
 
-SCRIPT = textwrap.dedent(
-    """
+# the body runs under `if __name__ == "__main__"`: `--jobs` starts worker processes with the
+# "spawn" method, which imports the main script again in each worker
+SCRIPT = "if __name__ == '__main__':\n" + textwrap.indent(
+    textwrap.dedent(
+        """
     import json, sys
     import jax, jax.numpy as jnp
     import derivcheck as dc
@@ -69,12 +72,14 @@ SCRIPT = textwrap.dedent(
     cli = ["run", "--load", path, "dev.wrong", "--trials", "20", "--no-cache", "--devices"]
     out["cli4"] = main([*cli, "4"])
     out["cli5"] = main([*cli, "5"])
-    for jobs in ("1", "3"):  # threads check ahead; the results keep their order
+    for jobs in ("1", "3"):  # worker processes check ahead; the results keep their order
         report = path + f".{jobs}.json"
         main(["run", "--load", path, "dev.*", "--trials", "20", "--no-cache", "--jobs", jobs, "--json", report])
         out["jobs" + jobs] = [(r["name"], r["outcome"], r["max_rel_err"]) for r in json.load(open(report))["results"]]
     print("RESULT" + json.dumps(out))
     """
+    ),
+    "    ",
 )
 
 
@@ -115,7 +120,7 @@ def test_cli_devices_flag(four_devices):
     assert four_devices["cli5"] == 2  # more devices than there are: a usage error
 
 
-def test_jobs_check_in_threads_and_keep_the_order(four_devices):
+def test_jobs_check_in_worker_processes_and_keep_the_order(four_devices):
     assert four_devices["jobs3"] == four_devices["jobs1"]
     assert [r[0] for r in four_devices["jobs1"]] == ["dev.hess", "dev.wrong", "dev.psd"]
 

@@ -1,0 +1,67 @@
+"""The engine's speed paths: fast-compile options, one validating trace, labels as codes, worker jobs."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import derivcheck as dc
+from derivcheck.checks import _engine
+from derivcheck.cli import main
+
+SPEC = dc.inputs(x=dc.normal("n"), sizes=[{"n": 2}, {"n": 5}])
+
+
+def cube(x):
+    return jnp.sum(x**3)
+
+
+def test_small_batches_and_conditioning_compile_fast_large_ones_are_optimized():
+    cpu = tuple(jax.devices("cpu")[:1])
+    assert _engine._fast_compile("values", 128, cpu)  # the default 300 trials
+    assert _engine._fast_compile("conditioning", 8192, cpu)  # few rows in practice, always cheap to run
+    assert not _engine._fast_compile("values", 8192, cpu)  # run time dominates: optimized code
+    assert _engine.fast_compile_options() == _engine.FAST_COMPILE_OPTIONS  # the suite runs on a CPU
+
+
+@pytest.mark.parametrize("trials", [60, 6000])  # batches of 64 (fast compile) and of 3072 (optimized)
+def test_both_compile_paths_give_the_same_verdicts(reg, trials):
+    right = dc.gradient(of=cube, inputs=SPEC, registry=reg, name="right")(lambda x: 3 * x**2)
+    wrong = dc.gradient(of=cube, inputs=SPEC, registry=reg, name="wrong")(lambda x: 3 * x**2 + 1e-3 * x)
+    r, w = dc.check(right, trials=trials), dc.check(wrong, trials=trials)
+    assert r.outcome == "holds" and r.max_rel_err < 1e-13
+    assert w.outcome == "fails" and sum(c.failures for c in w.cells) == w.trials  # 1e-3·x is far beyond rtol
+
+
+def test_a_shape_mismatch_is_named_although_the_batched_trace_succeeds(reg):
+    """``(n,)`` against ``(n, 1)`` broadcasts inside the trace; the check must still name the shapes."""
+    d = dc.gradient(of=cube, inputs=SPEC, registry=reg, name="column")(lambda x: (3 * x**2)[:, None])
+    r = dc.check(d, trials=20)
+    assert r.outcome == "error" and "shape (2, 1), expected (2,)" in r.message
+
+
+def test_labels_index_like_a_list_and_give_the_same_cells():
+    sizes = [(("n", 2),), (("n", 5),)]
+    labels = _engine.Labels.repeat(sizes, [3, 2])
+    regimes = _engine.Labels.concat(
+        [_engine.Labels.repeat(["typical", "large"], [2, 1]), _engine.Labels.repeat(["typical"], [2])]
+    )
+    as_list = list(labels), list(regimes)
+    assert as_list[0] == [sizes[0]] * 3 + [sizes[1]] * 2 and labels[4] == sizes[1]
+    assert as_list[1] == ["typical", "typical", "large", "typical", "typical"]
+    assert np.asarray(regimes).tolist() == as_list[1]
+    fast = _engine._cell_codes(labels, regimes)
+    slow = _engine._cell_codes(*as_list)  # plain lists: told apart by identity
+    assert fast[1] == slow[1] and fast[0].tolist() == slow[0].tolist() == [0, 0, 1, 2, 2]
+
+
+def test_jobs_fall_back_to_this_process_for_derivations_a_worker_cannot_find(fresh_default_registry, tmp_path):
+    """Registered here only (not by --load or an entry point): the workers cannot see them, the command can."""
+    for i in range(2):
+        dc.gradient(of=cube, inputs=SPEC, name=f"here.g{i}")(lambda x: 3 * x**2)
+    report = tmp_path / "r.json"
+    code = main(["run", "here.*", "--trials", "20", "--jobs", "2", "--json", str(report)])
+    results = json.loads(report.read_text())["results"]
+    assert code == 0 and [(r["name"], r["outcome"]) for r in results] == [("here.g0", "holds"), ("here.g1", "holds")]
