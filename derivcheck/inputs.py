@@ -166,7 +166,9 @@ class Normal:
         regime = regime_params(regime)
         z = _draw(rng, n, self.shape(sizes), regime, lambda r, s: r.standard_normal(s))
         mean = self.mean + regime.shift * self.scale
-        return (mean + self.scale * regime.scale * z).astype(self.dtype)
+        z *= self.scale * regime.scale  # in place: the same numbers as mean + scale·z, one array fewer
+        z += mean
+        return z.astype(self.dtype, copy=False)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -231,9 +231,10 @@ class _Batch:
             fn = _compiled(family, d, what, devices, _fast_compile(what, target, devices))
             out = fn(*batch)
 
-        def fetch():
+        def fetch(host: bool = True):
+            """The outputs as host arrays; ``host=False``: as computed (padded, on the devices)."""
             with self._errors():
-                return _devices.unpad(out, n)
+                return _devices.unpad(out, n) if host else jax.block_until_ready(out)
 
         return fetch
 
@@ -257,12 +258,18 @@ def _draw_batch(family: Family, d: Derivation, config: CheckConfig, sizes: Sizes
         raise CheckError(f"inputs could not be drawn at {sizes_label(sizes)}: {one_line(exc)}") from exc
     args = tuple(np.concatenate(cols) for cols in zip(*parts, strict=True))
     abstract = tuple(jax.ShapeDtypeStruct(a.shape[1:], a.dtype) for a in args)
-    try:
-        shapes = family.extra_inputs(d, abstract)
-    except CheckError:
-        raise
-    except Exception as exc:
-        raise CheckError(f"of= raised on the drawn inputs at {sizes_label(sizes)}: {one_line(exc)}") from exc
+    key = (family, d, _signature(abstract))
+    shapes = _EXTRA_SHAPES.get(key)  # a trace of `of` (a VJP's cotangent): once per shape, not per check
+    if shapes is None:
+        try:
+            shapes = family.extra_inputs(d, abstract)
+        except CheckError:
+            raise
+        except Exception as exc:
+            raise CheckError(f"of= raised on the drawn inputs at {sizes_label(sizes)}: {one_line(exc)}") from exc
+        if len(_EXTRA_SHAPES) > 4096:
+            _EXTRA_SHAPES.clear()
+        _EXTRA_SHAPES[key] = shapes
     extra = {}
     for name, shape in shapes.items():
         spec = Normal(tuple(shape.shape), dtype=str(np.dtype(shape.dtype)))
@@ -308,6 +315,7 @@ def _validated(family: Family, d: Derivation, args, extra, devices, target: int,
 
 
 _VALIDATED: dict[tuple, tuple[str, int]] = {}
+_EXTRA_SHAPES: dict[tuple, dict] = {}
 
 
 def _signature(tree) -> tuple:
@@ -355,8 +363,11 @@ def run_batched(d: Derivation, config: CheckConfig, family: Family) -> Result:
         keep = trial_bytes * len(b.names) <= VALUE_BUDGET_BYTES or len(b.names) == 1
         pending.append((b, keep, b.dispatch(family, d, "values" if keep else "trial")))
     for b, keep, fetch in pending:
-        out = fetch()
-        stats, b.values = out if keep else (out, None)
+        if keep:  # both sides stay where they were computed: only the rows a report needs are copied
+            stats, b.values = fetch(host=False)
+            stats = _devices.unpad(stats, len(b.names))
+        else:
+            stats, b.values = fetch(), None
         b.stats = {k: np.asarray(v) for k, v in stats.items()}
         batches.append(b)
     judge_dtype = min(dtypes, key=lambda t: np.dtype(t).itemsize)
@@ -527,7 +538,7 @@ def _worst_trial(family, d, batches: list[_Batch], flat_i: int, abs_err: float, 
         pick = 0
     else:
         values, pick = b.values, flat_i
-    derived, reference = (None if v is None else np.asarray(v[pick]) for v in values)
+    derived, reference = (None if v is None else np.asarray(v)[pick] for v in values)
     names = d.arg_names or tuple(f"arg{i}" for i in range(len(b.args)))
     inputs = {n: np.asarray(a[flat_i]) for n, a in zip(names, b.args, strict=False)}
     inputs.update({k: np.asarray(v[flat_i]) for k, v in b.extra.items()})
