@@ -255,7 +255,7 @@ def _cmd_list(args, out, err) -> int:
 
 def _cmd_run(args, out, err) -> int:
     from derivcheck import report
-    from derivcheck.checks import DEFAULT_TRIALS, check
+    from derivcheck.checks import DEFAULT_TRIALS
     from derivcheck.reports_ci import replay_command
 
     problems = _load_all(args.load, err)
@@ -274,20 +274,15 @@ def _cmd_run(args, out, err) -> int:
     sizes = _sizes_text(args.sizes) if args.sizes else None
 
     def check_one(d, worker=None):
-        if worker is not None:
-            from derivcheck.isolate import NotInWorker
+        from derivcheck.isolate import NotInWorker, check_and_shrink
 
+        if worker is not None:
             try:
                 return worker.check(d, trials=args.trials, seed=args.seed, sizes=sizes, shrink=args.shrink)
             except NotInWorker:  # registered in this process only (not by --load or an entry point)
                 pass
         with _IN_PROCESS:  # JAX runs in one thread of this process at a time
-            r = check(d, trials=args.trials, seed=args.seed)
-            if args.shrink and r.outcome == "fails":
-                from derivcheck.shrink import with_counterexample
-
-                r = with_counterexample(r, d, loads=tuple(args.load))
-        return r
+            return check_and_shrink(d, trials=args.trials, seed=args.seed, shrink=args.shrink, loads=args.load)
 
     try:
         if live:

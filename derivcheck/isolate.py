@@ -147,12 +147,24 @@ def _error(d: Derivation, seed: int, message: str, seconds: float) -> Result:
     )
 
 
+def check_and_shrink(d: Derivation, *, trials: int, seed: int, shrink: bool, loads: Sequence[str]) -> Result:
+    """``derivcheck.check``, and with ``shrink`` a minimal counterexample added to a failure (``run --shrink``)."""
+    from derivcheck.checks import check
+
+    result = check(d, trials=trials, seed=seed)
+    if shrink and result.outcome == "fails":
+        from derivcheck.shrink import with_counterexample
+
+        result = with_counterexample(result, d, loads=tuple(loads))
+    return result
+
+
 def _serve(conn, loads: Sequence[str]) -> None:  # pragma: no cover - runs in the worker process
     """The worker's loop: load what the command loaded, then check one name per message."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    from derivcheck.checks import check
+    from derivcheck.checks._engine import one_line
     from derivcheck.registry import LoadError, load, registry
-    from derivcheck.shrink import at_sizes, parse_sizes, with_counterexample
+    from derivcheck.shrink import at_sizes, parse_sizes
 
     reg = registry()
     for target in loads:
@@ -171,11 +183,9 @@ def _serve(conn, loads: Sequence[str]) -> None:  # pragma: no cover - runs in th
             continue
         try:
             d = at_sizes(reg[name], parse_sizes(sizes)) if sizes else reg[name]
-            result = check(d, trials=trials, seed=seed)
-            if shrink and result.outcome == "fails":
-                result = with_counterexample(result, d, loads=tuple(loads))
+            result = check_and_shrink(d, trials=trials, seed=seed, shrink=shrink, loads=loads)
         except Exception as exc:  # check itself never raises; sizes or shrinking might
-            conn.send(("error", f"{type(exc).__name__}: {exc}".splitlines()[0][:200]))
+            conn.send(("error", one_line(exc)))
             continue
         conn.send(("result", _picklable(result)))
 
@@ -195,4 +205,4 @@ def _picklable(result: Result) -> Result:
         return dataclasses.replace(result, **texts, **extras)
 
 
-__all__ = ["NotInWorker", "Worker"]
+__all__ = ["NotInWorker", "Worker", "check_and_shrink"]

@@ -162,12 +162,12 @@ def fast_compile_options() -> dict | None:
     return FAST_COMPILE_OPTIONS if jax.default_backend() == "cpu" else None
 
 
-def _fast_compile(what: str, rows: int, devices: tuple = ()) -> bool:
+def _fast_compile(what: str, rows: int, devices: tuple) -> bool:
     """Whether a batch of ``rows`` trials is compiled for compile speed (see :data:`FAST_COMPILE_ROWS`).
 
     On CPUs only: that is where the options were measured (a GPU compiles and runs differently).
     """
-    if any(dev.platform != "cpu" for dev in devices or _devices.current()):
+    if any(dev.platform != "cpu" for dev in devices):
         return False
     return what == "conditioning" or rows <= FAST_COMPILE_ROWS
 
@@ -258,18 +258,16 @@ def _draw_batch(family: Family, d: Derivation, config: CheckConfig, sizes: Sizes
         raise CheckError(f"inputs could not be drawn at {sizes_label(sizes)}: {one_line(exc)}") from exc
     args = tuple(np.concatenate(cols) for cols in zip(*parts, strict=True))
     abstract = tuple(jax.ShapeDtypeStruct(a.shape[1:], a.dtype) for a in args)
-    key = (family, d, _signature(abstract))
-    shapes = _EXTRA_SHAPES.get(key)  # a trace of `of` (a VJP's cotangent): once per shape, not per check
-    if shapes is None:
+
+    def extra_shapes():  # a trace of `of` (a VJP's cotangent): once per shape, not per check
         try:
-            shapes = family.extra_inputs(d, abstract)
+            return family.extra_inputs(d, abstract)
         except CheckError:
             raise
         except Exception as exc:
             raise CheckError(f"of= raised on the drawn inputs at {sizes_label(sizes)}: {one_line(exc)}") from exc
-        if len(_EXTRA_SHAPES) > 4096:
-            _EXTRA_SHAPES.clear()
-        _EXTRA_SHAPES[key] = shapes
+
+    shapes = _remember(_EXTRA_SHAPES, (family, d, _signature(abstract)), extra_shapes)
     extra = {}
     for name, shape in shapes.items():
         spec = Normal(tuple(shape.shape), dtype=str(np.dtype(shape.dtype)))
@@ -307,15 +305,21 @@ def _validated(family: Family, d: Derivation, args, extra, devices, target: int,
     """:func:`_validate` for abstract shapes, remembered: a check repeated at the same shapes (more
     trials, another seed) skips the tracing. Failures are not remembered; they raise every time."""
     key = (family, d, _signature((args, extra)), devices, target)
-    if key not in _VALIDATED:
-        _VALIDATED[key] = _validate_abstract(family, d, args, extra, devices, target, sizes)
-        while len(_VALIDATED) > 4096:
-            _VALIDATED.pop(next(iter(_VALIDATED)))
-    return _VALIDATED[key]
+    return _remember(_VALIDATED, key, lambda: _validate_abstract(family, d, args, extra, devices, target, sizes))
 
 
 _VALIDATED: dict[tuple, tuple[str, int]] = {}
 _EXTRA_SHAPES: dict[tuple, dict] = {}
+REMEMBERED = 4096  # entries per table; the oldest go first
+
+
+def _remember(table: dict, key, make: Callable[[], Any]) -> Any:
+    """``table[key]``, made by ``make()`` the first time (a raise is not remembered)."""
+    if key not in table:
+        table[key] = make()
+        while len(table) > REMEMBERED:
+            table.pop(next(iter(table)))
+    return table[key]
 
 
 def _signature(tree) -> tuple:
