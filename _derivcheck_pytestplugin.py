@@ -87,7 +87,7 @@ class DerivationModule(pytest.Module):
             if _is_test_module(self, self.path):
                 return []
             return [ImportFailure.from_parent(self, name="import", error=exc)]
-        if "derivcheck.registry" not in sys.modules:
+        if "derivcheck._registry" not in sys.modules:
             return []  # the module never imported derivcheck: it declares no derivation
         from derivcheck.pytest_plugin import collect_derivations
 

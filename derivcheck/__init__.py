@@ -13,9 +13,9 @@ and check it on many random inputs::
     assert dc.check(cube_grad).ok
 """
 
-from derivcheck.checks import check
-from derivcheck.compare import DEFAULT_TOLERANCES, Tolerance
-from derivcheck.derivation import (
+from derivcheck._api import check
+from derivcheck._compare import DEFAULT_TOLERANCES, Tolerance
+from derivcheck._derivation import (
     HOLDS,
     VJP,
     ConvergenceOrder,
@@ -38,10 +38,10 @@ from derivcheck.derivation import (
     SpecialCase,
     fails,
 )
-from derivcheck.diagnose import Diagnosis
-from derivcheck.display import Results, run
-from derivcheck.explain import explanation
-from derivcheck.inputs import (
+from derivcheck._diagnose import Diagnosis
+from derivcheck._display import Results, run
+from derivcheck._explain import explanation
+from derivcheck._inputs import (
     REGIMES,
     InputSpecError,
     bernoulli,
@@ -56,7 +56,7 @@ from derivcheck.inputs import (
     simplex,
     uniform,
 )
-from derivcheck.registry import (
+from derivcheck._registry import (
     LoadError,
     Registry,
     concave,
@@ -78,8 +78,8 @@ from derivcheck.registry import (
     special_case,
     vjp,
 )
-from derivcheck.result import Cell, Result, Spectrum, Trial
-from derivcheck.shrink import Counterexample, minimal_counterexample, with_counterexample
+from derivcheck._result import Cell, Result, Spectrum, Trial
+from derivcheck._shrink import Counterexample, minimal_counterexample, with_counterexample
 
 __version__ = "0.1.0"
 

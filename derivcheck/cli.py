@@ -33,7 +33,7 @@ class UsageError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from derivcheck.checks import DEFAULT_TRIALS
+    from derivcheck._api import DEFAULT_TRIALS
 
     p = argparse.ArgumentParser(prog="derivcheck", description="Check hand-derived calculus against JAX autodiff.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout",
         type=_positive_float,
         metavar="SECONDS",
-        help="stop a derivation after SECONDS (each is then checked in a worker process; see derivcheck.isolate)",
+        help="stop a derivation after SECONDS (each is then checked in a worker process; see derivcheck._isolate)",
     )
     rp.add_argument("-v", "--verbose", action="store_true", help="show the tracebacks behind errors")
     add_sizes(rp)
@@ -147,7 +147,7 @@ def _nonneg_int(text: str) -> int:
 
 
 def _load_all(targets: Sequence[str], err) -> list[str]:
-    from derivcheck.registry import LoadError, load, registry
+    from derivcheck._registry import LoadError, load, registry
 
     problems = list(registry().problems)
     for target in targets:
@@ -161,7 +161,7 @@ def _load_all(targets: Sequence[str], err) -> list[str]:
 
 
 def _select(patterns: Sequence[str], run_all: bool):
-    from derivcheck.registry import registry
+    from derivcheck._registry import registry
 
     reg = registry()
     if run_all or not patterns:
@@ -209,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc(file=err_console.file)
-        from derivcheck.checks import one_line
+        from derivcheck._format import one_line
 
         err(f"internal error: {one_line(exc)}" + ("" if verbose else " (run with --verbose for the traceback)"))
         return EXIT_INTERNAL
@@ -239,7 +239,7 @@ def _log_tracebacks(stream):
 def _cmd_list(args, out, err) -> int:
     from rich.table import Table
 
-    from derivcheck.registry import registry
+    from derivcheck._registry import registry
 
     problems = _load_all(args.load, err)
     chosen = registry().select(*args.patterns)
@@ -254,9 +254,9 @@ def _cmd_list(args, out, err) -> int:
 
 
 def _cmd_run(args, out, err) -> int:
-    from derivcheck import report
-    from derivcheck.checks import DEFAULT_TRIALS
-    from derivcheck.reports_ci import replay_command
+    from derivcheck import _report as report
+    from derivcheck._api import DEFAULT_TRIALS
+    from derivcheck._reports_ci import replay_command
 
     problems = _load_all(args.load, err)
     chosen = _at_sizes(_select(args.patterns, args.all), args.sizes)
@@ -268,13 +268,13 @@ def _cmd_run(args, out, err) -> int:
     live = out.is_terminal
     workers: list = []
     if args.timeout is not None or jobs > 1:
-        from derivcheck.isolate import Worker
+        from derivcheck._isolate import Worker
 
         workers = [Worker(args.load, args.timeout) for _ in range(jobs)]
     sizes = _sizes_text(args.sizes) if args.sizes else None
 
     def check_one(d, worker=None):
-        from derivcheck.isolate import NotInWorker, check_and_shrink
+        from derivcheck._isolate import NotInWorker, check_and_shrink
 
         if worker is not None:
             try:
@@ -346,7 +346,7 @@ def _at_sizes(chosen, text: str | None):
     """``--sizes``: every chosen derivation restricted to that one size set."""
     if not text:
         return chosen
-    from derivcheck.shrink import ShrinkError, at_sizes, parse_sizes
+    from derivcheck._shrink import ShrinkError, at_sizes, parse_sizes
 
     try:
         sizes = parse_sizes(text)
@@ -357,13 +357,13 @@ def _at_sizes(chosen, text: str | None):
 
 def _sizes_text(text: str) -> str:
     """``--sizes`` as one word, ``d=3,m=5``, for the commands printed back."""
-    from derivcheck.shrink import parse_sizes
+    from derivcheck._shrink import parse_sizes
 
     return ",".join(f"{k}={v}" for k, v in parse_sizes(text).items())
 
 
 def _one(name: str):
-    from derivcheck.registry import registry
+    from derivcheck._registry import registry
 
     reg = registry()
     if name in reg:
@@ -378,11 +378,11 @@ def _one(name: str):
 
 
 def _cmd_explain(args, out, err) -> int:
-    """``derivcheck explain NAME``: check one derivation and explain its verdict (see :mod:`derivcheck.explain`)."""
-    from derivcheck import report
-    from derivcheck.checks import check
-    from derivcheck.explain import render
-    from derivcheck.shrink import SHRINK_SECONDS, with_counterexample
+    """``derivcheck explain NAME``: check one derivation and explain its verdict (see :mod:`derivcheck._explain`)."""
+    from derivcheck import _report as report
+    from derivcheck._api import check
+    from derivcheck._explain import render
+    from derivcheck._shrink import SHRINK_SECONDS, with_counterexample
 
     problems = _load_all(args.load, err)
     d = _at_sizes([_one(args.name)], args.sizes)[0]
@@ -425,7 +425,7 @@ AUTO_JOBS_FROM = 8  # below this, a worker's start-up (importing JAX, ~2 s) cost
 def _in_order(check_one, chosen, workers: list):
     """``check_one(d, worker)`` for every chosen derivation, yielded in order.
 
-    With several ``workers`` (processes, see :mod:`derivcheck.isolate`), one
+    With several ``workers`` (processes, see :mod:`derivcheck._isolate`), one
     thread per worker hands it the next derivation and waits for its result,
     so the workers check ahead of the derivation being reported. The threads
     only wait on pipes (JAX runs in the workers, never in two threads of one
@@ -509,7 +509,8 @@ def _set_up_compilation(args) -> None:
 
 def _write_reports(args, results, run: dict, replay, err) -> bool:
     """Write the reports asked for, each atomically; a report that cannot be written is a one-line error."""
-    from derivcheck import report, reports_ci
+    from derivcheck import _report as report
+    from derivcheck import _reports_ci as reports_ci
 
     writers = [
         (args.json, lambda path: report.write_json(path, report.to_json(results, **run))),

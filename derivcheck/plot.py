@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from derivcheck.result import Result
+from derivcheck._result import Result
 
 DIVERGING = "RdBu_r"
 FAIL_COLOUR = "#cf222e"
@@ -110,7 +110,7 @@ def error_heatmap(
     """Entry-wise derived (actual), reference (expected) and derived − reference of one input.
 
     ``result`` is a :class:`Result` (its worst trial is drawn), a
-    :class:`Trial`, a counterexample (:class:`derivcheck.shrink.Counterexample`:
+    :class:`Trial`, a counterexample (:class:`derivcheck._shrink.Counterexample`:
     anything with ``derived``, ``reference``, ``sizes`` and ``regime``), or a
     derived array, with the ``reference`` array next to it (values of your
     own, at inputs of your choosing). Block boundaries are drawn where the
@@ -221,7 +221,7 @@ def spectrum(result: Result):
     eigenvalue that decides the claim — ``λ_min`` for ``pd``/``psd``,
     ``λ_max`` for ``nd``/``nsd`` — divided by ``‖H‖₂``, on a symmetric-log
     axis, with the zero line and the band ``±margin/‖H‖₂`` inside which an
-    eigenvalue counts as zero (see :mod:`derivcheck.checks.definite`); failing
+    eigenvalue counts as zero (see :mod:`derivcheck._checks.definite`); failing
     trials are crossed. Right: every eigenvalue of the trial closest to
     violating the claim, with its margin.
     """

@@ -34,8 +34,8 @@ from typing import Any
 
 import pytest
 
-from derivcheck.derivation import Derivation
-from derivcheck.result import Result
+from derivcheck._derivation import Derivation
+from derivcheck._result import Result
 
 MARKER = "derivcheck"
 
@@ -62,7 +62,7 @@ class DerivationError(Exception):
 
 def collect_derivations(collector: pytest.Collector, module: Any) -> list[DerivationItem]:
     """One item per derivation that ``module``'s code declared in the default registry."""
-    from derivcheck.registry import declared_in
+    from derivcheck._registry import declared_in
 
     wrapped = _marks_above(module)
     items = []
@@ -117,7 +117,7 @@ class DerivationItem(pytest.Item):
             self.add_marker(pytest.mark.xfail(reason=reason, strict=True, raises=DerivationFailed))
 
     def runtest(self) -> None:
-        from derivcheck.checks import DEFAULT_TRIALS, check
+        from derivcheck._api import DEFAULT_TRIALS, check
 
         trials = self.config.getoption("derivcheck_trials") or DEFAULT_TRIALS
         r = check(self.derivation, trials=trials, seed=self.config.getoption("derivcheck_seed"))
@@ -149,7 +149,7 @@ class DerivationItem(pytest.Item):
 
 def failure_report(r: Result, replay: str) -> str:
     """The plain-text account of a failed or erroneous derivation (what pytest prints for the item)."""
-    from derivcheck.reports_ci import failure_lines
+    from derivcheck._reports_ci import failure_lines
 
     lines = [f"{r.name} ({r.kind}): {r.outcome} (expected {r.expect.word}) — {r.message}"]
     lines += [f"  {line}" for line in failure_lines(r)[1:]]
@@ -165,13 +165,3 @@ def _line_of(fn: Any, path: Path) -> int | None:
         return inspect.getsourcelines(fn)[1] - 1
     except (TypeError, OSError):
         return None
-
-
-__all__ = [
-    "DerivationError",
-    "DerivationFailed",
-    "DerivationItem",
-    "DerivcheckWarning",
-    "collect_derivations",
-    "failure_report",
-]

@@ -5,9 +5,9 @@ default one, nothing is collected), runs the same engine as
 :func:`derivcheck.check`, and raises :class:`AssertionError` with a readable
 account — verdict, worst error, diagnosis, counterexample, worst trial — when
 the derivation does not hold or cannot be checked. On success it returns the
-:class:`~derivcheck.result.Result`.
+:class:`~derivcheck._result.Result`.
 
-``inputs`` is a :func:`derivcheck.inputs` spec, any callable
+``inputs`` is a :func:`derivcheck._inputs` spec, any callable
 ``key -> tuple of args``, or a tuple of arrays: the exact point to check at
 (one trial).
 
@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from derivcheck.checks import DEFAULT_TRIALS, check
-from derivcheck.derivation import Derivation
-from derivcheck.registry import Registry, definite, gradient, hessian, jacobian, vjp
-from derivcheck.result import Result
+from derivcheck._api import DEFAULT_TRIALS, check
+from derivcheck._derivation import Derivation
+from derivcheck._registry import Registry, definite, gradient, hessian, jacobian, vjp
+from derivcheck._result import Result
 
 
 def assert_gradient(
@@ -157,7 +157,7 @@ def _spec(inputs: Any) -> Any:
 
 
 def _explain(result: Result, trials: int) -> str:
-    from derivcheck.reports_ci import failure_lines
+    from derivcheck._reports_ci import failure_lines
 
     lines = [f"{result.name} ({result.kind}): {result.outcome} (expected {result.expect.word}) — {result.message}"]
     lines += [f"  {line}" for line in failure_lines(result)[1:]]

@@ -23,7 +23,7 @@ def empty_default_registry(mp: pytest.MonkeyPatch) -> dc.Registry:
     Installed derivations (the catalog) are loaded into the real one first: loading happens once per
     process, so a swap before it would leave the real registry without them for every later test.
     """
-    module = importlib.import_module("derivcheck.registry")
+    module = importlib.import_module("derivcheck._registry")
     module.registry()
     empty = dc.Registry()
     mp.setattr(module, "_DEFAULT", empty)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import derivcheck as dc
-from derivcheck.diagnose import KINDS, explain_factor
+from derivcheck._diagnose import KINDS, explain_factor
 
 # ------------------------------------------------------------------ formulas
 

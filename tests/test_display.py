@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import pytest
 
 import derivcheck as dc
-from derivcheck import display
+from derivcheck import _display as display
 
 CUBE = dc.inputs(x=dc.normal("n"), regimes=("typical", "large"))
 
@@ -155,7 +155,7 @@ def test_result_html_shows_a_diagnosis_and_a_counterexample(checked):
 
 
 def test_result_html_shows_a_real_counterexample(checked):
-    from derivcheck.shrink import with_counterexample
+    from derivcheck._shrink import with_counterexample
 
     reg, results = checked
     r = with_counterexample(results["cube.wrong"], reg["cube.wrong"], seconds=5)

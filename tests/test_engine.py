@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import derivcheck as dc
-from derivcheck.checks import _engine
+from derivcheck._checks import _engine
 from derivcheck.cli import main
 
 SPEC = dc.inputs(x=dc.normal("n"), sizes=[{"n": 2}, {"n": 5}])

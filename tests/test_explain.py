@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import pytest
 
 import derivcheck as dc
+from derivcheck._explain import render
 from derivcheck.cli import main
-from derivcheck.explain import render
 
 
 def nll_mean(theta, X, y):
@@ -30,7 +30,7 @@ LOGISTIC = dc.inputs(
 @pytest.fixture
 def cli_reg(reg, monkeypatch):
     """The CLI's default registry replaced by the test's own, holding one wrong and one right derivation."""
-    monkeypatch.setattr(importlib.import_module("derivcheck.registry"), "_DEFAULT", reg)
+    monkeypatch.setattr(importlib.import_module("derivcheck._registry"), "_DEFAULT", reg)
     dc.gradient(
         of=nll_mean,
         wrt="theta",

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import derivcheck as dc
-from derivcheck.checks import matrix_free
+from derivcheck._checks import matrix_free
 
 
 def nll(W, X, Y):

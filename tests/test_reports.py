@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 import derivcheck as dc
-from derivcheck import report, reports_ci
+from derivcheck import _report as report
+from derivcheck import _reports_ci as reports_ci
+from derivcheck._result import SCHEMA_VERSION, Result, Trial
 from derivcheck.cli import main
-from derivcheck.result import SCHEMA_VERSION, Result, Trial
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -318,7 +318,7 @@ def test_tracebacks_only_with_verbose(tmp_path, fresh_default_registry, capsys, 
 
 
 def test_internal_error_is_one_line_unless_verbose(monkeypatch, fresh_default_registry, capsys):
-    from derivcheck import report
+    from derivcheck import _report as report
 
     def broken_table(*args, **kwargs):
         raise RuntimeError("a bug in derivcheck")

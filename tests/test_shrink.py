@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import derivcheck as dc
+from derivcheck._shrink import ShrinkError, at_sizes, complexity, parse_sizes
 from derivcheck.cli import main
-from derivcheck.shrink import ShrinkError, at_sizes, complexity, parse_sizes
 
 
 def nll_mean(theta, X, y):
@@ -146,7 +146,7 @@ def test_counterexample_json_has_the_documented_keys(off_by_m):
 
 def test_the_replay_command_draws_the_failing_cell_again(off_by_m, reg, tmp_path, monkeypatch):
     """The counterexample's replay (--sizes, --trials) is the size-restricted check whose worst trial it shrank."""
-    registry_module = importlib.import_module("derivcheck.registry")  # dc.registry is the function
+    registry_module = importlib.import_module("derivcheck._registry")  # dc.registry is the function
     monkeypatch.setattr(registry_module, "_DEFAULT", reg)
     cx = dc.minimal_counterexample(off_by_m, dc.check(off_by_m, trials=60), seconds=60)
     argv = [*cx.replay.split()[1:], "--json", str(tmp_path / "r.json")]
@@ -174,8 +174,8 @@ def test_simpler_numbers_come_first():
 
 def test_a_dimension_that_is_a_product_of_others_follows_them():
     """Softmax regression's stacked ``DC = D·C``: shrinking D or C recomputes DC, so the shapes stay consistent."""
+    from derivcheck._shrink import _derived_dims, _free_dims, _with_derived
     from derivcheck.catalog.softmax_regression import hessian as d
-    from derivcheck.shrink import _derived_dims, _free_dims, _with_derived
 
     assert set(_derived_dims(d)) == {"DC"}
     assert "DC" not in _free_dims(d)

@@ -10,10 +10,10 @@ special case    the same equality where sizes or arguments take the special
                 values ``at`` (``n = 1``, ``σ = 0``), in every regime
 ==============  ==============================================================
 
-Equality is judged as for derivatives (:func:`derivcheck.compare.judge_equality`):
+Equality is judged as for derivatives (:func:`derivcheck._compare.judge_equality`):
 a trial fails when ``‖D − R‖∞ > atol + rtol · max(‖D‖∞, ‖R‖∞, T)``, with ``T``
 the size of the terms that cancel on either side
-(:func:`derivcheck.compare.conditioning_scale`), measured only for trials that
+(:func:`derivcheck._compare.conditioning_scale`), measured only for trials that
 fail the plain test.
 """
 
@@ -25,11 +25,11 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from derivcheck.checks._engine import CheckConfig, CheckError, Run, jit_hint, one_line, run_batched, where
-from derivcheck.compare import conditioning_scale, judge_equality, trial_errors
-from derivcheck.derivation import Derivation
-from derivcheck.inputs import Constant, Inputs, _all_dims, sizes_label
-from derivcheck.result import Result
+from derivcheck._checks._engine import CheckConfig, CheckError, Run, jit_hint, one_line, run_batched, where
+from derivcheck._compare import conditioning_scale, judge_equality, trial_errors
+from derivcheck._derivation import Derivation
+from derivcheck._inputs import Constant, Inputs, _all_dims, sizes_label
+from derivcheck._result import Result
 
 
 def fname(fn) -> str:
@@ -161,6 +161,3 @@ def check_special_case(d: Derivation, config: CheckConfig) -> Result:
     result = run_batched(special, config, EQUALITY)
     sizes = ", ".join(sorted({sizes_label(c.sizes) for c in result.cells}))
     return dataclasses.replace(result, details={"at": dict(d.claim.at), "sizes": sizes})
-
-
-__all__ = ["EQUALITY", "Equality", "at_special_values", "check_identity", "check_special_case"]

@@ -3,7 +3,7 @@
 :func:`render` turns a checked derivation into plain-text lines, in the
 order a reader needs them: what is claimed (statement, source), what
 happened (the verdict against the expectation), what is wrong (the
-:class:`~derivcheck.diagnose.Diagnosis` and its evidence), the smallest input
+:class:`~derivcheck._diagnose.Diagnosis` and its evidence), the smallest input
 that shows it with derived (actual) and reference (expected) side by side,
 the worst trial's largest errors, and the commands that replay both.
 :func:`explanation` runs the check and the shrink and returns that text.
@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from derivcheck.derivation import Derivation
-from derivcheck.inputs import sizes_label
-from derivcheck.result import Result
+from derivcheck._derivation import Derivation
+from derivcheck._inputs import sizes_label
+from derivcheck._result import Result
 
 MAX_TABLE_ENTRIES = 24  # a value with more entries shows only its largest errors
 LARGEST = 8
@@ -43,8 +43,8 @@ def explanation(
     >>> print(dc.explanation(twice, trials=30, shrink=False).splitlines()[3])
     diagnosis: off by a factor of 1/2: derived = 1/2 · reference
     """
-    from derivcheck.checks import DEFAULT_TRIALS, check
-    from derivcheck.shrink import SHRINK_SECONDS, with_counterexample
+    from derivcheck._api import DEFAULT_TRIALS, check
+    from derivcheck._shrink import SHRINK_SECONDS, with_counterexample
 
     d = _resolve(derivation)
     trials = trials or DEFAULT_TRIALS
@@ -56,7 +56,7 @@ def explanation(
 
 def _resolve(derivation: Derivation | str) -> Derivation:
     if isinstance(derivation, str):
-        from derivcheck.registry import registry
+        from derivcheck._registry import registry
 
         return registry()[derivation]
     return derivation
@@ -159,7 +159,7 @@ def _worst_lines(r: Result) -> list[str]:
 
 
 def _replay_lines(d: Derivation, r: Result, trials: int, loads: tuple[str, ...]) -> list[str]:
-    from derivcheck.shrink import run_replay
+    from derivcheck._shrink import run_replay
 
     lines = [f"replay the worst trial: {run_replay(d, r, loads)}"]
     cx = r.counterexample
@@ -222,6 +222,3 @@ def _side_by_side(derived: np.ndarray, reference: np.ndarray, indent: str) -> li
             )
         )
     return out
-
-
-__all__ = ["explanation", "render"]

@@ -4,7 +4,7 @@
 ties, ``relu`` of an exact zero) every subgradient is a valid answer and JAX
 returns one by convention, so a derived function that returns another differs
 there without being wrong. For the failing trials only (measured with the
-rounding scales, see :mod:`derivcheck.compare`), the reference ``R`` is
+rounding scales, see :mod:`derivcheck._compare`), the reference ``R`` is
 evaluated on both sides of the trial's point ``x`` of the ``wrt`` argument,
 along a fixed direction ``u`` with distinct entries in ``[-1, 1]``:
 
@@ -36,11 +36,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from derivcheck.checks._engine import CheckError, Run, where
-from derivcheck.checks.differential import Differential, reference_value
-from derivcheck.compare import sup_norm
-from derivcheck.derivation import VJP, Derivation
-from derivcheck.result import Result
+from derivcheck._checks._engine import CheckError, Run, where
+from derivcheck._checks.differential import Differential, reference_value
+from derivcheck._compare import sup_norm
+from derivcheck._derivation import VJP, Derivation
+from derivcheck._result import Result
 
 WIDE_STEP = 2.0**-12
 NARROW_STEP = WIDE_STEP / 64
@@ -211,6 +211,3 @@ def _gap(first: Any, second: Any) -> float:
         if worst > allowed:
             gap = max(gap, worst)
     return gap
-
-
-__all__ = ["KinkAware", "at_kink", "nondeterminism", "reference_jumps"]

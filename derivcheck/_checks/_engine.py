@@ -2,10 +2,10 @@
 
 A *family* (differential, definite, …) says how one trial computes both sides
 and its statistics. The engine draws every trial of one size set — all
-regimes — with NumPy (see :mod:`derivcheck.inputs`), evaluates them in one
+regimes — with NumPy (see :mod:`derivcheck._inputs`), evaluates them in one
 ``jax.jit(jax.vmap(trial))`` call, decides which trials fail, keeps the worst
 trial's inputs and both sides' values, and builds the
-:class:`~derivcheck.result.Result`.
+:class:`~derivcheck._result.Result`.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ import jax
 import numpy as np
 
 from derivcheck import _devices
-from derivcheck.compare import Tolerance, merge_tolerance
-from derivcheck.derivation import Derivation
-from derivcheck.diagnose import diagnose_run
-from derivcheck.inputs import Normal, Sizes, regime_params, sizes_label, stable_hash
-from derivcheck.result import Cell, Result, Trial
+from derivcheck._compare import Tolerance, merge_tolerance
+from derivcheck._derivation import Derivation
+from derivcheck._diagnose import diagnose_run
+from derivcheck._format import one_line
+from derivcheck._inputs import Normal, Sizes, regime_params, sizes_label, stable_hash
+from derivcheck._result import Cell, Result, Trial
 
 VALUE_BUDGET_BYTES = 32 * 2**20
 FAST_COMPILE_ROWS = 512
@@ -135,15 +136,6 @@ class Run:
     @property
     def trials(self) -> int:
         return int(self.stats["finite_reference"].sum())
-
-
-def one_line(exc: BaseException) -> str:
-    """``TypeName: first line of the message`` (JAX errors can be pages long)."""
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    if len(first) > 200:
-        first = first[:197] + "..."
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def jit_hint(exc: BaseException) -> str:

@@ -10,7 +10,7 @@ Hessian-vector product (``hvp=True``: ``fn(*args, v) = H v``).
 probes ``v_j ~ N(0, I)`` (:data:`PROBES`, drawn per trial) the derived product
 ``D v_j`` is compared with JAX's forward-over-reverse product
 ``R v_j = jax.jvp(jax.grad(of), (x,), (v_j,))[1]`` by the norm-wise test of
-:mod:`derivcheck.compare`, probe by probe; the trial's error is its worst
+:mod:`derivcheck._compare`, probe by probe; the trial's error is its worst
 probe's. *Error bound:* for a wrong matrix ``D ≠ R`` with ``E = D − R`` and
 top singular triple ``(σ₁, u₁, w₁)``, ``‖E v‖₂ ≥ σ₁ |w₁ᵀv|`` and
 ``w₁ᵀv ~ N(0, 1)``, so ``P(‖E v‖₂ ≤ s σ₁) ≤ s √(2/π)``: every one of the
@@ -28,7 +28,7 @@ from each to an eigenvalue. A PSD claim fails when ``θ_min < −margin``: the
 Ritz vector is then a direction with a negative Rayleigh quotient, a witness
 that holds whatever the convergence. A PD claim needs ``θ_min − r > margin``.
 The margin is the dense check's, ``64 n ε max(|θ|, M)`` (see
-:mod:`derivcheck.checks.definite`). *Error bound* for a claim that holds:
+:mod:`derivcheck._checks.definite`). *Error bound* for a claim that holds:
 by Kuczyński & Woźniakowski (1992, Thm 4.2), from a start uniform on the
 sphere, ``P(θ_max(B) < (1 − ε) λ_max(B)) ≤ 1.648 √n e^{−√ε (2k − 1)}`` for any
 PSD ``B``; applied to ``B = λ_max I − H`` (the same Krylov spaces), with
@@ -58,9 +58,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from derivcheck.checks._engine import CheckConfig, CheckError, Run, jit_hint, one_line, run_batched, where
-from derivcheck.checks.definite import MARGIN_FACTOR
-from derivcheck.compare import (
+from derivcheck._checks._engine import CheckConfig, CheckError, Run, jit_hint, one_line, run_batched, where
+from derivcheck._checks.definite import MARGIN_FACTOR
+from derivcheck._compare import (
     ROUNDING_FACTOR,
     conditioning_scale,
     evaluate_with_scale,
@@ -68,9 +68,9 @@ from derivcheck.compare import (
     judge_equality,
     sup_norm,
 )
-from derivcheck.derivation import DEFINITE_WORDS, Definite, Derivation
-from derivcheck.inputs import CustomInputs
-from derivcheck.result import Result, Spectrum
+from derivcheck._derivation import DEFINITE_WORDS, Definite, Derivation
+from derivcheck._inputs import CustomInputs
+from derivcheck._result import Result, Spectrum
 
 THRESHOLD = 512
 """Entries of the differentiated argument above which a Hessian claim is checked matrix-free
@@ -375,7 +375,7 @@ class MatrixFree:
         }
 
     def conditioning(self, d, args, extra):
-        """Rounding scales of the equality test (see :mod:`derivcheck.compare`), the largest over the probes."""
+        """Rounding scales of the equality test (see :mod:`derivcheck._compare`), the largest over the probes."""
         probes = extra["probes"]
 
         def ref(a, v):
@@ -494,18 +494,3 @@ def _vector_shape(d: Derivation, args: tuple) -> tuple[int, ...]:
 
 def _derived_dtype(d: Derivation, args: tuple):
     return jax.eval_shape(lambda *a: d.derived(*a), *args).dtype
-
-
-__all__ = [
-    "PROBES",
-    "STEPS",
-    "THRESHOLD",
-    "MatrixFree",
-    "check_definite",
-    "check_hessian",
-    "dimension",
-    "is_matrix_free",
-    "kw_epsilon",
-    "lanczos",
-    "materialized",
-]

@@ -4,7 +4,7 @@ A *derivation* is a hand-derived result written as an explicit function (no
 autodiff inside), plus a *claim* about another function ``of``: "this is the
 gradient of ``of`` with respect to ``wrt``", "this matrix is positive
 definite", and so on. Claims are small frozen records; the checks in
-:mod:`derivcheck.checks` know how to verify each kind against JAX.
+:mod:`derivcheck._checks` know how to verify each kind against JAX.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable
 from typing import Any, Literal
 
-from derivcheck.compare import Tolerance
+from derivcheck._compare import Tolerance
 
 DefiniteKind = Literal["pd", "psd", "nd", "nsd"]
 DEFINITE_KINDS: tuple[str, ...] = ("pd", "psd", "nd", "nsd")
@@ -85,7 +85,7 @@ class Hessian:
     With ``hvp=True`` the derivation is a Hessian-vector product instead:
     ``derived(*args, v) == H v`` (``v`` shaped like ``args[wrt]``). Above a
     size, or with ``matrix_free=True``, it is checked with Hessian-vector
-    products against random probes (see :mod:`derivcheck.checks.matrix_free`).
+    products against random probes (see :mod:`derivcheck._checks.matrix_free`).
     """
 
     of: Callable[..., Any]
@@ -165,7 +165,7 @@ class Derivation:
       name: unique name in its registry, e.g. ``"softmax_ce.gradient"``.
       derived: the explicit, hand-derived function (the suspect).
       claim: what ``derived`` claims (a :data:`Claim`).
-      inputs: how arguments are drawn (:class:`derivcheck.inputs.Inputs` or any
+      inputs: how arguments are drawn (:class:`derivcheck._inputs.Inputs` or any
         callable ``key -> tuple of args``).
       source: where the result comes from, e.g. ``"deep-learning-assignment-2, Q7a"``.
       statement: the result as LaTeX, as the source states it.
@@ -205,13 +205,13 @@ class Derivation:
 
     def _repr_markdown_(self) -> str:
         """Jupyter: the statement as LaTeX, its source, the expectation and the code."""
-        from derivcheck.display import derivation_markdown
+        from derivcheck._display import derivation_markdown
 
         return derivation_markdown(self)
 
     def _repr_latex_(self) -> str | None:
         """Jupyter (LaTeX/PDF export): the statement alone."""
-        from derivcheck.display import derivation_latex
+        from derivcheck._display import derivation_latex
 
         return derivation_latex(self)
 
@@ -243,7 +243,7 @@ def positional_names(fn: Callable[..., Any]) -> tuple[str, ...]:
 # ------------------------------------------------------- claims beyond derivatives
 # What derivatives imply rather than what they are: identities, special cases and
 # limits, expectations under noise, convergence orders, optimisation claims.
-# Checked by :mod:`derivcheck.checks.identity`, ``.limit``, ``.expectation``,
+# Checked by :mod:`derivcheck._checks.identity`, ``.limit``, ``.expectation``,
 # ``.convergence`` and ``.optimization``.
 
 
@@ -292,7 +292,7 @@ class Limit:
 
 @dataclasses.dataclass(frozen=True)
 class MonteCarlo:
-    """How an expectation is estimated and tested (see :mod:`derivcheck.checks.expectation`).
+    """How an expectation is estimated and tested (see :mod:`derivcheck._checks.expectation`).
 
     ``false_alarm``: the probability that a correct claim fails one check
     (Bonferroni over every component of every trial); ``power``: the

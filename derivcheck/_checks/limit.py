@@ -43,12 +43,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from derivcheck.checks._engine import CheckConfig, CheckError, fast_compile_options, jit_hint, one_line
-from derivcheck.checks.identity import fname
-from derivcheck.compare import DEFAULT_TOLERANCES
-from derivcheck.derivation import Derivation
-from derivcheck.inputs import Inputs, OneHot, Sizes, _all_dims, sizes_label
-from derivcheck.result import Cell, Result, Trial
+from derivcheck._checks._engine import CheckConfig, CheckError, fast_compile_options, jit_hint, one_line
+from derivcheck._checks.identity import fname
+from derivcheck._compare import DEFAULT_TOLERANCES
+from derivcheck._derivation import Derivation
+from derivcheck._inputs import Inputs, OneHot, Sizes, _all_dims, sizes_label
+from derivcheck._result import Cell, Result, Trial
 
 DEFAULT_SIZES = tuple(2**k for k in range(2, 12))
 DEFAULT_HALVINGS = 11
@@ -357,6 +357,3 @@ def check_limit(d: Derivation, config: CheckConfig) -> Result:
         cells=result_cells,
         details=details,
     )
-
-
-__all__ = ["DEFAULT_SIZES", "Plan", "check_limit", "plan"]

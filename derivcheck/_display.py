@@ -1,9 +1,9 @@
 """Rich display in Jupyter, and :class:`Results`, the outcome of checking many derivations.
 
-* a :class:`~derivcheck.derivation.Derivation` shows its statement as LaTeX,
+* a :class:`~derivcheck._derivation.Derivation` shows its statement as LaTeX,
   where it comes from, and the code of the hand-derived function
   (:func:`derivation_markdown`, :func:`derivation_latex`);
-* a :class:`~derivcheck.result.Result` shows an HTML summary: the verdict, the
+* a :class:`~derivcheck._result.Result` shows an HTML summary: the verdict, the
   errors per size set and regime, the spectrum, the diagnosis and the
   counterexample when there are any (:func:`result_html`);
 * :func:`run` checks every derivation matching some name patterns and returns
@@ -25,9 +25,9 @@ from typing import Any, overload
 
 import numpy as np
 
-from derivcheck.derivation import Derivation
-from derivcheck.inputs import sizes_label
-from derivcheck.result import Result
+from derivcheck._derivation import Derivation
+from derivcheck._inputs import sizes_label
+from derivcheck._result import Result
 
 OUTCOME_COLOURS = {"holds": "#1a7f37", "fails": "#cf222e", "error": "#9a6700"}
 SORT_KEYS = ("verdict", "name", "claim", "outcome", "error", "seconds", "source")
@@ -341,7 +341,7 @@ class Results(Sequence[Result]):
     @property
     def summary(self) -> str:
         """One line: how many hold, fail as expected, fail unexpectedly, error."""
-        from derivcheck.report import summary
+        from derivcheck._report import summary
 
         return summary(self.items, self.seconds, seed=self.seed, trials=self.trials)
 
@@ -354,7 +354,7 @@ class Results(Sequence[Result]):
 
 def results_html(results: Results) -> str:
     """A table, one row per result, with sort marks in the header (sort with ``Results.sorted``)."""
-    from derivcheck.report import verdict
+    from derivcheck._report import verdict
 
     columns = ("derivation", "claim", "outcome", "verdict", "max rel. error", "trials", "seconds", "source")
     head = "".join(
@@ -396,8 +396,8 @@ def run(*patterns: str | Derivation, trials: int | None = None, seed: int = 0, r
     >>> dc.run("sq", registry=reg, trials=32).ok
     True
     """
-    from derivcheck.checks import DEFAULT_TRIALS, check
-    from derivcheck.registry import registry as default_registry
+    from derivcheck._api import DEFAULT_TRIALS, check
+    from derivcheck._registry import registry as default_registry
 
     reg = default_registry() if registry is None else registry
     chosen = _select(reg, patterns)
@@ -415,20 +415,3 @@ def _select(reg: Any, patterns: Sequence[str | Derivation]) -> list[Derivation]:
     chosen = reg.select(*names) if names or not patterns else []
     chosen += [p for p in patterns if isinstance(p, Derivation) and p not in chosen]
     return chosen
-
-
-__all__ = [
-    "Results",
-    "cells_html",
-    "counterexample_html",
-    "derivation_latex",
-    "derivation_markdown",
-    "derivation_source",
-    "diagnosis_html",
-    "object_html",
-    "result_html",
-    "results_html",
-    "run",
-    "spectrum_html",
-    "verdict_badge",
-]

@@ -31,7 +31,7 @@ step  kind          relation tested (per failing trial ``t``)
 
 "Fits" uses the check's own test: ``‖D − X‖∞ ≤ atol + rtol · max(‖D‖∞, ‖X‖∞, T) +
 rounding``, with ``T`` and ``rounding`` the scales the check measured for that
-trial (:mod:`derivcheck.compare`), so a relation holds exactly as far as the
+trial (:mod:`derivcheck._compare`), so a relation holds exactly as far as the
 check can tell. An entry counts as wrong when ``|D_i − R_i|`` exceeds the same
 bound. A per-trial factor is accepted only when it is constant or a size
 expression: with a free factor per trial, one-entry values would always fit.
@@ -53,8 +53,8 @@ from typing import Any
 
 import numpy as np
 
-from derivcheck.compare import Tolerance
-from derivcheck.derivation import (
+from derivcheck._compare import Tolerance
+from derivcheck._derivation import (
     DEFINITE_WORDS,
     VJP,
     Definite,
@@ -65,7 +65,8 @@ from derivcheck.derivation import (
     Jacobian,
     SpecialCase,
 )
-from derivcheck.inputs import Inputs, Sizes, sizes_label
+from derivcheck._format import fmt_number
+from derivcheck._inputs import Inputs, Sizes, sizes_label
 
 MAX_ROWS = 48  # failing trials per size set whose values the diagnosis reads
 CASE_ROWS = 4  # failing trials per size set on which `of` is evaluated for piecewise cases
@@ -529,16 +530,6 @@ def _symbol(dim: str, fallback: str) -> str:
 
 
 # ------------------------------------------------------------------------- numbers
-
-
-def fmt_number(x: float) -> str:
-    """``2``, ``1/2``, ``−1/3`` for simple rationals, else 4 significant digits."""
-    frac = Fraction(float(x)).limit_denominator(12)
-    if abs(float(frac) - x) <= 1e-9 * max(1.0, abs(x)) and abs(frac.numerator) <= 1000:
-        text = str(frac.numerator) if frac.denominator == 1 else f"{frac.numerator}/{frac.denominator}"
-    else:
-        text = f"{x:.4g}"
-    return text.replace("-", "−")
 
 
 SIMPLE_CONSTANTS: tuple[float, ...] = (-1.0, 2.0, 0.5, -2.0, -0.5, 3.0, 1 / 3, 4.0, 0.25, -3.0, -1 / 3, -4.0, -0.25)
@@ -1269,7 +1260,7 @@ def case_masks(fn: Callable, args: Sequence[Any], arg_names: Sequence[str] = ())
         labels[:] = [label for label, _ in out]
         return [mask for _, mask in out]
 
-    from derivcheck.checks._engine import fast_compile_options  # a few failing trials: compile time dominates
+    from derivcheck._checks._engine import fast_compile_options  # a few failing trials: compile time dominates
 
     masks = jax.jit(jax.vmap(one), compiler_options=fast_compile_options())(*args)
     return [(label, np.asarray(m)) for label, m in zip(labels, masks, strict=True)]
@@ -1475,7 +1466,7 @@ def _explains(mask: np.ndarray, failed: np.ndarray) -> float | None:
 def _condition_diagnosis(
     obs: Observations, cond: str, other: str, mask: np.ndarray, failed: np.ndarray, regime: bool = False
 ) -> Diagnosis:
-    from derivcheck.inputs import REGIMES
+    from derivcheck._inputs import REGIMES
 
     words = cond
     if regime:
@@ -1523,7 +1514,7 @@ def _partial_condition(obs: Observations) -> Diagnosis | None:
 
 def _regime_line(obs: Observations) -> str:
     """Which regimes fail, describing the smaller side: "fails only in regime large (…)"."""
-    from derivcheck.inputs import REGIMES
+    from derivcheck._inputs import REGIMES
 
     all_regimes = list(dict.fromkeys(r for g in obs.groups for r in g.regimes))
     bad = list(dict.fromkeys(r for g in obs.groups for r in g.regimes[g.failed]))
@@ -1936,6 +1927,3 @@ def _short_mode(ms: list[_Mode]) -> str:
     if m.what == "indefinite":
         return "indefinite, " + _count(ms, "eigenvalue") + " of the wrong sign"
     return {"zero": "numerically zero", "negative": "the sign is flipped"}.get(m.what, m.what)
-
-
-__all__ = ["KINDS", "Diagnosis", "Entry", "SizeRow", "diagnose", "diagnose_run", "ensure_diagnosis", "explain_factor"]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from derivcheck.result import SCHEMA_VERSION, Result
+from derivcheck._result import SCHEMA_VERSION, Result
 
 OUTCOME_STYLE = {"holds": "green", "fails": "red", "error": "yellow"}
 

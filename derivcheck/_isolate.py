@@ -31,8 +31,8 @@ import signal
 from collections.abc import Sequence
 from typing import Any
 
-from derivcheck.derivation import Derivation
-from derivcheck.result import Result
+from derivcheck._derivation import Derivation
+from derivcheck._result import Result
 
 START_SECONDS = 300.0  # for the worker to import JAX and the user's files; not part of any check's limit
 
@@ -149,11 +149,11 @@ def _error(d: Derivation, seed: int, message: str, seconds: float) -> Result:
 
 def check_and_shrink(d: Derivation, *, trials: int, seed: int, shrink: bool, loads: Sequence[str]) -> Result:
     """``derivcheck.check``, and with ``shrink`` a minimal counterexample added to a failure (``run --shrink``)."""
-    from derivcheck.checks import check
+    from derivcheck._api import check
 
     result = check(d, trials=trials, seed=seed)
     if shrink and result.outcome == "fails":
-        from derivcheck.shrink import with_counterexample
+        from derivcheck._shrink import with_counterexample
 
         result = with_counterexample(result, d, loads=tuple(loads))
     return result
@@ -162,9 +162,9 @@ def check_and_shrink(d: Derivation, *, trials: int, seed: int, shrink: bool, loa
 def _serve(conn, loads: Sequence[str]) -> None:  # pragma: no cover - runs in the worker process
     """The worker's loop: load what the command loaded, then check one name per message."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    from derivcheck.checks._engine import one_line
-    from derivcheck.registry import LoadError, load, registry
-    from derivcheck.shrink import at_sizes, parse_sizes
+    from derivcheck._format import one_line
+    from derivcheck._registry import LoadError, load, registry
+    from derivcheck._shrink import at_sizes, parse_sizes
 
     reg = registry()
     for target in loads:
@@ -203,6 +203,3 @@ def _picklable(result: Result) -> Result:
         }
         extras = {f.name: None for f in dataclasses.fields(result) if f.name == "per_trial"}
         return dataclasses.replace(result, **texts, **extras)
-
-
-__all__ = ["NotInWorker", "Worker", "check_and_shrink"]

@@ -62,7 +62,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from derivcheck.checks._engine import (
+from derivcheck._checks._engine import (
     CheckConfig,
     CheckError,
     Run,
@@ -72,11 +72,11 @@ from derivcheck.checks._engine import (
     one_line,
     where,
 )
-from derivcheck.checks.identity import eval_shape_or_raise, failing_regimes_text, fname, require_float_array
-from derivcheck.compare import DEFAULT_TOLERANCES, ROUNDING_FACTOR, evaluate_with_scale, merge_tolerance
-from derivcheck.derivation import Derivation, EquivalentObjective, Expectation, ExpectedGradient
-from derivcheck.inputs import Sizes, sizes_label, stable_hash
-from derivcheck.result import Result, Trial
+from derivcheck._checks.identity import eval_shape_or_raise, failing_regimes_text, fname, require_float_array
+from derivcheck._compare import DEFAULT_TOLERANCES, ROUNDING_FACTOR, evaluate_with_scale, merge_tolerance
+from derivcheck._derivation import Derivation, EquivalentObjective, Expectation, ExpectedGradient
+from derivcheck._inputs import Sizes, sizes_label, stable_hash
+from derivcheck._result import Result, Trial
 
 NOISE_KEY = "noise_key"
 CHUNK = 256
@@ -556,6 +556,3 @@ def _failure_message(d: Derivation, run: Run, details: dict) -> str:
         f"component {j}: {what} {detail['claimed'][j]:.6g}, estimate {detail['estimate'][j]:.6g} "
         f"± {detail['standard_error'][j]:.2g} ({detail['samples']} samples)"
     )
-
-
-__all__ = ["NOISE_KEY", "check_expectation", "reference_name", "sample", "targets", "validate"]

@@ -34,10 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from derivcheck.compare import Tolerance
-from derivcheck.derivation import VJP, Definite, Derivation, Gradient, Hessian, Identity, Jacobian
-from derivcheck.inputs import Inputs, Sizes
-from derivcheck.result import Result, _array_json, _num
+from derivcheck._compare import Tolerance
+from derivcheck._derivation import VJP, Definite, Derivation, Gradient, Hessian, Identity, Jacobian
+from derivcheck._inputs import Inputs, Sizes
+from derivcheck._result import Result, _array_json, _num
 
 SHRINK_SECONDS = 20.0  # default time budget of one shrink
 PER_REGIME = 16  # trials per regime of each size-set check (at least the run's own, so its failing cell recurs)
@@ -231,7 +231,7 @@ def minimal_counterexample(
     """
     import jax
 
-    from derivcheck.checks import DEFAULT_TRIALS, check
+    from derivcheck._api import DEFAULT_TRIALS, check
 
     d = _resolve(derivation)
     if result is None:
@@ -269,7 +269,7 @@ def with_counterexample(result: Result, derivation: Derivation, **options: Any) 
 
 def _resolve(derivation: Derivation | str) -> Derivation:
     if isinstance(derivation, str):
-        from derivcheck.registry import registry
+        from derivcheck._registry import registry
 
         return registry()[derivation]
     return derivation
@@ -294,7 +294,7 @@ def _smallest_failing(d: Derivation, result: Result) -> Sizes:
 def _check_at(d: Derivation, sizes: Sizes, seed: int, budget: _Budget, cache: dict) -> Result | None:
     """The check restricted to ``sizes`` (cached); ``None`` when it does not fail."""
     if sizes not in cache:
-        from derivcheck.checks import check
+        from derivcheck._api import check
 
         budget.checks += 1
         r = check(_at(d, sizes), trials=budget.per * len(d.inputs.regimes), seed=seed)
@@ -376,15 +376,15 @@ def _smaller(low: int, current: int) -> list[int]:
 
 def family_for(d: Derivation) -> Any:
     """The batched family that checks ``d``'s claim (``None`` for claims checked otherwise)."""
-    import derivcheck.checks as checks
-    from derivcheck.checks.definite import Definite as DefiniteFamily
+    import derivcheck._checks as checks
+    from derivcheck._checks.definite import Definite as DefiniteFamily
 
     if isinstance(d.claim, Definite):
         return DefiniteFamily(d.claim.definiteness)
     if isinstance(d.claim, Gradient | Jacobian | Hessian | VJP):
         return getattr(checks, "DIFFERENTIAL_AT_KINKS", None) or checks.DIFFERENTIAL
     if isinstance(d.claim, Identity):
-        from derivcheck.checks.identity import EQUALITY
+        from derivcheck._checks.identity import EQUALITY
 
         return EQUALITY
     return None
@@ -414,7 +414,7 @@ class _Evaluator:
 
     def run(self, cands: list[_Trial]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, Any]:
         """``(stats, failed, rel_err, values)`` of the candidates."""
-        from derivcheck.checks._engine import _Batch
+        from derivcheck._checks._engine import _Batch
 
         self.budget.evaluations += 1
         names = list(cands[0].args)
@@ -432,7 +432,7 @@ class _Evaluator:
 
 def _kinks(stats: dict[str, np.ndarray]) -> np.ndarray:
     try:
-        from derivcheck.checks.robust import at_kink
+        from derivcheck._checks.robust import at_kink
     except ImportError:  # pragma: no cover - the guard is optional
         return np.zeros(len(stats["finite_reference"]), bool)
     return np.asarray(at_kink(stats), bool) if "abs_err" in stats else np.zeros(len(stats["finite_reference"]), bool)
@@ -653,15 +653,3 @@ def _one_hot_rows(x: np.ndarray) -> Iterator[list[np.ndarray]]:
             out.append(y.reshape(x.shape))
         if out:
             yield out
-
-
-__all__ = [
-    "Counterexample",
-    "ShrinkError",
-    "at_sizes",
-    "minimal_counterexample",
-    "parse_sizes",
-    "replay_command",
-    "run_replay",
-    "with_counterexample",
-]

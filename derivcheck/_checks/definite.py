@@ -10,7 +10,7 @@ precision. An eigenvalue counts as zero when
     \\qquad c = 64,
 
 with ``M`` the largest magnitude among the formula's intermediate values
-(:func:`derivcheck.compare.evaluate_with_scale`). ``n ε ‖H‖₂`` is the backward
+(:func:`derivcheck._compare.evaluate_with_scale`). ``n ε ‖H‖₂`` is the backward
 error of a symmetric eigensolver; ``ε M`` is the rounding the formula itself
 commits when it subtracts terms of size ``M`` (``diag(p) − p pᵀ`` with a
 saturated ``p ≈ e₁`` has entries of 1e-14 computed from terms of size 1), and
@@ -33,8 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from derivcheck.checks._engine import CheckError, Run, one_line, where
-from derivcheck.compare import (
+from derivcheck._checks._engine import CheckError, Run, one_line, where
+from derivcheck._compare import (
     ROUNDING_FACTOR,
     conditioning_scale,
     evaluate_with_scale,
@@ -42,8 +42,8 @@ from derivcheck.compare import (
     judge_equality,
     trial_errors,
 )
-from derivcheck.derivation import DEFINITE_WORDS, Derivation
-from derivcheck.result import Spectrum
+from derivcheck._derivation import DEFINITE_WORDS, Derivation
+from derivcheck._result import Spectrum
 
 MARGIN_FACTOR = 64.0
 

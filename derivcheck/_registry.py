@@ -1,6 +1,6 @@
 """The registry of derivations, the decorators that fill it, and loading user files.
 
-A decorator stores a frozen :class:`~derivcheck.derivation.Derivation` and
+A decorator stores a frozen :class:`~derivcheck._derivation.Derivation` and
 returns it; it stays callable exactly like the decorated function. A
 derivation declared in a way that cannot be checked (``wrt`` naming no
 argument, inputs that do not match the signature, a duplicate name) is still
@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from derivcheck import derivation as _claims
-from derivcheck.compare import Tolerance
-from derivcheck.derivation import (
+from derivcheck import _derivation as _claims
+from derivcheck._compare import Tolerance
+from derivcheck._derivation import (
     HOLDS,
     VJP,
     Definite,
@@ -41,7 +41,7 @@ from derivcheck.derivation import (
     positional_names,
     resolve_wrt,
 )
-from derivcheck.inputs import CustomInputs, InputSpecError, as_inputs
+from derivcheck._inputs import CustomInputs, InputSpecError, as_inputs
 
 ENTRY_POINT_GROUP = "derivcheck.derivations"
 
@@ -338,7 +338,7 @@ def hessian(
     ``hvp=True``: ``fn(*args, v)`` returns the Hessian-vector product ``H v``
     instead. ``matrix_free``: check with Hessian-vector products against random
     probes (``True``), with dense Hessians (``False``), or by size (``None``,
-    above :data:`derivcheck.checks.matrix_free.THRESHOLD` entries of ``wrt``).
+    above :data:`derivcheck._checks.matrix_free.THRESHOLD` entries of ``wrt``).
     """
     return _decorator(lambda: Hessian(of=of, wrt=wrt, hvp=hvp, matrix_free=matrix_free), inputs=inputs, **options)
 
@@ -376,7 +376,7 @@ _MONTE_CARLO_OPTIONS = ("false_alarm", "power", "effect", "min_samples", "max_sa
 
 
 def _monte_carlo(options: dict[str, Any]) -> dict[str, Any]:
-    """Pop the Monte Carlo options (:class:`~derivcheck.derivation.MonteCarlo`'s fields) from ``options``."""
+    """Pop the Monte Carlo options (:class:`~derivcheck._derivation.MonteCarlo`'s fields) from ``options``."""
     return {k: options.pop(k) for k in _MONTE_CARLO_OPTIONS if k in options}
 
 

@@ -45,10 +45,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from derivcheck.checks._engine import CheckConfig, CheckError, Run, run_batched, where
-from derivcheck.checks.identity import eval_shape_or_raise, failing_regimes_text, fname, require_float_array
-from derivcheck.derivation import ConvergenceOrder, Derivation
-from derivcheck.result import Result
+from derivcheck._checks._engine import CheckConfig, CheckError, Run, run_batched, where
+from derivcheck._checks.identity import eval_shape_or_raise, failing_regimes_text, fname, require_float_array
+from derivcheck._derivation import ConvergenceOrder, Derivation
+from derivcheck._result import Result
 
 FLOOR_REL = 1e-12
 
@@ -278,6 +278,3 @@ def _value_text(x) -> str:
 def check_convergence(d: Derivation, config: CheckConfig) -> Result:
     """Run the iteration from every drawn start and judge convergence, order and constant."""
     return run_batched(d, config, Convergence(claim=d.claim))
-
-
-__all__ = ["FLOOR_REL", "Convergence", "check_convergence", "order_estimates"]

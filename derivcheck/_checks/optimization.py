@@ -27,10 +27,10 @@ descent         the update ``u(η)`` (the derived function, step size ``η``) mu
 
 Rounding. A Jensen gap or a descent slope is called negative only beyond
 ``256 ε M``, ``M`` the largest intermediate magnitude of the evaluations of
-``f`` involved (:func:`derivcheck.compare.evaluate_with_scale`): the error of
+``f`` involved (:func:`derivcheck._compare.evaluate_with_scale`): the error of
 a sum of terms of size ``M`` in float64. A Hessian eigenvalue counts as zero
 within ``64 n ε max(‖H‖₂, M_f / max(1, ‖x‖∞)²)`` — as in
-:mod:`derivcheck.checks.definite`, with the Hessian's own intermediates
+:mod:`derivcheck._checks.definite`, with the Hessian's own intermediates
 replaced by those of ``f`` over the squared scale of ``x`` (the Hessian's
 units), which is cheap: at a saturated softmax ``H ≈ 0`` is computed from
 terms of size 1, and its eigenvalues of order ``ε`` are rounding, not
@@ -47,13 +47,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from derivcheck.checks._engine import CheckConfig, CheckError, Run, run_batched, where
-from derivcheck.checks.definite import MARGIN_FACTOR, classify
-from derivcheck.checks.identity import eval_shape_or_raise, failing_regimes_text, fname, require_float_array
-from derivcheck.compare import ROUNDING_FACTOR, evaluate_with_scale, exceeds
-from derivcheck.derivation import Convex, Derivation, DerivationError, resolve_wrt
-from derivcheck.inputs import Inputs, Uniform
-from derivcheck.result import Result, Spectrum
+from derivcheck._checks._engine import CheckConfig, CheckError, Run, run_batched, where
+from derivcheck._checks.definite import MARGIN_FACTOR, classify
+from derivcheck._checks.identity import eval_shape_or_raise, failing_regimes_text, fname, require_float_array
+from derivcheck._compare import ROUNDING_FACTOR, evaluate_with_scale, exceeds
+from derivcheck._derivation import Convex, Derivation, DerivationError, resolve_wrt
+from derivcheck._inputs import Inputs, Uniform
+from derivcheck._result import Result, Spectrum
 
 CHORD_END = "{}_chord_end"
 CHORD_MIX = "chord_mix"
@@ -497,6 +497,3 @@ def _without_step(args: tuple, s: int) -> tuple:
 def check_descent(d: Derivation, config: CheckConfig) -> Result:
     """The update's directional derivative of ``of`` at step 0 must be negative (where ``∇of ≠ 0``)."""
     return run_batched(d, config, Descent())
-
-
-__all__ = ["Convexity", "Descent", "Minimum", "check_convexity", "check_descent", "check_has_minimum"]

@@ -11,7 +11,7 @@
 * :func:`failure_lines` — the plain-text account of a failure, shared with the
   pytest plugin: verdict, worst error, diagnosis, counterexample, worst input.
 
-Write them with :func:`derivcheck.report.write_atomic`, never half a file.
+Write them with :func:`derivcheck._report.write_atomic`, never half a file.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from derivcheck.result import Result
+from derivcheck._result import Result
 
 Replay = Callable[[Result], str]
 
@@ -35,7 +35,7 @@ _XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff
 def replay_command(result: Result, *, trials: int, loads: Sequence[str] = (), timeout: float | None = None) -> str:
     """The ``derivcheck run`` command line that checks ``result``'s derivation again, exactly.
 
-    >>> from derivcheck.derivation import HOLDS
+    >>> from derivcheck._derivation import HOLDS
     >>> r = Result(name="demo.grad", kind="gradient", outcome="fails", expect=HOLDS, message="", seed=3)
     >>> replay_command(r, trials=100, loads=["my file.py"])
     "derivcheck run demo.grad --seed 3 --trials 100 --load 'my file.py'"
@@ -247,6 +247,3 @@ def _fence(lines: Sequence[str]) -> str:
     """A backtick fence longer than any run of backticks in ``lines``."""
     longest = max((len(run) for line in lines for run in re.findall("`+", line)), default=0)
     return "`" * max(3, longest + 1)
-
-
-__all__ = ["describe", "failure_lines", "junit_xml", "markdown", "replay_command", "verdict_line"]

@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from derivcheck.derivation import Expect
-from derivcheck.inputs import Sizes, sizes_label
+from derivcheck._derivation import Expect
+from derivcheck._inputs import Sizes, sizes_label
 
 Outcome = Literal["holds", "fails", "error"]
 OUTCOMES: tuple[str, ...] = ("holds", "fails", "error")
@@ -166,7 +166,7 @@ class Result:
 
     def _repr_html_(self) -> str:
         """Jupyter: verdict, errors per size set and regime, spectrum, diagnosis, counterexample."""
-        from derivcheck.display import result_html
+        from derivcheck._display import result_html
 
         return result_html(self)
 

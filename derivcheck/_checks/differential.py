@@ -18,15 +18,15 @@ import math
 import jax
 import jax.numpy as jnp
 
-from derivcheck.checks._engine import CheckError, Run, jit_hint, one_line, where
-from derivcheck.compare import (
+from derivcheck._checks._engine import CheckError, Run, jit_hint, one_line, where
+from derivcheck._compare import (
     ROUNDING_FACTOR,
     conditioning_scale,
     evaluate_with_scale,
     judge_equality,
     trial_errors,
 )
-from derivcheck.derivation import VJP, Derivation, Gradient, Hessian, Jacobian
+from derivcheck._derivation import VJP, Derivation, Gradient, Hessian, Jacobian
 
 REFERENCE_NAMES = {
     "gradient": "jax.grad",
@@ -189,5 +189,3 @@ def _shape_rule(kind: str) -> str:
 
 
 DIFFERENTIAL = Differential()
-
-__all__ = ["DIFFERENTIAL", "Differential", "reference_value"]

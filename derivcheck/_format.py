@@ -1,0 +1,36 @@
+"""Numbers and exceptions as one-line text: the formatting every layer shares.
+
+This module sits below everything (it imports nothing from derivcheck), so the
+diagnosis, the checks and the presentation layer all format alike.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+
+def fmt_number(x: float) -> str:
+    """``2``, ``1/2``, ``−1/3`` for simple rationals, else 4 significant digits.
+
+    >>> fmt_number(0.5), fmt_number(-1 / 3), fmt_number(0.831415)
+    ('1/2', '−1/3', '0.8314')
+    """
+    frac = Fraction(float(x)).limit_denominator(12)
+    if abs(float(frac) - x) <= 1e-9 * max(1.0, abs(x)) and abs(frac.numerator) <= 1000:
+        text = str(frac.numerator) if frac.denominator == 1 else f"{frac.numerator}/{frac.denominator}"
+    else:
+        text = f"{x:.4g}"
+    return text.replace("-", "−")
+
+
+def one_line(exc: BaseException) -> str:
+    """``TypeName: first line of the message`` (JAX errors can be pages long).
+
+    >>> one_line(ValueError("bad shape\\nmore detail"))
+    'ValueError: bad shape'
+    """
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    if len(first) > 200:
+        first = first[:197] + "..."
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
