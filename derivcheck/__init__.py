@@ -38,6 +38,7 @@ from derivcheck._derivation import (
     SpecialCase,
     fails,
 )
+from derivcheck._devices import set_devices, use_devices
 from derivcheck._diagnose import Diagnosis
 from derivcheck._display import Results, run
 from derivcheck._explain import explanation
@@ -75,6 +76,7 @@ from derivcheck._registry import (
     limit,
     load,
     registry,
+    scoped_registry,
     special_case,
     vjp,
 )
@@ -147,9 +149,12 @@ __all__ = [
     "rank_deficient",
     "registry",
     "run",
+    "scoped_registry",
+    "set_devices",
     "simplex",
     "special_case",
     "uniform",
+    "use_devices",
     "vjp",
     "with_counterexample",
 ]

@@ -14,6 +14,7 @@ registry loads them the first time :func:`registry` is called.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import fnmatch
@@ -41,7 +42,7 @@ from derivcheck._derivation import (
     positional_names,
     resolve_wrt,
 )
-from derivcheck._inputs import CustomInputs, InputSpecError, as_inputs
+from derivcheck._inputs import CustomInputs, InputSpecError, as_inputs, stable_hash
 
 ENTRY_POINT_GROUP = "derivcheck.derivations"
 
@@ -67,7 +68,8 @@ class Registry:
         if d.name in self._items and self._origins.get(d.name) != origin:
             first = self._origins.get(d.name) or "elsewhere"
             problem = f"duplicate name {d.name!r} (first defined at {first}); pass a unique name="
-            dup = _with_problem(d, f"{d.name}#duplicate@{origin or len(self._items)}", problem)
+            where = Path(origin).name if origin else len(self._items)  # file.py:line, the folder left out
+            dup = _with_problem(d, f"{d.name}#duplicate@{where}", problem)
             self._items[dup.name] = dup
             self._origins[dup.name] = origin
             self._modules[dup.name] = module
@@ -123,14 +125,47 @@ _DEFAULT = Registry()
 _PLUGINS_LOADED = False
 
 
-def registry() -> Registry:
-    """The default registry, with installed packages' derivations loaded (once)."""
+def registry(*, installed: bool = True) -> Registry:
+    """The default registry, with installed packages' derivations loaded (once).
+
+    ``installed=False`` returns it without importing them (the command line's
+    ``run --load FILE``, which checks only what FILE registers).
+    """
     global _PLUGINS_LOADED
-    if not _PLUGINS_LOADED:
+    if installed and not _PLUGINS_LOADED:
         _PLUGINS_LOADED = True
         for problem in load_entry_points():
             _DEFAULT.problems.append(problem)
     return _DEFAULT
+
+
+@contextlib.contextmanager
+def scoped_registry() -> Iterator[Registry]:
+    """Within the block, the default registry is a new, empty one; the previous one comes back after.
+
+    Decorators without ``registry=``, :func:`derivcheck.check` by name,
+    :func:`derivcheck.run` and the command line all see the scoped registry,
+    so a test or a notebook can declare derivations without leaking them.
+    The installed derivations are imported into the outer registry first
+    (that happens once per process).
+
+    >>> import derivcheck as dc, jax.numpy as jnp
+    >>> with dc.scoped_registry() as reg:
+    ...     @dc.gradient(of=lambda x: jnp.sum(x**2), inputs=dc.inputs(x=dc.normal("n")), name="sq")
+    ...     def sq_grad(x):
+    ...         return 2 * x
+    ...     reg.names()
+    ['sq']
+    >>> "sq" in dc.registry()
+    False
+    """
+    global _DEFAULT
+    registry()
+    outer, _DEFAULT = _DEFAULT, Registry()
+    try:
+        yield _DEFAULT
+    finally:
+        _DEFAULT = outer
 
 
 def declared_in(module: str) -> list[Derivation]:
@@ -164,7 +199,8 @@ def load(target: str) -> list[Derivation]:
         if target.endswith(".py") or path.is_file():
             if not path.is_file():
                 raise LoadError(f"{target}: no such file")
-            mod_name = f"derivcheck_user_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
+            mod_name = _file_module_name(path)
+            _FILE_MODULES[mod_name] = path.stem
             spec = importlib.util.spec_from_file_location(mod_name, path)
             if spec is None or spec.loader is None:
                 raise LoadError(f"{target}: not a Python file")
@@ -182,6 +218,27 @@ def load(target: str) -> list[Derivation]:
     except Exception as exc:
         raise LoadError(f"{target} failed to import: {_one_line(exc)}") from exc
     return [d for d in _DEFAULT if d.name not in before]
+
+
+_FILE_MODULES: dict[str, str] = {}  # module name of a file loaded by path -> the label its derivations carry
+
+
+def _file_module_name(path: Path) -> str:
+    """The name a file loaded by path is imported under: the same in every process.
+
+    It must not be the bare stem (a file ``json.py`` would shadow the standard
+    library), and must not use Python's salted ``hash()``.
+    """
+    return f"derivcheck_user_{path.stem}_{stable_hash(str(path.resolve())) % 10**8:08d}"
+
+
+def module_label(module: str) -> str:
+    """How derivations declared in ``module`` are named by default: a loaded file's stem, else the module's name.
+
+    So ``derivcheck run --load mine.py`` names ``def g`` in it ``mine.g``, as
+    ``import mine`` from Python does, in every process (workers included).
+    """
+    return _FILE_MODULES.get(module, module)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -203,10 +260,11 @@ def _with_problem(d: Derivation, name: str, problem: str) -> Derivation:
 
 
 def _origin(fn: Callable[..., Any]) -> str:
+    """``/full/path/file.py:line`` of ``fn``: two files with one basename are two origins."""
     try:
         file = inspect.getsourcefile(fn) or "?"
         line = inspect.getsourcelines(fn)[1]
-        return f"{Path(file).name}:{line}"
+        return f"{Path(file).resolve() if file != '?' else file}:{line}"
     except (TypeError, OSError):
         return getattr(fn, "__module__", "") or ""
 
@@ -253,7 +311,9 @@ def declare(
     if not callable(fn):
         raise DerivationError(f"a derivcheck decorator must decorate a function, got {fn!r}")
     target = _DEFAULT if registry is None else registry
-    default_name = f"{getattr(fn, '__module__', None) or '?'}.{getattr(fn, '__qualname__', None) or repr(fn)}"
+    default_name = (
+        f"{module_label(getattr(fn, '__module__', None) or '?')}.{getattr(fn, '__qualname__', None) or repr(fn)}"
+    )
     tolerance = None if rtol is None and atol is None else Tolerance(rtol=rtol, atol=atol)
     problem = ""
     arg_names: tuple[str, ...] = ()

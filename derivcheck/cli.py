@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     from derivcheck._api import DEFAULT_TRIALS
 
     p = argparse.ArgumentParser(prog="derivcheck", description="Check hand-derived calculus against JAX autodiff.")
+    p.add_argument("--version", action="version", version=f"derivcheck {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def add_load(sp):
@@ -50,10 +51,16 @@ def _parser() -> argparse.ArgumentParser:
     lp = sub.add_parser("list", help="list registered derivations")
     lp.add_argument("patterns", nargs="*", metavar="PATTERN", help="glob on names, e.g. 'softmax*'")
     add_load(lp)
+    add_catalog(lp)
 
     rp = sub.add_parser("run", help="check derivations")
     rp.add_argument("patterns", nargs="*", metavar="PATTERN", help="glob on names, e.g. 'logistic.*'")
-    rp.add_argument("--all", action="store_true", help="check every registered derivation")
+    rp.add_argument(
+        "--all",
+        action="store_true",
+        help="check every derivation: the installed ones (the built-in catalog, entry points), "
+        "or with --load only what the loaded files register",
+    )
     rp.add_argument(
         "--trials", type=_positive_int, default=DEFAULT_TRIALS, help=f"trials per derivation (default {DEFAULT_TRIALS})"
     )
@@ -100,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
         help="the persistent compilation cache's folder (default: $DERIVCHECK_CACHE_DIR or ~/.cache/derivcheck/jax)",
     )
     add_load(rp)
+    add_catalog(rp)
 
     ep = sub.add_parser("explain", help="why a derivation fails: diagnosis, minimal counterexample, replay command")
     ep.add_argument("name", metavar="NAME", help="a derivation's name (or a pattern matching exactly one)")
@@ -117,12 +125,30 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def add_catalog(sp) -> None:
+    sp.add_argument(
+        "--catalog",
+        action="store_true",
+        help="with --load: the installed derivations (built-in catalog, entry points) join the loaded ones",
+    )
+
+
 def add_sizes(sp) -> None:
     sp.add_argument(
         "--sizes",
         metavar="K=V,...",
         help="check at this one size set only, e.g. d=3,m=5 (same draws as that size set of a full run)",
     )
+
+
+def _version() -> str:
+    """The installed distribution's version (``derivcheck-jax``)."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("derivcheck-jax")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _positive_int(text: str) -> int:
@@ -146,33 +172,62 @@ def _nonneg_int(text: str) -> int:
     return value
 
 
-def _load_all(targets: Sequence[str], err) -> list[str]:
+def _load_all(targets: Sequence[str], err, *, installed: bool = True) -> tuple[list[str], list]:
+    """Import every ``--load`` target; return the one-line problems and the derivations they registered.
+
+    ``installed``: also import the installed derivations (the catalog and the
+    ``derivcheck.derivations`` entry points).
+    """
     from derivcheck._registry import LoadError, load, registry
 
-    problems = list(registry().problems)
+    problems = list(registry(installed=installed).problems)
+    loaded = []
     for target in targets:
         try:
-            load(target)
+            loaded += load(target)
         except LoadError as exc:
             problems.append(str(exc))
     for p in problems:
         err(f"error: {p}")
-    return problems
+    return problems, loaded
 
 
-def _select(patterns: Sequence[str], run_all: bool):
+def _only_loaded(args) -> bool:
+    """Whether the command is about the ``--load``ed files alone.
+
+    ``--load FILE`` with no name pattern (with or without ``--all``) means the
+    derivations FILE registers; ``--catalog`` adds the installed ones, and a
+    name pattern searches everything (so a printed replay command always finds
+    its derivation).
+    """
+    return bool(args.load) and not getattr(args, "catalog", False) and not args.patterns
+
+
+def _pool(args, err) -> tuple[list[str], list]:
+    """The load problems and the derivations the command chooses from (see :func:`_only_loaded`)."""
     from derivcheck._registry import registry
 
-    reg = registry()
-    if run_all or not patterns:
-        if not run_all and not patterns:
+    only_loaded = _only_loaded(args)
+    problems, loaded = _load_all(args.load, err, installed=not only_loaded)
+    return problems, loaded if only_loaded else registry().select()
+
+
+def _select(pool: Sequence, patterns: Sequence[str], run_all: bool, loading: bool):
+    """The derivations of ``pool`` that the patterns (or ``--all``) choose."""
+    import fnmatch
+
+    if not patterns:
+        if not run_all and not loading:
             raise UsageError("say what to run: --all, or one or more name patterns (see `derivcheck list`)")
-        return reg.select()
-    chosen = reg.select(*patterns)
-    unmatched = [p for p in patterns if not reg.select(p)]
+        return list(pool)
+
+    def matches(d, p: str) -> bool:
+        return fnmatch.fnmatchcase(d.name, p)
+
+    unmatched = [p for p in patterns if not any(matches(d, p) for d in pool)]
     if unmatched:
         raise UsageError(f"no derivation matches {', '.join(map(repr, unmatched))} (see `derivcheck list`)")
-    return chosen
+    return [d for d in pool if any(matches(d, p) for p in patterns)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -239,10 +294,8 @@ def _log_tracebacks(stream):
 def _cmd_list(args, out, err) -> int:
     from rich.table import Table
 
-    from derivcheck._registry import registry
-
-    problems = _load_all(args.load, err)
-    chosen = registry().select(*args.patterns)
+    problems, pool = _pool(args, err)
+    chosen = _select(pool, args.patterns, True, True)
     t = Table(show_lines=False)
     for col in ("derivation", "claim", "expected", "source"):
         t.add_column(col, overflow="fold")
@@ -258,8 +311,8 @@ def _cmd_run(args, out, err) -> int:
     from derivcheck._api import DEFAULT_TRIALS
     from derivcheck._reports_ci import replay_command
 
-    problems = _load_all(args.load, err)
-    chosen = _at_sizes(_select(args.patterns, args.all), args.sizes)
+    problems, pool = _pool(args, err)
+    chosen = _at_sizes(_select(pool, args.patterns, args.all, bool(args.load)), args.sizes)
     _set_up_compilation(args)
     jobs = _jobs(args.jobs, len(chosen))
     results = []
@@ -384,7 +437,7 @@ def _cmd_explain(args, out, err) -> int:
     from derivcheck._explain import render
     from derivcheck._shrink import SHRINK_SECONDS, with_counterexample
 
-    problems = _load_all(args.load, err)
+    problems, _ = _load_all(args.load, err)
     d = _at_sizes([_one(args.name)], args.sizes)[0]
     start = time.perf_counter()
     result = check(d, trials=args.trials, seed=args.seed)

@@ -1,6 +1,5 @@
 """Shared fixtures: a fresh registry per test, so planted derivations never leak."""
 
-import importlib
 import os
 
 import pytest
@@ -17,27 +16,15 @@ def reg():
     return dc.Registry()
 
 
-def empty_default_registry(mp: pytest.MonkeyPatch) -> dc.Registry:
-    """Swap the default registry for an empty one, for tests that load user files into it.
-
-    Installed derivations (the catalog) are loaded into the real one first: loading happens once per
-    process, so a swap before it would leave the real registry without them for every later test.
-    """
-    module = importlib.import_module("derivcheck._registry")
-    module.registry()
-    empty = dc.Registry()
-    mp.setattr(module, "_DEFAULT", empty)
-    return empty
-
-
 @pytest.fixture
-def fresh_default_registry(monkeypatch):
-    """The default registry, empty for the duration of the test (see :func:`empty_default_registry`)."""
-    return empty_default_registry(monkeypatch)
+def fresh_default_registry():
+    """The default registry, empty for the duration of the test (:func:`derivcheck.scoped_registry`)."""
+    with dc.scoped_registry() as reg:
+        yield reg
 
 
 @pytest.fixture(scope="module")
 def module_default_registry():
     """The default registry, empty for a whole test module (for module-scoped runs of the command)."""
-    with pytest.MonkeyPatch.context() as mp:
-        yield empty_default_registry(mp)
+    with dc.scoped_registry() as reg:
+        yield reg

@@ -80,3 +80,73 @@ def test_broken_user_file_is_one_line_and_the_run_goes_on(tmp_path, capsys):
 def test_list_shows_the_catalog(capsys):
     assert main(["list", "logistic.*"]) == 0
     assert "logistic.hessian" in capsys.readouterr().out
+
+
+UNNAMED = textwrap.dedent(
+    """
+    import jax.numpy as jnp
+    import derivcheck as dc
+
+    @dc.gradient(of=lambda x: jnp.sum(x ** 3), inputs=dc.inputs(x=dc.normal("n")))
+    def cube_grad_wrong(x):
+        return 3 * x ** 2 + x
+    """
+)
+
+
+def _strip_seconds(o):
+    if isinstance(o, dict):
+        return {k: _strip_seconds(v) for k, v in o.items() if k != "seconds"}
+    if isinstance(o, list):
+        return [_strip_seconds(v) for v in o]
+    return o
+
+
+def test_load_alone_checks_exactly_that_file_under_a_stable_name(tmp_path, capsys):
+    """``run --load FILE``: FILE's derivations only, named ``<stem>.<function>``; a second process agrees."""
+    import subprocess
+    import sys
+
+    (tmp_path / "mine.py").write_text(UNNAMED)
+    docs = []
+    for run in ("a", "b"):  # two processes: Python's salted hash() must not reach the name or the draws
+        out = tmp_path / f"{run}.json"
+        cmd = [sys.executable, "-m", "derivcheck.cli", "run", "--load", "mine.py", "--trials", "40", "--json", str(out)]
+        proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 1, proc.stderr
+        docs.append(json.loads(out.read_text()))
+    assert [r["name"] for r in docs[0]["results"]] == ["mine.cube_grad_wrong"]
+    assert _strip_seconds(docs[0]) == _strip_seconds(docs[1])
+    assert "derivcheck run mine.cube_grad_wrong --seed 0 --trials 40 --load mine.py" in proc.stdout
+
+
+def test_catalog_joins_a_loaded_file_only_when_asked(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "mine.py").write_text(UNNAMED)
+
+    def listing(*flags: str) -> str:
+        cmd = [sys.executable, "-m", "derivcheck.cli", "list", "--load", "mine.py", *flags]
+        proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    only = listing()
+    assert "mine.cube_grad_wrong" in only and "1 derivations" in only and "softmax_ce" not in only
+    both = listing("--catalog")
+    assert "mine.cube_grad_wrong" in both and "softmax_ce.gradient" in both
+
+
+def test_a_broken_load_alone_runs_nothing_else(tmp_path, capsys):
+    broken = tmp_path / "broken.py"
+    broken.write_text("import derivcheck\nraise RuntimeError('boom')\n")
+    assert main(["run", "--load", str(broken), "--trials", "20"]) == 1
+    captured = capsys.readouterr()
+    assert "broken.py failed to import: RuntimeError: boom" in captured.err
+    assert "0 derivations" in captured.out
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("derivcheck ")

@@ -1,0 +1,48 @@
+"""The registry: default names of loaded files, origins, the scoped default registry."""
+
+import textwrap
+
+import derivcheck as dc
+from derivcheck._registry import load
+
+DECL = textwrap.dedent(
+    """
+    import jax.numpy as jnp
+    import derivcheck as dc
+
+    @dc.gradient(of=lambda x: jnp.sum(x ** 2), inputs=dc.inputs(x=dc.normal("n")))
+    def square_grad(x):
+        return 2 * x
+    """
+)
+
+
+def test_a_loaded_file_names_its_derivations_after_its_stem(fresh_default_registry, tmp_path):
+    path = tmp_path / "my_derivations.py"
+    path.write_text(DECL)
+    assert [d.name for d in load(str(path))] == ["my_derivations.square_grad"]
+
+
+def test_two_files_with_one_basename_are_both_kept(fresh_default_registry, tmp_path):
+    """Same stem, same line, different folders: the second is a loud duplicate, never silently dropped."""
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "mine.py").write_text(DECL)
+        load(str(tmp_path / folder / "mine.py"))
+    names = fresh_default_registry.names()
+    assert names[0] == "mine.square_grad"
+    assert len(names) == 2 and names[1].startswith("mine.square_grad#duplicate@mine.py:")
+    dup = fresh_default_registry[names[1]]
+    assert "duplicate name 'mine.square_grad'" in dup.problem and str(tmp_path / "a") in dup.problem
+
+
+def test_scoped_registry_keeps_declarations_inside_the_block():
+    with dc.scoped_registry() as reg:
+
+        @dc.gradient(of=lambda x: x.sum(), inputs=dc.inputs(x=dc.normal("n")), name="scoped.only")
+        def ones(x):
+            return x * 0 + 1
+
+        assert dc.registry() is reg and reg.names() == ["scoped.only"]
+    assert "scoped.only" not in dc.registry()
+    assert "softmax_ce.gradient" in dc.registry()  # the installed derivations are still there
