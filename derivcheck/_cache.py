@@ -22,7 +22,13 @@ otherwise                       ``~/.cache/derivcheck/jax``
 Every executable is written, however fast it compiled (JAX's default keeps
 only those that took over a second, which would skip almost all of ours), and
 the directory is kept under :data:`MAX_BYTES` (least recently used entries go
-first, pruned when the cache is enabled). The cache must be configured before the first compilation of the
+first, pruned when the cache is enabled).
+
+The cache only ever deletes what it wrote. It writes into a folder it owns,
+marked by a :data:`MARKER` file: the folder named, when derivcheck creates it
+(or finds it empty or already marked), else a ``derivcheck-cache`` folder
+inside it — so ``--cache-dir`` pointed at a folder of the user's files
+(``--cache-dir .``) never prunes them. The cache must be configured before the first compilation of the
 process; :func:`enable` says whether it took effect.
 """
 
@@ -32,6 +38,8 @@ import os
 from pathlib import Path
 
 MAX_BYTES = 2 * 2**30
+MARKER = ".derivcheck-cache"  # in every folder the cache owns (and so may prune)
+SUBFOLDER = "derivcheck-cache"  # where the cache goes inside a folder of someone else's files
 ENV_DIR = "DERIVCHECK_CACHE_DIR"
 ENV_OFF = "DERIVCHECK_NO_CACHE"
 
@@ -61,14 +69,13 @@ def enable(path: str | os.PathLike[str] | None = None) -> Path | None:
         return None
     import jax
 
-    target = Path(path).expanduser() if path is not None else default_dir()
+    try:
+        target = owned_dir(Path(path).expanduser() if path is not None else default_dir())
+    except OSError:
+        return None
     current = jax.config.jax_compilation_cache_dir
     if current:
         return target if Path(current) == target else None
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
     jax.config.update("jax_compilation_cache_dir", str(target))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
@@ -76,14 +83,34 @@ def enable(path: str | os.PathLike[str] | None = None) -> Path | None:
     return target
 
 
+def owned_dir(folder: Path) -> Path:
+    """The folder the cache writes to for ``folder``, created and marked (see the module docstring).
+
+    ``folder`` itself when it is new, empty or already marked; otherwise its
+    :data:`SUBFOLDER`. Raises ``OSError`` when it cannot be created.
+    """
+    if folder.is_dir() and not (folder / MARKER).exists() and any(folder.iterdir()):
+        folder = folder / SUBFOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / MARKER).exists():
+        if any(folder.iterdir()):  # a SUBFOLDER the user made themselves: not ours either
+            raise OSError(f"{folder} holds files derivcheck did not write")
+        (folder / MARKER).touch()
+    return folder
+
+
 def prune(folder: Path, max_bytes: int) -> int:
     """Delete the least recently used files of ``folder`` until it holds at most ``max_bytes``; the bytes freed.
+
+    Only in a folder the cache owns (it holds :data:`MARKER`); elsewhere nothing.
 
     (JAX's own size limit needs the ``filelock`` package; this keeps the cache
     bounded without it, once per run.)
     """
+    if not (folder / MARKER).exists():
+        return 0  # not a folder the cache owns: never delete anything there
     try:
-        files = [(p.stat(), p) for p in folder.iterdir() if p.is_file()]
+        files = [(p.stat(), p) for p in folder.iterdir() if p.is_file() and p.name != MARKER]
     except OSError:
         return 0
     total = sum(st.st_size for st, _ in files)

@@ -29,6 +29,7 @@ def test_the_environment_turns_it_off(monkeypatch, tmp_path):
 
 
 def test_prune_drops_the_least_recently_used(tmp_path):
+    (tmp_path / _cache.MARKER).touch()
     now = time.time()
     for i in range(5):
         path = tmp_path / f"entry{i}"
@@ -36,7 +37,7 @@ def test_prune_drops_the_least_recently_used(tmp_path):
         os.utime(path, (now - 100 + i, now - 100 + i))  # entry0 is the oldest
     freed = _cache.prune(tmp_path, 250)
     assert freed == 300
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["entry3", "entry4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [_cache.MARKER, "entry3", "entry4"]
     assert _cache.prune(tmp_path, 250) == 0
 
 
@@ -57,3 +58,31 @@ def test_the_command_fills_its_cache_folder_unless_told_not_to(tmp_path):
     assert not (tmp_path / "xdg").exists() and not (tmp_path / "home").exists()
     default = _run(env=env)
     assert default.returncode == 0 and any((tmp_path / "xdg" / "derivcheck" / "jax").iterdir())
+
+
+def test_a_folder_of_the_users_files_is_never_pruned(tmp_path):
+    """``--cache-dir`` at a folder holding the user's files: the cache goes in a subfolder it owns."""
+    mine = tmp_path / "project"
+    mine.mkdir()
+    (mine / "notes.txt").write_bytes(b"x" * 1000)
+    assert _cache.prune(mine, 0) == 0 and (mine / "notes.txt").exists()
+    owned = _cache.owned_dir(mine)
+    assert owned == mine / _cache.SUBFOLDER and (owned / _cache.MARKER).exists()
+    (owned / "entry").write_bytes(b"x" * 100)
+    assert _cache.prune(owned, 0) == 100 and (mine / "notes.txt").exists()
+    assert _cache.owned_dir(owned) == owned  # marked: used as it is
+    assert _cache.owned_dir(tmp_path / "new") == tmp_path / "new"  # created by derivcheck: its own
+
+
+def test_the_command_leaves_the_users_files_alone(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DERIVCHECK_NO_CACHE", "DERIVCHECK_CACHE_DIR")}
+    env["HOME"] = str(tmp_path / "home")
+    mine = tmp_path / "project"
+    mine.mkdir()
+    old = mine / "old_results.csv"
+    old.write_text("precious")
+    os.utime(old, (0, 0))  # the least recently used file there
+    proc = _run("--cache-dir", str(mine), env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert old.read_text() == "precious"
+    assert sorted(p.name for p in mine.iterdir()) == [_cache.SUBFOLDER, "old_results.csv"]
