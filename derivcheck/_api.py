@@ -57,6 +57,8 @@ def check(derivation: Derivation | str, *, trials: int = DEFAULT_TRIALS, seed: i
     except Exception as exc:
         log.debug("%s: the check raised", derivation.name, exc_info=True)
         result = _error(derivation, config, one_line(exc))
+    except SystemExit as exc:  # a derived function or `of` calling sys.exit() is that derivation's error
+        result = _error(derivation, config, f"the check called sys.exit({exc.code!r}); a derivation must return")
     result = ensure_diagnosis(result)  # every failure carries a diagnosis (derivcheck._diagnose)
     return _with_seconds(result, time.perf_counter() - start)
 

@@ -215,6 +215,8 @@ def load(target: str) -> list[Derivation]:
             importlib.import_module(target)
     except LoadError:
         raise
+    except SystemExit as exc:  # sys.exit() at import must not end the command with "success"
+        raise LoadError(f"{target} failed to import: it called sys.exit({exc.code!r})") from exc
     except Exception as exc:
         raise LoadError(f"{target} failed to import: {_one_line(exc)}") from exc
     return [d for d in _DEFAULT if d.name not in before]

@@ -5,6 +5,7 @@ import textwrap
 
 import pytest
 
+import derivcheck as dc
 from derivcheck.cli import main
 
 USER_FILE = textwrap.dedent(
@@ -150,3 +151,19 @@ def test_a_broken_load_alone_runs_nothing_else(tmp_path, capsys):
 def test_version(capsys):
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("derivcheck ")
+
+
+def test_sys_exit_is_an_error_not_a_green_run(tmp_path, capsys):
+    """sys.exit() at import, or inside a derived function, never ends the command with exit 0."""
+    at_import = tmp_path / "exits.py"
+    at_import.write_text("import sys\nsys.exit(0)\n")
+    assert main(["run", "--load", str(at_import)]) == 1
+    assert "exits.py failed to import: it called sys.exit(0)" in capsys.readouterr().err
+    inside = tmp_path / "exits_inside.py"
+    inside.write_text(
+        UNNAMED.replace("return 3 * x ** 2 + x", "raise SystemExit(0)").replace("cube_grad_wrong", "cube_grad_exits")
+    )
+    with dc.scoped_registry():
+        assert main(["run", "--load", str(inside), "--trials", "8"]) == 1
+    out = capsys.readouterr().out
+    assert "exits_inside.cube_grad_exits" in out and "sys.exit(0)" in out
