@@ -42,6 +42,11 @@ def check(derivation: Derivation | str, *, trials: int = DEFAULT_TRIALS, seed: i
     """
     if isinstance(derivation, str):
         derivation = registry()[derivation]
+    if not isinstance(derivation, Derivation):
+        raise TypeError(
+            f"check() takes a derivation (what a derivcheck decorator such as @dc.gradient returns) or its name,"
+            f" got {type(derivation).__name__} {getattr(derivation, '__name__', '')!s}; decorate the function first"
+        )
     if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
         raise ValueError(f"trials must be a positive int, got {trials!r}")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:

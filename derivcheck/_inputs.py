@@ -34,6 +34,7 @@ and adding a derivation or an argument never changes another's inputs.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
@@ -584,6 +585,12 @@ def inputs(
     unknown = [r for r in chosen if not isinstance(r, str) or r not in REGIMES]
     if unknown or not chosen:
         raise InputSpecError(f"inputs(regimes=...): unknown {unknown}; choose from {list(REGIMES)}")
+    unused = sorted(set(dims or {}) - set(_all_dims(specs.values())))
+    if unused:
+        used = sorted(set(_all_dims(specs.values())))
+        close = difflib.get_close_matches(unused[0], used, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise InputSpecError(f"inputs(dims=...): {unused} is no dimension of the inputs (they use {used}){hint}")
     if sizes is None:
         size_sets = default_sizes(specs.values(), dims)
     else:

@@ -22,6 +22,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import inspect
+import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -271,6 +272,19 @@ def _origin(fn: Callable[..., Any]) -> str:
         return getattr(fn, "__module__", "") or ""
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print and paste: control characters and lone surrogates as escapes.
+
+    >>> printable("a\\nb\\x1b[31m")
+    'a\\\\nb\\\\x1b[31m'
+    """
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def _arg_names(fn, claim, spec) -> tuple[str, ...]:
     names = positional_names(fn)
     if (isinstance(claim, VJP) or getattr(claim, "hvp", False)) and names:
@@ -325,6 +339,11 @@ def declare(
         claim = make_claim()
         if name is not None and (not isinstance(name, str) or not name):
             raise DerivationError(f"name= must be a non-empty string, got {name!r}")
+        if name is not None and printable(name) != name:
+            raise DerivationError(f"name= must be printable text (no control characters), got {name!r}")
+        for option, value in (("source", source), ("statement", statement)):
+            if not isinstance(value, str):
+                raise DerivationError(f"{option}= must be a string, got {value!r}")
         if not isinstance(expect, Expect):
             raise DerivationError("expect= must be dc.HOLDS or dc.fails('reason')")
         for option, value in (("rtol", rtol), ("atol", atol)):
@@ -341,14 +360,14 @@ def declare(
         problem = str(exc)
     except Exception as exc:
         problem = f"the declaration is invalid: {_one_line(exc)}"
-    name = name if isinstance(name, str) and name else default_name
+    name = printable(name) if isinstance(name, str) and name else default_name
     d = Derivation(
         name=name,
         derived=fn,
         claim=claim,
         inputs=spec,
-        source=source,
-        statement=statement,
+        source=printable(source) if isinstance(source, str) else repr(source),
+        statement=statement if isinstance(statement, str) else repr(statement),
         expect=expect if isinstance(expect, Expect) else HOLDS,
         tolerance=tolerance,
         arg_names=arg_names,

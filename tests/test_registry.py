@@ -46,3 +46,23 @@ def test_scoped_registry_keeps_declarations_inside_the_block():
         assert dc.registry() is reg and reg.names() == ["scoped.only"]
     assert "scoped.only" not in dc.registry()
     assert "softmax_ce.gradient" in dc.registry()  # the installed derivations are still there
+
+
+def test_names_and_sources_a_terminal_could_misread_are_declaration_errors(reg):
+    spec = dc.inputs(x=dc.normal("n"))
+
+    def grad(x):
+        return 2 * x
+
+    bad_name = dc.gradient(of=lambda x: (x**2).sum(), inputs=spec, name="evil\x1b[31m\n", registry=reg)(grad)
+    assert "name= must be printable text" in bad_name.problem and bad_name.name == "evil\\x1b[31m\\n"
+    bad_source = dc.gradient(of=lambda x: (x**2).sum(), inputs=spec, source=42, name="src", registry=reg)(grad)
+    assert bad_source.problem == "source= must be a string, got 42" and bad_source.source == "42"
+    assert dc.check(bad_source, trials=4).outcome == "error"
+
+
+def test_check_names_the_fix_for_an_undecorated_function():
+    import pytest
+
+    with pytest.raises(TypeError, match="decorate the function first"):
+        dc.check(lambda x: 2 * x)
