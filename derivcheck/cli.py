@@ -311,6 +311,7 @@ def _cmd_run(args, out, err) -> int:
     from derivcheck._api import DEFAULT_TRIALS
     from derivcheck._reports_ci import replay_command
 
+    _check_outputs(args, ("json", "junit_xml", "markdown"))
     problems, pool = _pool(args, err)
     chosen = _at_sizes(_select(pool, args.patterns, args.all, bool(args.load)), args.sizes)
     _set_up_compilation(args)
@@ -395,6 +396,30 @@ def _cmd_run(args, out, err) -> int:
     return EXIT_OK if all(r.ok for r in results) and not problems and written else EXIT_MISMATCH
 
 
+def _check_outputs(args, options: Sequence[str]) -> None:
+    """Refuse, before any work, report paths that would overwrite each other or a file the user gave to read.
+
+    Two reports at one path would keep only the last; a report at a ``--load``
+    file's path would replace the user's source with the report.
+    """
+    import os
+
+    def same(a: str, b: str) -> bool:
+        try:
+            return os.path.samefile(a, b)
+        except OSError:
+            return os.path.abspath(a) == os.path.abspath(b)
+
+    paths = [(f"--{o.replace('_', '-')}", getattr(args, o)) for o in options if getattr(args, o, None)]
+    for i, (flag, path) in enumerate(paths):
+        for other_flag, other in paths[:i]:
+            if same(path, other):
+                raise UsageError(f"{other_flag} and {flag} both write {path}: give each report its own path")
+        for target in args.load:
+            if same(path, target):
+                raise UsageError(f"{flag} {path} is the file --load reads: write the report elsewhere")
+
+
 def _at_sizes(chosen, text: str | None):
     """``--sizes``: every chosen derivation restricted to that one size set."""
     if not text:
@@ -437,6 +462,7 @@ def _cmd_explain(args, out, err) -> int:
     from derivcheck._explain import render
     from derivcheck._shrink import SHRINK_SECONDS, with_counterexample
 
+    _check_outputs(args, ("json",))
     problems, _ = _load_all(args.load, err)
     d = _at_sizes([_one(args.name)], args.sizes)[0]
     start = time.perf_counter()

@@ -167,3 +167,16 @@ def test_sys_exit_is_an_error_not_a_green_run(tmp_path, capsys):
         assert main(["run", "--load", str(inside), "--trials", "8"]) == 1
     out = capsys.readouterr().out
     assert "exits_inside.cube_grad_exits" in out and "sys.exit(0)" in out
+
+
+def test_reports_never_overwrite_each_other_or_the_users_file(tmp_path, capsys):
+    mine = tmp_path / "mine.py"
+    mine.write_text(UNNAMED)
+    before = mine.read_text()
+    out = str(tmp_path / "out")
+    assert main(["run", "softmax_ce.gradient", "--json", out, "--junit-xml", out]) == 2
+    assert "--json and --junit-xml both write" in capsys.readouterr().err
+    assert main(["run", "--load", str(mine), "--json", str(mine)]) == 2
+    assert "is the file --load reads" in capsys.readouterr().err
+    assert main(["explain", "mine.cube_grad_wrong", "--load", str(mine), "--json", str(mine)]) == 2
+    assert mine.read_text() == before and not (tmp_path / "out").exists()
