@@ -1,8 +1,12 @@
-"""Input specs: declaration errors name what to fix."""
+"""Input specs: declaration errors name what to fix; structured specs keep their structure in every regime."""
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 import pytest
 
 import derivcheck as dc
+from derivcheck._inputs import REGIMES
 
 
 def test_a_dims_key_that_is_no_dimension_is_an_error():
@@ -11,3 +15,85 @@ def test_a_dims_key_that_is_no_dimension_is_an_error():
     with pytest.raises(dc.InputSpecError, match="did you mean 'classes'"):
         dc.inputs(y=dc.one_hot("m", classes="classes"), dims={"clases": 3})
     assert dc.inputs(x=dc.normal("n", "C"), dims={"C": 2}).names == ("x",)
+
+
+SIZES = {"n": 5, "m": 7, "C": 3}
+
+
+def _draws(spec, regime, n=16):
+    return spec.sample(np.random.default_rng(0), n, SIZES, regime)
+
+
+@pytest.mark.parametrize("regime", list(REGIMES))
+def test_structured_specs_keep_their_structure_in_every_regime(regime):
+    sym = _draws(dc.symmetric("n"), regime)
+    assert sym.shape == (16, 5, 5) and np.array_equal(sym, np.swapaxes(sym, -1, -2))
+    pd = _draws(dc.spd("n", condition=50.0), regime)
+    assert np.array_equal(pd, np.swapaxes(pd, -1, -2)) and np.linalg.eigvalsh(pd).min() > 0
+    q = _draws(dc.orthogonal("n"), regime)
+    assert np.allclose(np.swapaxes(q, -1, -2) @ q, np.eye(5), atol=1e-12)
+    low, up = _draws(dc.lower_triangular("n"), regime), _draws(dc.upper_triangular("n"), regime)
+    assert np.array_equal(low, np.tril(low)) and np.array_equal(up, np.triu(up))
+    assert np.abs(np.diagonal(low, axis1=-2, axis2=-1)).min() > 0
+    lab = _draws(dc.labels("m", classes="C"), regime)
+    assert lab.dtype == np.int32 and lab.shape == (16, 7) and set(np.unique(lab)) <= {0, 1, 2}
+    assert set(np.unique(_draws(dc.signs("m"), regime))) <= {-1.0, 1.0}
+
+
+def test_spd_has_the_condition_number_asked_for():
+    x = _draws(dc.spd("n", condition=1e4), "typical")
+    assert np.allclose(np.linalg.cond(x), 1e4, rtol=1e-8)
+
+
+def test_the_class_count_of_integer_labels_is_a_size():
+    spec = dc.inputs(W=dc.normal("d", "C"), X=dc.normal("m", "d"), y=dc.labels("m", classes="C"))
+    assert all(dict(s)["C"] >= 2 for s in spec.sizes)
+
+
+def test_structured_specs_refuse_what_they_cannot_draw():
+    with pytest.raises(dc.InputSpecError, match="condition must be a number >= 1"):
+        dc.spd("n", condition=0.5)
+    with pytest.raises(dc.InputSpecError, match="must be a name like 'm'"):
+        dc.symmetric(("n", "m"))
+    with pytest.raises(dc.InputSpecError, match="integer type"):
+        dc.labels("m", dtype="float64")
+
+
+# --- derivations over structured inputs, both ways
+
+
+def _logdet(S):
+    return jnp.linalg.slogdet(S)[1]
+
+
+def _ce(W, X, y):
+    logits = X @ W
+    return -jnp.sum(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], axis=1))
+
+
+def test_structured_inputs_in_checks_both_ways(reg):
+    spd_in = dc.inputs(S=dc.spd("n", condition=20.0))
+    lab_in = dc.inputs(W=dc.normal("d", "C"), X=dc.normal("m", "d"), y=dc.labels("m", classes="C"))
+
+    @dc.gradient(of=_logdet, inputs=spd_in, registry=reg, name="logdet")
+    def logdet_grad(S):  # ∇ log det Σ = Σ⁻ᵀ = Σ⁻¹ for symmetric Σ
+        return jnp.linalg.inv(S)
+
+    @dc.gradient(of=_logdet, inputs=spd_in, registry=reg, name="logdet_wrong")
+    def logdet_grad_wrong(S):  # a factor 2, as if differentiating log det (Σ Σ)
+        return 2 * jnp.linalg.inv(S)
+
+    @dc.gradient(of=_ce, wrt="W", inputs=lab_in, registry=reg, name="ce")
+    def ce_grad(W, X, y):
+        p = jax.nn.softmax(X @ W)
+        return X.T @ (p - jax.nn.one_hot(y, W.shape[1]))
+
+    @dc.gradient(of=_ce, wrt="W", inputs=lab_in, registry=reg, name="ce_wrong")
+    def ce_grad_wrong(W, X, y):  # the label term dropped
+        return X.T @ jax.nn.softmax(X @ W)
+
+    for seed in (0, 1, 2):
+        assert dc.check(logdet_grad, trials=60, seed=seed).outcome == "holds"
+        assert dc.check(ce_grad, trials=60, seed=seed).outcome == "holds"
+    assert dc.check(logdet_grad_wrong, trials=60).outcome == "fails"
+    assert dc.check(ce_grad_wrong, trials=60).outcome == "fails"
