@@ -19,11 +19,27 @@ error (one line; ``--verbose`` shows its traceback), 130 when interrupted
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import threading
 import time
 from collections.abc import Sequence
+
+from derivcheck import _cache, _devices
+from derivcheck._api import DEFAULT_TRIALS, check_and_shrink
+from derivcheck._format import one_line
+from derivcheck._isolate import NotInWorker, Worker
+from derivcheck._registry import LoadError, load, registry
+from derivcheck._report.explain import render
+from derivcheck._report.json import to_json, write_atomic, write_json
+from derivcheck._report.junit import junit_xml
+from derivcheck._report.markdown import markdown
+from derivcheck._report.replay import Replay, sizes_arg
+from derivcheck._report.table import table
+from derivcheck._report.text import details
+from derivcheck._result import Result, summary
+from derivcheck._shrink import ShrinkError, at_sizes, parse_sizes
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -33,8 +49,6 @@ class UsageError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from derivcheck._api import DEFAULT_TRIALS
-
     p = argparse.ArgumentParser(prog="derivcheck", description="Check hand-derived calculus against JAX autodiff.")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -147,8 +161,6 @@ def _nonneg_int(text: str) -> int:
 
 
 def _load_all(targets: Sequence[str], err) -> list[str]:
-    from derivcheck._registry import LoadError, load, registry
-
     problems = list(registry().problems)
     for target in targets:
         try:
@@ -161,8 +173,6 @@ def _load_all(targets: Sequence[str], err) -> list[str]:
 
 
 def _select(patterns: Sequence[str], run_all: bool):
-    from derivcheck._registry import registry
-
     reg = registry()
     if run_all or not patterns:
         if not run_all and not patterns:
@@ -209,8 +219,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc(file=err_console.file)
-        from derivcheck._format import one_line
-
         err(f"internal error: {one_line(exc)}" + ("" if verbose else " (run with --verbose for the traceback)"))
         return EXIT_INTERNAL
     finally:
@@ -239,8 +247,6 @@ def _log_tracebacks(stream):
 def _cmd_list(args, out, err) -> int:
     from rich.table import Table
 
-    from derivcheck._registry import registry
-
     problems = _load_all(args.load, err)
     chosen = registry().select(*args.patterns)
     t = Table(show_lines=False)
@@ -254,10 +260,6 @@ def _cmd_list(args, out, err) -> int:
 
 
 def _cmd_run(args, out, err) -> int:
-    from derivcheck import _report as report
-    from derivcheck._api import DEFAULT_TRIALS
-    from derivcheck._reports_ci import replay_command
-
     problems = _load_all(args.load, err)
     chosen = _at_sizes(_select(args.patterns, args.all), args.sizes)
     _set_up_compilation(args)
@@ -268,14 +270,10 @@ def _cmd_run(args, out, err) -> int:
     live = out.is_terminal
     workers: list = []
     if args.timeout is not None or jobs > 1:
-        from derivcheck._isolate import Worker
-
         workers = [Worker(args.load, args.timeout) for _ in range(jobs)]
     sizes = _sizes_text(args.sizes) if args.sizes else None
 
     def check_one(d, worker=None):
-        from derivcheck._isolate import NotInWorker, check_and_shrink
-
         if worker is not None:
             try:
                 return worker.check(d, trials=args.trials, seed=args.seed, sizes=sizes, shrink=args.shrink)
@@ -319,35 +317,37 @@ def _cmd_run(args, out, err) -> int:
             worker.close()
     seconds = time.perf_counter() - start
 
-    def replay(r):
-        sizes = f" --sizes {_sizes_text(args.sizes)}" if args.sizes else ""
-        return replay_command(r, trials=args.trials, loads=args.load, timeout=args.timeout) + sizes
+    def replay(r: Result) -> str:
+        return _replay(args, r).run()
+
+    def explain_hint(r: Result) -> str:  # the default trials left out
+        return dataclasses.replace(_replay(args, r), trials=_unless_default(args.trials)).explain()
 
     run = dict(seed=args.seed, trials=args.trials, seconds=seconds, problems=problems, interrupted=interrupted)
     written = _write_reports(args, results, run, replay, err)  # first: a second Ctrl-C must not lose them
-    out.print(report.table(results))
-
-    def explain_hint(r):
-        extra = "" if args.trials == DEFAULT_TRIALS else f" --trials {args.trials}"
-        extra += f" --sizes {_sizes_text(args.sizes)}" if args.sizes else ""
-        return f"derivcheck explain {r.name} --seed {args.seed}{extra}" + "".join(f" --load {t}" for t in args.load)
-
-    for line in report.details(results, replay=replay, explain=explain_hint):
+    out.print(table(results))
+    for line in details(results, replay=replay, explain=explain_hint):
         out.print(line, markup=False, highlight=False, soft_wrap=True)
-    out.print(
-        report.summary(results, seconds, seed=args.seed, trials=args.trials, problems=len(problems)), markup=False
-    )
+    out.print(summary(results, seconds, seed=args.seed, trials=args.trials, problems=len(problems)), markup=False)
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if all(r.ok for r in results) and not problems and written else EXIT_MISMATCH
+
+
+def _replay(args, r: Result) -> Replay:
+    """What checks ``r`` again as this command did: its seed, the trials, ``--sizes``, ``--load``, ``--timeout``."""
+    sizes = tuple(parse_sizes(args.sizes).items()) if args.sizes else None
+    return Replay(r.name, r.seed, args.trials, sizes, tuple(args.load), args.timeout)
+
+
+def _unless_default(trials: int) -> int | None:
+    return None if trials == DEFAULT_TRIALS else trials
 
 
 def _at_sizes(chosen, text: str | None):
     """``--sizes``: every chosen derivation restricted to that one size set."""
     if not text:
         return chosen
-    from derivcheck._shrink import ShrinkError, at_sizes, parse_sizes
-
     try:
         sizes = parse_sizes(text)
         return [at_sizes(d, sizes) for d in chosen]
@@ -356,15 +356,11 @@ def _at_sizes(chosen, text: str | None):
 
 
 def _sizes_text(text: str) -> str:
-    """``--sizes`` as one word, ``d=3,m=5``, for the commands printed back."""
-    from derivcheck._shrink import parse_sizes
-
-    return ",".join(f"{k}={v}" for k, v in parse_sizes(text).items())
+    """``--sizes`` as one word, ``d=3,m=5``, for the worker processes."""
+    return sizes_arg(tuple(parse_sizes(text).items()))
 
 
 def _one(name: str):
-    from derivcheck._registry import registry
-
     reg = registry()
     if name in reg:
         return reg[name]
@@ -378,26 +374,20 @@ def _one(name: str):
 
 
 def _cmd_explain(args, out, err) -> int:
-    """``derivcheck explain NAME``: check one derivation and explain its verdict (see :mod:`derivcheck._explain`)."""
-    from derivcheck import _report as report
-    from derivcheck._api import check
-    from derivcheck._explain import render
-    from derivcheck._shrink import SHRINK_SECONDS, with_counterexample
-
+    """``derivcheck explain NAME``: check one derivation, shrink a failure, explain its verdict (``_report``)."""
     problems = _load_all(args.load, err)
     d = _at_sizes([_one(args.name)], args.sizes)[0]
     start = time.perf_counter()
-    result = check(d, trials=args.trials, seed=args.seed)
-    if args.shrink and result.outcome == "fails":
-        seconds = SHRINK_SECONDS if args.seconds is None else args.seconds
-        result = with_counterexample(result, d, seconds=seconds, loads=tuple(args.load))
+    result = check_and_shrink(
+        d, trials=args.trials, seed=args.seed, shrink=args.shrink, loads=args.load, seconds=args.seconds
+    )
     for line in render(d, result, trials=args.trials, loads=args.load):
         out.print(line, markup=False, highlight=False, soft_wrap=True)
     if args.json:
-        doc = report.to_json(
+        doc = to_json(
             [result], seed=args.seed, trials=args.trials, seconds=time.perf_counter() - start, problems=problems
         )
-        report.write_json(args.json, doc)
+        write_json(args.json, doc)
     return EXIT_OK if result.ok and not problems else EXIT_MISMATCH
 
 
@@ -479,8 +469,6 @@ def _set_up_compilation(args) -> None:
     """
     import os
 
-    from derivcheck import _cache, _devices
-
     saved_env = {k: os.environ.get(k) for k in (_devices.ENV, _cache.ENV_OFF, _cache.ENV_DIR)}
     saved_devices = _devices.selection()
 
@@ -509,13 +497,10 @@ def _set_up_compilation(args) -> None:
 
 def _write_reports(args, results, run: dict, replay, err) -> bool:
     """Write the reports asked for, each atomically; a report that cannot be written is a one-line error."""
-    from derivcheck import _report as report
-    from derivcheck import _reports_ci as reports_ci
-
     writers = [
-        (args.json, lambda path: report.write_json(path, report.to_json(results, **run))),
-        (args.junit_xml, lambda path: report.write_atomic(path, reports_ci.junit_xml(results, **run, replay=replay))),
-        (args.markdown, lambda path: report.write_atomic(path, reports_ci.markdown(results, **run, replay=replay))),
+        (args.json, lambda path: write_json(path, to_json(results, **run))),
+        (args.junit_xml, lambda path: write_atomic(path, junit_xml(results, **run, replay=replay))),
+        (args.markdown, lambda path: write_atomic(path, markdown(results, **run, replay=replay))),
     ]
     ok = True
     for path, write in writers:
