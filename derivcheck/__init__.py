@@ -13,7 +13,7 @@ and check it on many random inputs::
     assert dc.check(cube_grad).ok
 """
 
-from derivcheck._api import check
+from derivcheck._api import check, explanation, run, with_counterexample
 from derivcheck._compare import DEFAULT_TOLERANCES, Tolerance
 from derivcheck._derivation import (
     HOLDS,
@@ -40,8 +40,6 @@ from derivcheck._derivation import (
 )
 from derivcheck._devices import set_devices, use_devices
 from derivcheck._diagnose import Diagnosis
-from derivcheck._display import Results, run
-from derivcheck._explain import explanation
 from derivcheck._inputs import (
     REGIMES,
     InputSpecError,
@@ -87,8 +85,8 @@ from derivcheck._registry import (
     special_case,
     vjp,
 )
-from derivcheck._result import Cell, Result, Spectrum, Trial
-from derivcheck._shrink import Counterexample, minimal_counterexample, with_counterexample
+from derivcheck._result import Cell, Result, Results, Spectrum, Trial
+from derivcheck._shrink import Counterexample, minimal_counterexample
 
 __version__ = "0.1.0"
 

@@ -1,15 +1,23 @@
-"""The one orchestration: check a derivation and attach what explains a failure.
+"""The one orchestration: check derivations and attach what explains a failure.
 
-Everything a user calls to *do* something — :func:`check` here, and the
-runs, explanations and check-then-shrink built on it — goes through this
-module; the presentation layer and the command line only render its records.
+Everything a user calls to *do* something goes through this module:
+:func:`check` (one derivation), :func:`run` (many, as :class:`Results`),
+:func:`check_and_shrink` (a check, then a minimal counterexample for a
+failure: ``run --shrink``, its worker processes and ``explain``),
+:func:`with_counterexample` and :func:`explanation`. It renders nothing itself;
+the presentation layer (:mod:`derivcheck._report`) renders its records, and
+the command line, the worker processes, the pytest plugin and
+``derivcheck.testing`` call it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import logging
 import time
+from collections.abc import Sequence
+from typing import Any
 
 from derivcheck import _cache
 from derivcheck._checks import check_claim
@@ -17,8 +25,10 @@ from derivcheck._checks._engine import CheckConfig, CheckError
 from derivcheck._derivation import Derivation
 from derivcheck._diagnose import ensure_diagnosis
 from derivcheck._format import one_line
-from derivcheck._registry import registry
-from derivcheck._result import Result
+from derivcheck._registry import Registry, registry
+from derivcheck._report.explain import render
+from derivcheck._result import Result, Results
+from derivcheck._shrink import SHRINK_SECONDS, minimal_counterexample
 
 DEFAULT_TRIALS = 300
 
@@ -76,3 +86,100 @@ def _error(d: Derivation, config: CheckConfig, message: str) -> Result:
 
 def _with_seconds(result: Result, seconds: float) -> Result:
     return dataclasses.replace(result, seconds=seconds)
+
+
+def run(
+    *patterns: str | Derivation, trials: int | None = None, seed: int = 0, registry: Registry | None = None
+) -> Results:
+    """Check every derivation matching the name globs (all when none) and return :class:`Results`.
+
+    ``patterns`` may also be :class:`Derivation` objects. ``registry`` defaults
+    to the global one (with installed catalogs loaded). A pattern that matches
+    nothing raises ``KeyError``.
+
+    >>> import jax.numpy as jnp, derivcheck as dc
+    >>> reg = dc.Registry()
+    >>> @dc.gradient(of=lambda x: jnp.sum(x**2), inputs=dc.inputs(x=dc.normal("n")), name="sq", registry=reg)
+    ... def square_grad(x):
+    ...     return 2 * x
+    >>> dc.run("sq", registry=reg, trials=32).ok
+    True
+    """
+    chosen = _select(_registry_or_default(registry), patterns)
+    trials = DEFAULT_TRIALS if trials is None else trials
+    start = time.perf_counter()
+    items = tuple(check(d, trials=trials, seed=seed) for d in chosen)
+    return Results(items, seed=seed, trials=trials, seconds=time.perf_counter() - start)
+
+
+def _registry_or_default(reg: Registry | None) -> Registry:
+    return registry() if reg is None else reg
+
+
+def _select(reg: Registry, patterns: Sequence[str | Derivation]) -> list[Derivation]:
+    names = [p for p in patterns if isinstance(p, str)]
+    unmatched = [p for p in names if not any(fnmatch.fnmatchcase(n, p) for n in reg.names())]
+    if unmatched:
+        raise KeyError(f"no derivation matches {', '.join(map(repr, unmatched))}")
+    chosen = reg.select(*names) if names or not patterns else []
+    chosen += [p for p in patterns if isinstance(p, Derivation) and p not in chosen]
+    return chosen
+
+
+def with_counterexample(result: Result, derivation: Derivation, **options: Any) -> Result:
+    """``result`` with its ``counterexample`` filled by :func:`minimal_counterexample` (unchanged unless it fails).
+
+    ``options`` are :func:`~derivcheck.minimal_counterexample`'s (``seconds``, ``loads``).
+    """
+    if result.outcome != "fails":
+        return result
+    return dataclasses.replace(
+        result, counterexample=minimal_counterexample(derivation, result, seed=result.seed, **options)
+    )
+
+
+def check_and_shrink(
+    d: Derivation,
+    *,
+    trials: int,
+    seed: int,
+    shrink: bool,
+    loads: Sequence[str] = (),
+    seconds: float | None = None,
+) -> Result:
+    """:func:`check`, and with ``shrink`` a minimal counterexample added to a failure.
+
+    What ``run --shrink`` (in this process or a worker), ``explain`` and
+    :func:`explanation` do. ``seconds`` bounds the shrink (default
+    :data:`~derivcheck._shrink.SHRINK_SECONDS`); ``loads`` only enter the
+    counterexample's replay command.
+    """
+    result = check(d, trials=trials, seed=seed)
+    if shrink and result.outcome == "fails":
+        budget = SHRINK_SECONDS if seconds is None else seconds
+        result = with_counterexample(result, d, seconds=budget, loads=tuple(loads))
+    return result
+
+
+def explanation(
+    derivation: Derivation | str,
+    *,
+    trials: int | None = None,
+    seed: int = 0,
+    shrink: bool = True,
+    seconds: float | None = None,
+) -> str:
+    """Check ``derivation``, shrink a failure, and return the explanation as text (``derivcheck explain``).
+
+    >>> import jax.numpy as jnp, derivcheck as dc
+    >>> reg = dc.Registry()
+    >>> @dc.gradient(of=lambda x: jnp.sum(x**2), inputs=dc.inputs(x=dc.normal("n")), registry=reg, name="sq")
+    ... def twice(x):
+    ...     return x
+    >>> print(dc.explanation(twice, trials=30, shrink=False).splitlines()[3])
+    diagnosis: off by a factor of 1/2: derived = 1/2 · reference
+    """
+    d = registry()[derivation] if isinstance(derivation, str) else derivation
+    trials = trials or DEFAULT_TRIALS
+    result = check_and_shrink(d, trials=trials, seed=seed, shrink=shrink, seconds=seconds)
+    return "\n".join(render(d, result, trials=trials))

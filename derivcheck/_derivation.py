@@ -205,13 +205,13 @@ class Derivation:
 
     def _repr_markdown_(self) -> str:
         """Jupyter: the statement as LaTeX, its source, the expectation and the code."""
-        from derivcheck._display import derivation_markdown
+        from derivcheck._report.html import derivation_markdown
 
         return derivation_markdown(self)
 
     def _repr_latex_(self) -> str | None:
         """Jupyter (LaTeX/PDF export): the statement alone."""
-        from derivcheck._display import derivation_latex
+        from derivcheck._report.html import derivation_latex
 
         return derivation_latex(self)
 

@@ -7,6 +7,9 @@ diagnosis, the checks and the presentation layer all format alike.
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Any
+
+import numpy as np
 
 
 def fmt_number(x: float) -> str:
@@ -34,3 +37,16 @@ def one_line(exc: BaseException) -> str:
     if len(first) > 200:
         first = first[:197] + "..."
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def fmt_vector(v: Any, k: int = 6, spec: str = ".2f") -> str:
+    """The first ``k`` entries of ``v`` as ``[a, b, …]`` (``-`` for no vector), each in format ``spec``.
+
+    >>> fmt_vector([0.5, -1.25, 2.0]), fmt_vector(range(9), k=2, spec=".3g")
+    ('[0.50, -1.25, 2.00]', '[0, 1, …]')
+    """
+    if v is None:
+        return "-"
+    flat = np.ravel(np.asarray(v, dtype=float))
+    vals = ", ".join(f"{x:{spec}}" for x in flat[:k])
+    return f"[{vals}{', …' if flat.size > k else ''}]"

@@ -31,8 +31,12 @@ import signal
 from collections.abc import Sequence
 from typing import Any
 
+from derivcheck._api import check_and_shrink
 from derivcheck._derivation import Derivation
+from derivcheck._format import one_line
+from derivcheck._registry import LoadError, load, registry
 from derivcheck._result import Result
+from derivcheck._shrink import at_sizes, parse_sizes
 
 START_SECONDS = 300.0  # for the worker to import JAX and the user's files; not part of any check's limit
 
@@ -147,25 +151,9 @@ def _error(d: Derivation, seed: int, message: str, seconds: float) -> Result:
     )
 
 
-def check_and_shrink(d: Derivation, *, trials: int, seed: int, shrink: bool, loads: Sequence[str]) -> Result:
-    """``derivcheck.check``, and with ``shrink`` a minimal counterexample added to a failure (``run --shrink``)."""
-    from derivcheck._api import check
-
-    result = check(d, trials=trials, seed=seed)
-    if shrink and result.outcome == "fails":
-        from derivcheck._shrink import with_counterexample
-
-        result = with_counterexample(result, d, loads=tuple(loads))
-    return result
-
-
 def _serve(conn, loads: Sequence[str]) -> None:  # pragma: no cover - runs in the worker process
     """The worker's loop: load what the command loaded, then check one name per message."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    from derivcheck._format import one_line
-    from derivcheck._registry import LoadError, load, registry
-    from derivcheck._shrink import at_sizes, parse_sizes
-
     reg = registry()
     for target in loads:
         try:

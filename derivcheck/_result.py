@@ -8,7 +8,8 @@ expected. An ``error`` is never ok.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -166,9 +167,127 @@ class Result:
 
     def _repr_html_(self) -> str:
         """Jupyter: verdict, errors per size set and regime, spectrum, diagnosis, counterexample."""
-        from derivcheck._display import result_html
+        from derivcheck._report.html import result_html
 
         return result_html(self)
+
+
+# ---------------------------------------------------------------- many results
+
+
+def summary(results: Sequence[Result], seconds: float, *, seed: int, trials: int, problems: int = 0) -> str:
+    """One line: how many hold, fail as expected, fail unexpectedly, error (and load problems, if any)."""
+    holds = sum(r.ok and r.outcome == "holds" for r in results)
+    expected_fail = sum(r.ok and r.outcome == "fails" for r in results)
+    unexpected = sum((not r.ok) and r.outcome != "error" for r in results)
+    errors = sum(r.outcome == "error" for r in results)
+    parts = [
+        f"{len(results)} derivations",
+        f"{holds} hold",
+        f"{expected_fail} fail as expected",
+        f"{unexpected} unexpected",
+        f"{errors} errors",
+    ]
+    if problems:
+        parts.append(f"{problems} load problems")
+    return ", ".join(parts) + f" — {seconds:.1f}s (seed {seed}, {trials} trials each)"
+
+
+def _verdict_rank(r: Result) -> int:
+    """Unexpected outcomes first, then errors, expected failures, and what holds."""
+    if r.outcome == "error":
+        return 1
+    if not r.ok:
+        return 0
+    return 2 if r.outcome == "fails" else 3
+
+
+_SORTERS = {
+    "verdict": _verdict_rank,
+    "name": lambda r: r.name,
+    "claim": lambda r: r.kind,
+    "outcome": lambda r: r.outcome,
+    "error": lambda r: -r.max_rel_err if r.max_rel_err == r.max_rel_err else np.inf,
+    "seconds": lambda r: -r.seconds,
+    "source": lambda r: r.source,
+}
+SORT_KEYS = tuple(_SORTERS)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Results(Sequence[Result]):
+    """The results of checking several derivations, in order; shows as a table in Jupyter.
+
+    Index by position or by derivation name; :meth:`sorted` reorders the table.
+    """
+
+    items: tuple[Result, ...]
+    seed: int = 0
+    trials: int = 0
+    seconds: float = 0.0
+
+    @overload
+    def __getitem__(self, key: int | str) -> Result: ...
+    @overload
+    def __getitem__(self, key: slice) -> Results: ...
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            for r in self.items:
+                if r.name == key:
+                    return r
+            raise KeyError(f"no result named {key!r}")
+        if isinstance(key, slice):
+            return dataclasses.replace(self, items=self.items[key])
+        return self.items[key]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[Result]:
+        return iter(self.items)
+
+    @property
+    def ok(self) -> bool:
+        """Every outcome is what its author expected."""
+        return all(r.ok for r in self.items)
+
+    @property
+    def names(self) -> list[str]:
+        return [r.name for r in self.items]
+
+    def where(self, *, outcome: str | None = None, ok: bool | None = None, expected: str | None = None) -> Results:
+        """The results with this outcome / ok-ness / expectation (``"holds"`` or ``"fails"``)."""
+        keep = [
+            r
+            for r in self.items
+            if (outcome is None or r.outcome == outcome)
+            and (ok is None or r.ok == ok)
+            and (expected is None or r.expect.word == expected)
+        ]
+        return dataclasses.replace(self, items=tuple(keep))
+
+    def sorted(self, by: str = "verdict") -> Results:
+        """Reordered by one of :data:`SORT_KEYS` (``error`` and ``seconds``: largest first)."""
+        if by not in _SORTERS:
+            raise ValueError(f"sort by one of {', '.join(SORT_KEYS)}, got {by!r}")
+        return dataclasses.replace(self, items=tuple(sorted(self.items, key=_SORTERS[by])))
+
+    @property
+    def summary(self) -> str:
+        """One line: how many hold, fail as expected, fail unexpectedly, error."""
+        return summary(self.items, self.seconds, seed=self.seed, trials=self.trials)
+
+    def __repr__(self) -> str:
+        return f"Results({self.summary})"
+
+    def _repr_html_(self) -> str:
+        """Jupyter: a table, one row per result (sort it with :meth:`sorted`)."""
+        from derivcheck._report.html import results_html
+
+        return results_html(self)
+
+
+# ------------------------------------------------------------------ JSON parts
 
 
 def _num(x: float) -> float | None:

@@ -37,6 +37,7 @@ import numpy as np
 from derivcheck._compare import Tolerance
 from derivcheck._derivation import VJP, Definite, Derivation, Gradient, Hessian, Identity, Jacobian
 from derivcheck._inputs import Inputs, Sizes
+from derivcheck._report.replay import Replay, sizes_arg
 from derivcheck._result import Result, _array_json, _num
 
 SHRINK_SECONDS = 20.0  # default time budget of one shrink
@@ -124,11 +125,6 @@ def parse_sizes(text: str) -> dict[str, int]:
     return out
 
 
-def sizes_arg(sizes: Sizes) -> str:
-    """The ``--sizes`` text of a size set: ``d=3,m=5``."""
-    return ",".join(f"{k}={v}" for k, v in sizes)
-
-
 def at_sizes(d: Derivation, sizes: Mapping[str, int]) -> Derivation:
     """``d`` checked at one size set only (same seeds, so the same draws as in a full run)."""
     if not isinstance(d.inputs, Inputs):
@@ -158,38 +154,6 @@ def _size_problem(inputs: Inputs, sizes: dict[str, int]) -> str:
     if any(v < 1 for v in sizes.values()):
         return "every size must be at least 1"
     return ""
-
-
-def replay_trials(d: Derivation, trials: int) -> int:
-    """The ``--trials`` that, with ``--sizes``, draws the same trials per cell as a full run of ``trials``."""
-    inputs = d.inputs
-    per = max(1, math.ceil(trials / (len(inputs.sizes) * len(inputs.regimes))))
-    return per * len(inputs.regimes)
-
-
-def replay_command(name: str, seed: int, trials: int, sizes: Sizes | None = None, loads: tuple[str, ...] = ()) -> str:
-    """``derivcheck run NAME --seed S --trials T [--sizes k=v,…] [--load …]``."""
-    parts = ["derivcheck", "run", name, "--seed", str(seed), "--trials", str(trials)]
-    if sizes is not None:
-        parts += ["--sizes", sizes_arg(sizes)]
-    for target in loads:
-        parts += ["--load", target]
-    return " ".join(_quote(p) for p in parts)
-
-
-def run_replay(d: Derivation, result: Result, loads: tuple[str, ...] = ()) -> str:
-    """The command that replays ``result``'s worst trial: its size set alone, with the same draws."""
-    trials = _trials_of(result)
-    w = result.worst
-    if w is None or not isinstance(d.inputs, Inputs):
-        return replay_command(d.name, result.seed, trials, None, loads)
-    return replay_command(d.name, result.seed, replay_trials(d, trials), w.sizes, loads)
-
-
-def _quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
 
 
 # ------------------------------------------------------------------ the search
@@ -242,11 +206,11 @@ def minimal_counterexample(
     budget = _Budget(seconds)
     with jax.enable_x64(True):
         if not isinstance(d.inputs, Inputs) or not isinstance(d.claim, SHRINKABLE):
-            return _as_is(d, result, budget, run_replay(d, result, loads))
+            return _as_is(d, result, budget, Replay.of_worst(d, result, loads).run())
         budget.per = max(PER_REGIME, max((c.trials for c in result.cells), default=0))
         sizes, found = _shrink_sizes(d, _smallest_failing(d, result), seed, budget, result)
         cx = _simplify(d, found, budget)
-    replay = replay_command(d.name, seed, budget.per * len(d.inputs.regimes), sizes, loads)
+    replay = Replay(d.name, seed, budget.per * len(d.inputs.regimes), sizes, tuple(loads)).run()
     return dataclasses.replace(
         cx,
         shrunk_from=result.worst.sizes,
@@ -258,25 +222,12 @@ def minimal_counterexample(
     )
 
 
-def with_counterexample(result: Result, derivation: Derivation, **options: Any) -> Result:
-    """``result`` with its ``counterexample`` filled by :func:`minimal_counterexample` (unchanged unless it fails)."""
-    if result.outcome != "fails":
-        return result
-    return dataclasses.replace(
-        result, counterexample=minimal_counterexample(derivation, result, seed=result.seed, **options)
-    )
-
-
 def _resolve(derivation: Derivation | str) -> Derivation:
     if isinstance(derivation, str):
         from derivcheck._registry import registry
 
         return registry()[derivation]
     return derivation
-
-
-def _trials_of(result: Result) -> int:
-    return sum(c.trials for c in result.cells) or result.trials
 
 
 def _at(d: Derivation, sizes: Sizes) -> Derivation:

@@ -19,11 +19,30 @@ error (one line; ``--verbose`` shows its traceback), 130 when interrupted
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import fnmatch
+import importlib.metadata
 import logging
+import os
 import sys
 import threading
 import time
 from collections.abc import Sequence
+
+from derivcheck import _cache, _devices
+from derivcheck._api import DEFAULT_TRIALS, check_and_shrink
+from derivcheck._format import one_line
+from derivcheck._isolate import NotInWorker, Worker
+from derivcheck._registry import LoadError, load, registry
+from derivcheck._report.explain import render
+from derivcheck._report.json import to_json, write_atomic, write_json
+from derivcheck._report.junit import junit_xml
+from derivcheck._report.markdown import markdown
+from derivcheck._report.replay import Replay, sizes_arg
+from derivcheck._report.table import table
+from derivcheck._report.text import details
+from derivcheck._result import Result, summary
+from derivcheck._shrink import ShrinkError, at_sizes, parse_sizes
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -33,8 +52,6 @@ class UsageError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from derivcheck._api import DEFAULT_TRIALS
-
     p = argparse.ArgumentParser(prog="derivcheck", description="Check hand-derived calculus against JAX autodiff.")
     p.add_argument("--version", action="version", version=f"derivcheck {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -143,8 +160,6 @@ def add_sizes(sp) -> None:
 
 def _version() -> str:
     """The installed distribution's version (``derivcheck-jax``)."""
-    import importlib.metadata
-
     try:
         return importlib.metadata.version("derivcheck-jax")
     except importlib.metadata.PackageNotFoundError:
@@ -178,8 +193,6 @@ def _load_all(targets: Sequence[str], err, *, installed: bool = True) -> tuple[l
     ``installed``: also import the installed derivations (the catalog and the
     ``derivcheck.derivations`` entry points).
     """
-    from derivcheck._registry import LoadError, load, registry
-
     problems = list(registry(installed=installed).problems)
     loaded = []
     for target in targets:
@@ -205,8 +218,6 @@ def _only_loaded(args) -> bool:
 
 def _pool(args, err) -> tuple[list[str], list]:
     """The load problems and the derivations the command chooses from (see :func:`_only_loaded`)."""
-    from derivcheck._registry import registry
-
     only_loaded = _only_loaded(args)
     problems, loaded = _load_all(args.load, err, installed=not only_loaded)
     return problems, loaded if only_loaded else registry().select()
@@ -214,8 +225,6 @@ def _pool(args, err) -> tuple[list[str], list]:
 
 def _select(pool: Sequence, patterns: Sequence[str], run_all: bool, loading: bool):
     """The derivations of ``pool`` that the patterns (or ``--all``) choose."""
-    import fnmatch
-
     if not patterns:
         if not run_all and not loading:
             raise UsageError("say what to run: --all, or one or more name patterns (see `derivcheck list`)")
@@ -264,8 +273,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc(file=err_console.file)
-        from derivcheck._format import one_line
-
         err(f"internal error: {one_line(exc)}" + ("" if verbose else " (run with --verbose for the traceback)"))
         return EXIT_INTERNAL
     finally:
@@ -307,10 +314,6 @@ def _cmd_list(args, out, err) -> int:
 
 
 def _cmd_run(args, out, err) -> int:
-    from derivcheck import _report as report
-    from derivcheck._api import DEFAULT_TRIALS
-    from derivcheck._reports_ci import replay_command
-
     _check_outputs(args, ("json", "junit_xml", "markdown"))
     problems, pool = _pool(args, err)
     chosen = _at_sizes(_select(pool, args.patterns, args.all, bool(args.load)), args.sizes)
@@ -322,14 +325,10 @@ def _cmd_run(args, out, err) -> int:
     live = out.is_terminal
     workers: list = []
     if args.timeout is not None or jobs > 1:
-        from derivcheck._isolate import Worker
-
         workers = [Worker(args.load, args.timeout) for _ in range(jobs)]
     sizes = _sizes_text(args.sizes) if args.sizes else None
 
     def check_one(d, worker=None):
-        from derivcheck._isolate import NotInWorker, check_and_shrink
-
         if worker is not None:
             try:
                 return worker.check(d, trials=args.trials, seed=args.seed, sizes=sizes, shrink=args.shrink)
@@ -373,24 +372,18 @@ def _cmd_run(args, out, err) -> int:
             worker.close()
     seconds = time.perf_counter() - start
 
-    def replay(r):
-        sizes = f" --sizes {_sizes_text(args.sizes)}" if args.sizes else ""
-        return replay_command(r, trials=args.trials, loads=args.load, timeout=args.timeout) + sizes
+    def replay(r: Result) -> str:
+        return _replay(args, r).run()
+
+    def explain_hint(r: Result) -> str:  # the default trials left out
+        return dataclasses.replace(_replay(args, r), trials=_unless_default(args.trials)).explain()
 
     run = dict(seed=args.seed, trials=args.trials, seconds=seconds, problems=problems, interrupted=interrupted)
     written = _write_reports(args, results, run, replay, err)  # first: a second Ctrl-C must not lose them
-    out.print(report.table(results))
-
-    def explain_hint(r):
-        extra = "" if args.trials == DEFAULT_TRIALS else f" --trials {args.trials}"
-        extra += f" --sizes {_sizes_text(args.sizes)}" if args.sizes else ""
-        return f"derivcheck explain {r.name} --seed {args.seed}{extra}" + "".join(f" --load {t}" for t in args.load)
-
-    for line in report.details(results, replay=replay, explain=explain_hint):
+    out.print(table(results))
+    for line in details(results, replay=replay, explain=explain_hint):
         out.print(line, markup=False, highlight=False, soft_wrap=True)
-    out.print(
-        report.summary(results, seconds, seed=args.seed, trials=args.trials, problems=len(problems)), markup=False
-    )
+    out.print(summary(results, seconds, seed=args.seed, trials=args.trials, problems=len(problems)), markup=False)
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if all(r.ok for r in results) and not problems and written else EXIT_MISMATCH
@@ -402,7 +395,6 @@ def _check_outputs(args, options: Sequence[str]) -> None:
     Two reports at one path would keep only the last; a report at a ``--load``
     file's path would replace the user's source with the report.
     """
-    import os
 
     def same(a: str, b: str) -> bool:
         try:
@@ -420,12 +412,20 @@ def _check_outputs(args, options: Sequence[str]) -> None:
                 raise UsageError(f"{flag} {path} is the file --load reads: write the report elsewhere")
 
 
+def _replay(args, r: Result) -> Replay:
+    """What checks ``r`` again as this command did: its seed, the trials, ``--sizes``, ``--load``, ``--timeout``."""
+    sizes = tuple(parse_sizes(args.sizes).items()) if args.sizes else None
+    return Replay(r.name, r.seed, args.trials, sizes, tuple(args.load), args.timeout)
+
+
+def _unless_default(trials: int) -> int | None:
+    return None if trials == DEFAULT_TRIALS else trials
+
+
 def _at_sizes(chosen, text: str | None):
     """``--sizes``: every chosen derivation restricted to that one size set."""
     if not text:
         return chosen
-    from derivcheck._shrink import ShrinkError, at_sizes, parse_sizes
-
     try:
         sizes = parse_sizes(text)
         return [at_sizes(d, sizes) for d in chosen]
@@ -434,15 +434,11 @@ def _at_sizes(chosen, text: str | None):
 
 
 def _sizes_text(text: str) -> str:
-    """``--sizes`` as one word, ``d=3,m=5``, for the commands printed back."""
-    from derivcheck._shrink import parse_sizes
-
-    return ",".join(f"{k}={v}" for k, v in parse_sizes(text).items())
+    """``--sizes`` as one word, ``d=3,m=5``, for the worker processes."""
+    return sizes_arg(tuple(parse_sizes(text).items()))
 
 
 def _one(name: str):
-    from derivcheck._registry import registry
-
     reg = registry()
     if name in reg:
         return reg[name]
@@ -456,27 +452,21 @@ def _one(name: str):
 
 
 def _cmd_explain(args, out, err) -> int:
-    """``derivcheck explain NAME``: check one derivation and explain its verdict (see :mod:`derivcheck._explain`)."""
-    from derivcheck import _report as report
-    from derivcheck._api import check
-    from derivcheck._explain import render
-    from derivcheck._shrink import SHRINK_SECONDS, with_counterexample
-
+    """``derivcheck explain NAME``: check one derivation, shrink a failure, explain its verdict (``_report``)."""
     _check_outputs(args, ("json",))
     problems, _ = _load_all(args.load, err)
     d = _at_sizes([_one(args.name)], args.sizes)[0]
     start = time.perf_counter()
-    result = check(d, trials=args.trials, seed=args.seed)
-    if args.shrink and result.outcome == "fails":
-        seconds = SHRINK_SECONDS if args.seconds is None else args.seconds
-        result = with_counterexample(result, d, seconds=seconds, loads=tuple(args.load))
+    result = check_and_shrink(
+        d, trials=args.trials, seed=args.seed, shrink=args.shrink, loads=args.load, seconds=args.seconds
+    )
     for line in render(d, result, trials=args.trials, loads=args.load):
         out.print(line, markup=False, highlight=False, soft_wrap=True)
     if args.json:
-        doc = report.to_json(
+        doc = to_json(
             [result], seed=args.seed, trials=args.trials, seconds=time.perf_counter() - start, problems=problems
         )
-        report.write_json(args.json, doc)
+        write_json(args.json, doc)
     return EXIT_OK if result.ok and not problems else EXIT_MISMATCH
 
 
@@ -491,8 +481,6 @@ def _jobs(requested: int | None, n: int) -> int:
         return max(1, min(requested, n))
     if n < AUTO_JOBS_FROM:
         return 1
-    import os
-
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(cores, AUTO_JOBS, n))
 
@@ -556,10 +544,6 @@ def _set_up_compilation(args) -> None:
 
     Both go into the environment too, so a ``--timeout`` worker process uses the same.
     """
-    import os
-
-    from derivcheck import _cache, _devices
-
     saved_env = {k: os.environ.get(k) for k in (_devices.ENV, _cache.ENV_OFF, _cache.ENV_DIR)}
     saved_devices = _devices.selection()
 
@@ -588,13 +572,10 @@ def _set_up_compilation(args) -> None:
 
 def _write_reports(args, results, run: dict, replay, err) -> bool:
     """Write the reports asked for, each atomically; a report that cannot be written is a one-line error."""
-    from derivcheck import _report as report
-    from derivcheck import _reports_ci as reports_ci
-
     writers = [
-        (args.json, lambda path: report.write_json(path, report.to_json(results, **run))),
-        (args.junit_xml, lambda path: report.write_atomic(path, reports_ci.junit_xml(results, **run, replay=replay))),
-        (args.markdown, lambda path: report.write_atomic(path, reports_ci.markdown(results, **run, replay=replay))),
+        (args.json, lambda path: write_json(path, to_json(results, **run))),
+        (args.junit_xml, lambda path: write_atomic(path, junit_xml(results, **run, replay=replay))),
+        (args.markdown, lambda path: write_atomic(path, markdown(results, **run, replay=replay))),
     ]
     ok = True
     for path, write in writers:

@@ -27,14 +27,17 @@ packages' derivations stay out of a project's test run.
 from __future__ import annotations
 
 import inspect
-import shlex
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from derivcheck._api import DEFAULT_TRIALS, check
 from derivcheck._derivation import Derivation
+from derivcheck._registry import declared_in
+from derivcheck._report.replay import Replay
+from derivcheck._report.text import failure_report
 from derivcheck._result import Result
 
 MARKER = "derivcheck"
@@ -52,8 +55,9 @@ class DerivationFailed(AssertionError):
         self.result = result
 
 
-class DerivationError(Exception):
-    """A derivation's check could not run (outcome ``error``)."""
+class DerivationCheckError(Exception):
+    """A derivation's check could not run (outcome ``error``); not :class:`derivcheck.DerivationError`,
+    which is a derivation declared wrongly."""
 
     def __init__(self, result: Result) -> None:
         super().__init__(result.message)
@@ -62,8 +66,6 @@ class DerivationError(Exception):
 
 def collect_derivations(collector: pytest.Collector, module: Any) -> list[DerivationItem]:
     """One item per derivation that ``module``'s code declared in the default registry."""
-    from derivcheck._registry import declared_in
-
     wrapped = _marks_above(module)
     items = []
     for d in declared_in(module.__name__):
@@ -117,8 +119,6 @@ class DerivationItem(pytest.Item):
             self.add_marker(pytest.mark.xfail(reason=reason, strict=True, raises=DerivationFailed))
 
     def runtest(self) -> None:
-        from derivcheck._api import DEFAULT_TRIALS, check
-
         trials = self.config.getoption("derivcheck_trials") or DEFAULT_TRIALS
         r = check(self.derivation, trials=trials, seed=self.config.getoption("derivcheck_seed"))
         self.result = r
@@ -126,13 +126,13 @@ class DerivationItem(pytest.Item):
         for note in r.notes:
             warnings.warn(DerivcheckWarning(f"{r.name}: {note}"), stacklevel=1)
         if r.outcome == "error":
-            raise DerivationError(r)
+            raise DerivationCheckError(r)
         if r.outcome == "fails":
             raise DerivationFailed(r)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        if isinstance(excinfo.value, DerivationFailed | DerivationError):
-            return failure_report(excinfo.value.result, self.replay_command())
+        if isinstance(excinfo.value, DerivationFailed | DerivationCheckError):
+            return failure_report(excinfo.value.result, f"reproduce: {self.replay_command()}")
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
@@ -140,21 +140,8 @@ class DerivationItem(pytest.Item):
 
     def replay_command(self) -> str:
         """The pytest command line that checks this derivation again, with the same trials and seed."""
-        words = ["pytest", self.nodeid, "--derivcheck-seed", str(self.config.getoption("derivcheck_seed"))]
-        trials = self.config.getoption("derivcheck_trials")
-        if trials:
-            words += ["--derivcheck-trials", str(trials)]
-        return shlex.join(words)
-
-
-def failure_report(r: Result, replay: str) -> str:
-    """The plain-text account of a failed or erroneous derivation (what pytest prints for the item)."""
-    from derivcheck._reports_ci import failure_lines
-
-    lines = [f"{r.name} ({r.kind}): {r.outcome} (expected {r.expect.word}) — {r.message}"]
-    lines += [f"  {line}" for line in failure_lines(r)[1:]]
-    lines.append(f"  reproduce: {replay}")
-    return "\n".join(lines)
+        seed, trials = self.config.getoption("derivcheck_seed"), self.config.getoption("derivcheck_trials")
+        return Replay(self.derivation.name, seed, trials).pytest(self.nodeid)
 
 
 def _line_of(fn: Any, path: Path) -> int | None:

@@ -31,6 +31,7 @@ import numpy as np
 from derivcheck._api import DEFAULT_TRIALS, check
 from derivcheck._derivation import Derivation
 from derivcheck._registry import Registry, definite, gradient, hessian, jacobian, vjp
+from derivcheck._report.text import failure_report
 from derivcheck._result import Result
 
 
@@ -122,7 +123,7 @@ def assert_derivation(derivation: Derivation | str, *, trials: int = DEFAULT_TRI
     __tracebackhide__ = True
     result = check(derivation, trials=trials, seed=seed)
     if not result.ok:
-        raise AssertionError(_explain(result, trials))
+        raise AssertionError(failure_report(result, f"(seed {result.seed}, {trials} trials)"))
     return result
 
 
@@ -154,15 +155,6 @@ def _spec(inputs: Any) -> Any:
     if not isinstance(inputs, tuple | list):
         return inputs
     return _FixedPoint(tuple(np.asarray(a) for a in inputs))
-
-
-def _explain(result: Result, trials: int) -> str:
-    from derivcheck._reports_ci import failure_lines
-
-    lines = [f"{result.name} ({result.kind}): {result.outcome} (expected {result.expect.word}) — {result.message}"]
-    lines += [f"  {line}" for line in failure_lines(result)[1:]]
-    lines.append(f"  (seed {result.seed}, {trials} trials)")
-    return "\n".join(lines)
 
 
 __all__ = [

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import pytest
 
 import derivcheck as dc
-from derivcheck import _display as display
+from derivcheck._report import html as display
 
 CUBE = dc.inputs(x=dc.normal("n"), regimes=("typical", "large"))
 
@@ -155,10 +155,8 @@ def test_result_html_shows_a_diagnosis_and_a_counterexample(checked):
 
 
 def test_result_html_shows_a_real_counterexample(checked):
-    from derivcheck._shrink import with_counterexample
-
     reg, results = checked
-    r = with_counterexample(results["cube.wrong"], reg["cube.wrong"], seconds=5)
+    r = dc.with_counterexample(results["cube.wrong"], reg["cube.wrong"], seconds=5)
     assert r.counterexample is not None
     page = r._repr_html_()
     assert "<b>counterexample</b>" in page and "relative error" in page

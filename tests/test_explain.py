@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import pytest
 
 import derivcheck as dc
-from derivcheck._explain import render
+from derivcheck._report.explain import render
 from derivcheck.cli import main
 
 

@@ -256,7 +256,7 @@ def test_figure_for_picks_the_figure_of_the_claim(results):
 
 
 def test_error_heatmap_of_a_counterexample(results, reg):
-    from derivcheck._shrink import with_counterexample
+    from derivcheck._api import with_counterexample
 
     r = results["grad_times_m"]
     d = dc.gradient(of=nll, wrt="theta", inputs=DATA, name="grad_times_m", registry=reg)(

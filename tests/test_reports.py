@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 import derivcheck as dc
-from derivcheck import _report as report
-from derivcheck import _reports_ci as reports_ci
+from derivcheck._report.json import to_json, write_atomic
+from derivcheck._report.junit import junit_xml
+from derivcheck._report.markdown import markdown
+from derivcheck._report.text import failure_lines
 from derivcheck._result import SCHEMA_VERSION, Result, Trial
 from derivcheck.cli import main
 
@@ -139,7 +141,7 @@ def _result(name, outcome, holds=True, message="m", **kw):
 
 def test_junit_xml_survives_characters_xml_cannot_hold():
     r = _result("weird\x00name", "fails", message='bad \x1b[31mcolour\x1b[0m & <tags> "quotes"')
-    text = reports_ci.junit_xml([r], seed=1, trials=2, seconds=0.5)
+    text = junit_xml([r], seed=1, trials=2, seconds=0.5)
     case = ET.fromstring(text).find("testsuite/testcase")
     assert case.get("name") == "weird\ufffdname"
     assert case.find("failure").get("message") == 'bad \ufffd[31mcolour\ufffd[0m & <tags> "quotes"'
@@ -147,7 +149,7 @@ def test_junit_xml_survives_characters_xml_cannot_hold():
 
 def test_markdown_fence_outlasts_backticks_in_messages():
     r = _result("x", "error", message="returns ```three``` backticks")
-    md = reports_ci.markdown([r], seed=0, trials=1, seconds=0.0)
+    md = markdown([r], seed=0, trials=1, seconds=0.0)
     assert "````text" in md and md.count("````") == 2
 
 
@@ -174,7 +176,7 @@ def test_failure_lines_show_diagnosis_counterexample_and_worst_trial():
         diagnosis="factor 2/3",
         counterexample=smallest,
     )
-    lines = reports_ci.failure_lines(r)
+    lines = failure_lines(r)
     assert lines[0] == "m"
     assert "worst error: relative 0.33, absolute 4 (tolerance rtol=1e-07, atol=1e-12)" in lines
     assert "diagnosis: factor 2/3" in lines
@@ -185,10 +187,10 @@ def test_failure_lines_show_diagnosis_counterexample_and_worst_trial():
 
 def test_interrupted_runs_say_so_in_every_report():
     results = [_result("a", "holds")]
-    doc = report.to_json(results, seed=0, trials=1, seconds=1.0, interrupted=True)
+    doc = to_json(results, seed=0, trials=1, seconds=1.0, interrupted=True)
     assert doc["interrupted"] is True and doc["ok"] is False
-    assert "**interrupted**" in reports_ci.markdown(results, seed=0, trials=1, seconds=1.0, interrupted=True)
-    xml = reports_ci.junit_xml(results, seed=0, trials=1, seconds=1.0, interrupted=True)
+    assert "**interrupted**" in markdown(results, seed=0, trials=1, seconds=1.0, interrupted=True)
+    xml = junit_xml(results, seed=0, trials=1, seconds=1.0, interrupted=True)
     assert '<property name="interrupted" value="true" />' in xml
 
 
@@ -201,7 +203,7 @@ def test_atomic_write_never_leaves_half_a_file(tmp_path, monkeypatch, when):
     else:
         monkeypatch.setattr(os, "fsync", _interrupt)  # after part of the text is written
     with pytest.raises(KeyboardInterrupt):
-        report.write_atomic(target, "x" * 100_000)
+        write_atomic(target, "x" * 100_000)
     assert target.read_text() == "the previous report\n"
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
 

@@ -318,12 +318,12 @@ def test_tracebacks_only_with_verbose(tmp_path, fresh_default_registry, capsys, 
 
 
 def test_internal_error_is_one_line_unless_verbose(monkeypatch, fresh_default_registry, capsys):
-    from derivcheck import _report as report
+    from derivcheck import cli
 
     def broken_table(*args, **kwargs):
         raise RuntimeError("a bug in derivcheck")
 
-    monkeypatch.setattr(report, "table", broken_table)
+    monkeypatch.setattr(cli, "table", broken_table)
     spec = dc.inputs(x=dc.normal("n"), sizes=[{"n": 2}], regimes=("typical",))
     dc.gradient(of=lambda x: jnp.sum(x**2), inputs=spec, name="internal.fine")(lambda x: 2 * x)
     assert main(["run", "internal.*", "--trials", "5"]) == 3

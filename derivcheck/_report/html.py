@@ -1,4 +1,4 @@
-"""Rich display in Jupyter, and :class:`Results`, the outcome of checking many derivations.
+"""Jupyter's HTML and Markdown for derivations, results and many results (the ``_repr_*_`` hooks render these).
 
 * a :class:`~derivcheck._derivation.Derivation` shows its statement as LaTeX,
   where it comes from, and the code of the hand-derived function
@@ -6,31 +6,30 @@
 * a :class:`~derivcheck._result.Result` shows an HTML summary: the verdict, the
   errors per size set and regime, the spectrum, the diagnosis and the
   counterexample when there are any (:func:`result_html`);
-* :func:`run` checks every derivation matching some name patterns and returns
-  :class:`Results`, a sequence of results that shows as a table.
+* :class:`~derivcheck._result.Results` shows as a table (:func:`results_html`).
 
-Everything here builds strings; nothing imports IPython.
+The numbers and words are those of :mod:`derivcheck._report.text`, wrapped in
+markup. Everything here builds strings; nothing imports IPython.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import html
 import inspect
 import textwrap
-import time
-from collections.abc import Iterator, Sequence
-from typing import Any, overload
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from derivcheck._derivation import Derivation
 from derivcheck._inputs import sizes_label
-from derivcheck._result import Result
+from derivcheck._report.replay import Replay
+from derivcheck._report.text import err, value, vector, verdict
+from derivcheck._result import Result, Results
 
 OUTCOME_COLOURS = {"holds": "#1a7f37", "fails": "#cf222e", "error": "#9a6700"}
-SORT_KEYS = ("verdict", "name", "claim", "outcome", "error", "seconds", "source")
 _TABLE_STYLE = "border-collapse:collapse;font-size:0.9em"
 _CELL = "padding:2px 8px;border-bottom:1px solid #ddd;text-align:left"
 
@@ -82,10 +81,6 @@ def verdict_badge(r: Result) -> str:
     return f'{outcome} <b style="color:#cf222e">(expected {r.expect.word})</b>'
 
 
-def _err(x: float) -> str:
-    return "–" if x != x else f"{x:.1e}"
-
-
 def _rows(pairs: Sequence[tuple[str, str]]) -> str:
     body = "".join(f"<tr><th style='{_CELL}'>{k}</th><td style='{_CELL}'>{v}</td></tr>" for k, v in pairs)
     return f"<table style='{_TABLE_STYLE}'>{body}</table>"
@@ -97,8 +92,8 @@ def _facts(r: Result) -> list[tuple[str, str]]:
     facts = [("claim", esc(r.kind)), ("outcome", verdict_badge(r)), ("expected", expected)]
     if r.trials:
         facts += [
-            ("max rel. error", f"{_err(r.max_rel_err)} (rtol {r.rtol:g})"),
-            ("max abs. error", f"{_err(r.max_abs_err)} (atol {r.atol:g})"),
+            ("max rel. error", f"{err(r.max_rel_err)} (rtol {r.rtol:g})"),
+            ("max abs. error", f"{err(r.max_abs_err)} (atol {r.atol:g})"),
         ]
     facts.append(("trials", f"{r.trials} (seed {r.seed}, {r.seconds:.2f} s)"))
     if r.failing_regimes:
@@ -126,15 +121,9 @@ def cells_html(r: Result) -> str:
                 continue
             bad = f" ({c.failures}/{c.trials} fail)" if c.failures else ""
             bg = "background:#ffebe9;" if c.failures else ""
-            tds.append(f"<td style='{bg}{_CELL}'>{_err(c.max_rel_err)}{bad}</td>")
+            tds.append(f"<td style='{bg}{_CELL}'>{err(c.max_rel_err)}{bad}</td>")
         lines.append(f"<tr><th style='{_CELL}'>{html.escape(s)}</th>{''.join(tds)}</tr>")
     return f"<table style='{_TABLE_STYLE}'>{''.join(lines)}</table>"
-
-
-def _vector(v: Any, k: int = 8) -> str:
-    arr = np.asarray(v, dtype=float).ravel()
-    vals = ", ".join(f"{x:.3g}" for x in arr[:k])
-    return f"[{vals}{', …' if arr.size > k else ''}]"
 
 
 def spectrum_html(r: Result) -> str:
@@ -149,7 +138,7 @@ def spectrum_html(r: Result) -> str:
         ("rank", f"{s.rank} of {s.n} (over trials: {s.min_rank}–{s.max_rank})"),
     ]
     if s.null_direction is not None:
-        pairs.append(("null direction", _vector(s.null_direction)))
+        pairs.append(("null direction", vector(s.null_direction)))
     return _rows(pairs)
 
 
@@ -167,7 +156,7 @@ def diagnosis_html(diag: Any) -> str:
         head = "".join(f"<th style='{_CELL}'>{c}</th>" for c in ("entry", "derived", "reference", "difference"))
         rows = "".join(
             f"<tr><td style='{_CELL}'>{tuple(e.index)}</td>"
-            + "".join(f"<td style='{_CELL}'>{_number(v)}</td>" for v in (e.derived, e.reference, e.error))
+            + "".join(f"<td style='{_CELL}'>{value(v)}</td>" for v in (e.derived, e.reference, e.error))
             + "</tr>"
             for e in entries
         )
@@ -178,7 +167,7 @@ def diagnosis_html(diag: Any) -> str:
 def counterexample_html(cx: Any) -> str:
     """A minimal counterexample: where it was found, its inputs, both sides, and how to replay it."""
     sizes = sizes_label(cx.sizes)
-    head = f"at {html.escape(sizes)} [{html.escape(cx.regime)}], relative error {_number(cx.rel_err)}"
+    head = f"at {html.escape(sizes)} [{html.escape(cx.regime)}], relative error {value(cx.rel_err)}"
     if getattr(cx, "shrunk_from", None) and tuple(cx.shrunk_from) != tuple(cx.sizes):
         head += f" (shrunk from {html.escape(sizes_label(cx.shrunk_from))})"
     if getattr(cx, "simplified", ()):
@@ -193,10 +182,6 @@ def counterexample_html(cx: Any) -> str:
     if getattr(cx, "replay", ""):
         parts.append(f"<p style='margin:4px 0'>replay: <code>{html.escape(cx.replay)}</code></p>")
     return "".join(parts)
-
-
-def _number(x: Any) -> str:
-    return "–" if x is None or x != x else f"{x:.4g}"
 
 
 def object_html(x: Any) -> str:
@@ -227,7 +212,7 @@ def _value_html(v: Any) -> str:
     if isinstance(v, dict) or dataclasses.is_dataclass(v):
         return object_html(v)
     if isinstance(v, float):
-        return f"{v:.4g}"
+        return value(v)
     return html.escape(str(v))
 
 
@@ -252,7 +237,7 @@ def result_html(r: Result) -> str:
     if r.notes:
         parts.append("<ul>" + "".join(f"<li>note: {html.escape(n)}</li>" for n in r.notes) + "</ul>")
     if r.outcome == "fails":
-        parts.append(f"<p>replay: <code>derivcheck explain {html.escape(r.name)} --seed {r.seed}</code></p>")
+        parts.append(f"<p>why: <code>{html.escape(Replay(r.name, r.seed).explain())}</code></p>")
     parts.append("</div>")
     return "".join(parts)
 
@@ -260,102 +245,8 @@ def result_html(r: Result) -> str:
 # ---------------------------------------------------------------- many results
 
 
-def _verdict_rank(r: Result) -> int:
-    """Unexpected outcomes first, then errors, expected failures, and what holds."""
-    if r.outcome == "error":
-        return 1
-    if not r.ok:
-        return 0
-    return 2 if r.outcome == "fails" else 3
-
-
-_SORTERS = {
-    "verdict": _verdict_rank,
-    "name": lambda r: r.name,
-    "claim": lambda r: r.kind,
-    "outcome": lambda r: r.outcome,
-    "error": lambda r: -r.max_rel_err if r.max_rel_err == r.max_rel_err else np.inf,
-    "seconds": lambda r: -r.seconds,
-    "source": lambda r: r.source,
-}
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Results(Sequence[Result]):
-    """The results of checking several derivations, in order; shows as a table in Jupyter.
-
-    Index by position or by derivation name; :meth:`sorted` reorders the table.
-    """
-
-    items: tuple[Result, ...]
-    seed: int = 0
-    trials: int = 0
-    seconds: float = 0.0
-
-    @overload
-    def __getitem__(self, key: int | str) -> Result: ...
-    @overload
-    def __getitem__(self, key: slice) -> Results: ...
-    def __getitem__(self, key):
-        if isinstance(key, str):
-            for r in self.items:
-                if r.name == key:
-                    return r
-            raise KeyError(f"no result named {key!r}")
-        if isinstance(key, slice):
-            return dataclasses.replace(self, items=self.items[key])
-        return self.items[key]
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __iter__(self) -> Iterator[Result]:
-        return iter(self.items)
-
-    @property
-    def ok(self) -> bool:
-        """Every outcome is what its author expected."""
-        return all(r.ok for r in self.items)
-
-    @property
-    def names(self) -> list[str]:
-        return [r.name for r in self.items]
-
-    def where(self, *, outcome: str | None = None, ok: bool | None = None, expected: str | None = None) -> Results:
-        """The results with this outcome / ok-ness / expectation (``"holds"`` or ``"fails"``)."""
-        keep = [
-            r
-            for r in self.items
-            if (outcome is None or r.outcome == outcome)
-            and (ok is None or r.ok == ok)
-            and (expected is None or r.expect.word == expected)
-        ]
-        return dataclasses.replace(self, items=tuple(keep))
-
-    def sorted(self, by: str = "verdict") -> Results:
-        """Reordered by one of :data:`SORT_KEYS` (``error`` and ``seconds``: largest first)."""
-        if by not in _SORTERS:
-            raise ValueError(f"sort by one of {', '.join(SORT_KEYS)}, got {by!r}")
-        return dataclasses.replace(self, items=tuple(sorted(self.items, key=_SORTERS[by])))
-
-    @property
-    def summary(self) -> str:
-        """One line: how many hold, fail as expected, fail unexpectedly, error."""
-        from derivcheck._report import summary
-
-        return summary(self.items, self.seconds, seed=self.seed, trials=self.trials)
-
-    def __repr__(self) -> str:
-        return f"Results({self.summary})"
-
-    def _repr_html_(self) -> str:
-        return results_html(self)
-
-
 def results_html(results: Results) -> str:
     """A table, one row per result, with sort marks in the header (sort with ``Results.sorted``)."""
-    from derivcheck._report import verdict
-
     columns = ("derivation", "claim", "outcome", "verdict", "max rel. error", "trials", "seconds", "source")
     head = "".join(
         f"<th style='{_CELL};cursor:default' title='Results.sorted(by=...)'>{c} <span style='color:#888'>⇅</span></th>"
@@ -369,7 +260,7 @@ def results_html(results: Results) -> str:
             html.escape(r.kind),
             f'<span style="color:{OUTCOME_COLOURS[r.outcome]}">{r.outcome}</span>',
             html.escape(verdict(r)),
-            _err(r.max_rel_err),
+            err(r.max_rel_err),
             str(r.trials),
             f"{r.seconds:.2f}",
             html.escape(r.source),
@@ -379,39 +270,3 @@ def results_html(results: Results) -> str:
     caption = f"<caption style='caption-side:bottom;text-align:left'>{html.escape(results.summary)}</caption>"
     body = "".join(rows)
     return f"<table style='{_TABLE_STYLE}'>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def run(*patterns: str | Derivation, trials: int | None = None, seed: int = 0, registry: Any = None) -> Results:
-    """Check every derivation matching the name globs (all when none) and return :class:`Results`.
-
-    ``patterns`` may also be :class:`Derivation` objects. ``registry`` defaults
-    to the global one (with installed catalogs loaded). A pattern that matches
-    nothing raises ``KeyError``.
-
-    >>> import jax.numpy as jnp, derivcheck as dc
-    >>> reg = dc.Registry()
-    >>> @dc.gradient(of=lambda x: jnp.sum(x**2), inputs=dc.inputs(x=dc.normal("n")), name="sq", registry=reg)
-    ... def square_grad(x):
-    ...     return 2 * x
-    >>> dc.run("sq", registry=reg, trials=32).ok
-    True
-    """
-    from derivcheck._api import DEFAULT_TRIALS, check
-    from derivcheck._registry import registry as default_registry
-
-    reg = default_registry() if registry is None else registry
-    chosen = _select(reg, patterns)
-    trials = DEFAULT_TRIALS if trials is None else trials
-    start = time.perf_counter()
-    items = tuple(check(d, trials=trials, seed=seed) for d in chosen)
-    return Results(items, seed=seed, trials=trials, seconds=time.perf_counter() - start)
-
-
-def _select(reg: Any, patterns: Sequence[str | Derivation]) -> list[Derivation]:
-    names = [p for p in patterns if isinstance(p, str)]
-    unmatched = [p for p in names if not any(fnmatch.fnmatchcase(n, p) for n in reg.names())]
-    if unmatched:
-        raise KeyError(f"no derivation matches {', '.join(map(repr, unmatched))}")
-    chosen = reg.select(*names) if names or not patterns else []
-    chosen += [p for p in patterns if isinstance(p, Derivation) and p not in chosen]
-    return chosen

@@ -5,8 +5,10 @@ order a reader needs them: what is claimed (statement, source), what
 happened (the verdict against the expectation), what is wrong (the
 :class:`~derivcheck._diagnose.Diagnosis` and its evidence), the smallest input
 that shows it with derived (actual) and reference (expected) side by side,
-the worst trial's largest errors, and the commands that replay both.
-:func:`explanation` runs the check and the shrink and returns that text.
+the worst trial's largest errors, and the commands that replay both. The
+numbers are :mod:`derivcheck._report.text`'s, the commands
+:class:`~derivcheck._report.replay.Replay`'s; ``dc.explanation``
+(:mod:`derivcheck._api`) checks, shrinks and renders.
 """
 
 from __future__ import annotations
@@ -18,48 +20,12 @@ import numpy as np
 
 from derivcheck._derivation import Derivation
 from derivcheck._inputs import sizes_label
+from derivcheck._report.replay import Replay
+from derivcheck._report.text import array_exact, exact, is_diagnosis_of_claim
 from derivcheck._result import Result
 
 MAX_TABLE_ENTRIES = 24  # a value with more entries shows only its largest errors
 LARGEST = 8
-WIDTH = 100
-
-
-def explanation(
-    derivation: Derivation | str,
-    *,
-    trials: int | None = None,
-    seed: int = 0,
-    shrink: bool = True,
-    seconds: float | None = None,
-) -> str:
-    """Check ``derivation``, shrink a failure, and return the explanation as text.
-
-    >>> import jax.numpy as jnp, derivcheck as dc
-    >>> reg = dc.Registry()
-    >>> @dc.gradient(of=lambda x: jnp.sum(x**2), inputs=dc.inputs(x=dc.normal("n")), registry=reg, name="sq")
-    ... def twice(x):
-    ...     return x
-    >>> print(dc.explanation(twice, trials=30, shrink=False).splitlines()[3])
-    diagnosis: off by a factor of 1/2: derived = 1/2 · reference
-    """
-    from derivcheck._api import DEFAULT_TRIALS, check
-    from derivcheck._shrink import SHRINK_SECONDS, with_counterexample
-
-    d = _resolve(derivation)
-    trials = trials or DEFAULT_TRIALS
-    result = check(d, trials=trials, seed=seed)
-    if shrink:
-        result = with_counterexample(result, d, seconds=SHRINK_SECONDS if seconds is None else seconds)
-    return "\n".join(render(d, result, trials=trials))
-
-
-def _resolve(derivation: Derivation | str) -> Derivation:
-    if isinstance(derivation, str):
-        from derivcheck._registry import registry
-
-        return registry()[derivation]
-    return derivation
 
 
 def render(d: Derivation, result: Result, *, trials: int, loads: Sequence[str] = ()) -> list[str]:
@@ -114,7 +80,7 @@ def _verdict_lines(r: Result) -> list[str]:
 
 def _diagnosis_lines(diag: Any) -> list[str]:
     summary = getattr(diag, "summary", diag)
-    if getattr(diag, "kind", "") == "claim":
+    if is_diagnosis_of_claim(diag):
         summary = "the claim's own statistics, in the verdict above"
     lines = [f"diagnosis: {summary}"]
     lines += [f"  - {e}" for e in getattr(diag, "evidence", ())]
@@ -137,14 +103,14 @@ def _counterexample_lines(cx: Any) -> list[str]:
         f"counterexample ({sizes_label(cx.sizes)}{shrunk}; drawn in regime {cx.regime}{simple}; "
         f"{cx.checks} size checks, {cx.evaluations} evaluations, {cx.seconds:.1f}s{budget}):"
     )
-    lines = [head, *(f"  {name} = {_array_text(v)}" for name, v in cx.inputs.items())]
+    lines = [head, *(f"  {name} = {array_exact(v)}" for name, v in cx.inputs.items())]
     if cx.reference is not None:
         lines += _side_by_side(np.asarray(cx.derived), np.asarray(cx.reference), "  ")
         lines.append(f"  relative error {cx.rel_err:.3g} (absolute {cx.abs_err:.3g})")
     elif cx.derived is not None:
-        lines.append(f"  derived (actual) = {_array_text(cx.derived)}")
+        lines.append(f"  derived (actual) = {array_exact(cx.derived)}")
         if cx.eigenvalues is not None:
-            lines.append(f"  eigenvalues = {_array_text(cx.eigenvalues)}")
+            lines.append(f"  eigenvalues = {array_exact(cx.eigenvalues)}")
     return lines
 
 
@@ -154,47 +120,20 @@ def _worst_lines(r: Result) -> list[str]:
         f"worst trial ({sizes_label(w.sizes)} [{w.regime}], trial {w.index} of its cell; rel. error {w.rel_err:.3g}):"
     )
     if w.reference is None or w.derived is None:
-        return [head, f"  derived (actual) = {_array_text(w.derived)}"]
+        return [head, f"  derived (actual) = {array_exact(w.derived)}"]
     return [head, *_side_by_side(np.asarray(w.derived), np.asarray(w.reference), "  ")]
 
 
 def _replay_lines(d: Derivation, r: Result, trials: int, loads: tuple[str, ...]) -> list[str]:
-    from derivcheck._shrink import run_replay
-
-    lines = [f"replay the worst trial: {run_replay(d, r, loads)}"]
+    lines = [f"replay the worst trial: {Replay.of_worst(d, r, loads).run()}"]
     cx = r.counterexample
     if cx is not None and getattr(cx, "replay", ""):
         lines.append(f"replay the counterexample's draw (before simplifying its values): {cx.replay}")
-    lines.append(f"explain again: derivcheck explain {d.name} --seed {r.seed} --trials {trials}" + _load_flags(loads))
+    lines.append(f"explain again: {Replay(d.name, r.seed, trials, loads=loads).explain()}")
     return lines
 
 
-def _load_flags(loads: tuple[str, ...]) -> str:
-    return "".join(f" --load {t}" for t in loads)
-
-
-# ---------------------------------------------------------------------- values
-
-
-def _fmt(x: float) -> str:
-    if not np.isfinite(x):
-        return str(x)
-    if float(x).is_integer() and abs(x) < 1e15:
-        return str(int(x))
-    return f"{x:.6g}"
-
-
-def _array_text(x: Any) -> str:
-    if x is None:
-        return "-"
-    arr = np.asarray(x)
-    if arr.ndim == 0:
-        return _fmt(float(arr))
-    text = np.array2string(
-        arr, separator=", ", max_line_width=10**6, threshold=48, formatter={"float_kind": _fmt, "int": str}
-    )
-    text = " ".join(text.split())
-    return text if len(text) <= WIDTH else text[: WIDTH - 1] + f"… (shape {arr.shape})"
+# --------------------------------------------------------------- side by side
 
 
 def _side_by_side(derived: np.ndarray, reference: np.ndarray, indent: str) -> list[str]:
@@ -211,7 +150,7 @@ def _side_by_side(derived: np.ndarray, reference: np.ndarray, indent: str) -> li
     rows = [("index", "derived (actual)", "reference (expected)", "difference")]
     for j in order:
         idx = tuple(int(i) for i in np.unravel_index(j, derived.shape)) if derived.ndim else ()
-        rows.append((str(idx), _fmt(derived.ravel()[j]), _fmt(reference.ravel()[j]), _fmt(diff.ravel()[j])))
+        rows.append((str(idx), exact(derived.ravel()[j]), exact(reference.ravel()[j]), exact(diff.ravel()[j])))
     widths = [max(len(r[c]) for r in rows) for c in range(4)]
     out = [title] if title else []
     for row in rows:

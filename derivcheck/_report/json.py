@@ -1,0 +1,65 @@
+"""The JSON document of a run, written atomically (a temporary file in the same folder, then a rename).
+
+A crash or Ctrl-C never leaves half a report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from derivcheck._result import SCHEMA_VERSION, Result
+
+
+def to_json(
+    results: Sequence[Result],
+    *,
+    seed: int,
+    trials: int,
+    seconds: float,
+    problems: Sequence[str] = (),
+    interrupted: bool = False,
+) -> dict[str, Any]:
+    """The JSON document of a run (schema documented in the README)."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "seed": seed,
+        "trials": trials,
+        "seconds": round(seconds, 3),
+        "ok": all(r.ok for r in results) and not problems and not interrupted,
+        "interrupted": interrupted,
+        "problems": list(problems),
+        "results": [r.to_dict() for r in results],
+    }
+
+
+def write_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename (never half-written)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())  # the data is on disk before the name points at it
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a report is an ordinary file
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_json(path: str | os.PathLike[str], document: dict[str, Any]) -> None:
+    """Write a run's JSON ``document`` to ``path`` atomically (NaN is not JSON: none may be left in it)."""
+    write_atomic(path, json.dumps(document, indent=2, allow_nan=False) + "\n")

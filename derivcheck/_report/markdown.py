@@ -1,0 +1,78 @@
+"""A GitHub-flavoured Markdown summary of a run: a table, and a collapsible section per failure.
+
+A failure's section is :func:`derivcheck._report.text.failure_lines` and its
+replay command, in a code fence.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Sequence
+
+from derivcheck._report.text import failure_lines, num, verdict_line
+from derivcheck._result import Result
+
+_MARK = {"ok": "✅", "unexpected": "❌", "error": "⚠️"}
+
+
+def markdown(
+    results: Sequence[Result],
+    *,
+    seed: int,
+    trials: int,
+    seconds: float,
+    problems: Sequence[str] = (),
+    interrupted: bool = False,
+    replay: Callable[[Result], str] | None = None,
+) -> str:
+    """A GitHub-flavoured Markdown summary: headline, table, then one collapsible section per failure."""
+    ok = all(r.ok for r in results) and not problems and not interrupted
+    unexpected = sum(not r.ok and r.outcome != "error" for r in results)
+    errors = sum(r.outcome == "error" for r in results)
+    head = f"## {'✅' if ok else '❌'} derivcheck: {len(results)} derivations, {unexpected} unexpected, {errors} errors"
+    out = [head, "", f"seed {seed}, {trials} trials each, {seconds:.1f}s"]
+    if interrupted:
+        out += ["", "⚠️ **interrupted**: only the derivations that finished are listed."]
+    if problems:
+        out += ["", "### Load problems", ""] + [f"- {_inline(p)}" for p in problems]
+    out += [
+        "",
+        "| | derivation | claim | outcome | expected | max rel. error | source |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        cells = [_status(r), f"<code>{_cell(r.name)}</code>", _cell(r.kind), r.outcome, r.expect.word]
+        out.append("| " + " | ".join([*cells, num(r.max_rel_err), _cell(r.source)]) + " |")
+    shown = [r for r in results if not r.ok or r.outcome == "fails"]
+    if shown:
+        out += ["", "### Failures and errors"]
+    for r in shown:
+        out += ["", *_section(r, replay)]
+    return "\n".join(out) + "\n"
+
+
+def _section(r: Result, replay: Callable[[Result], str] | None) -> list[str]:
+    body = failure_lines(r) + ([f"replay: {replay(r)}"] if replay else [])
+    fence = _fence(body)
+    summary = f"{_status(r)} <code>{html.escape(r.name)}</code> — {html.escape(verdict_line(r))}"
+    return [f"<details><summary>{summary}</summary>", "", fence + "text", *body, fence, "", "</details>"]
+
+
+def _status(r: Result) -> str:
+    return _MARK["error"] if r.outcome == "error" else _MARK["ok"] if r.ok else _MARK["unexpected"]
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a table cell: one line, HTML-escaped, pipes that do not split the row."""
+    return html.escape(" ".join(str(text).split())).replace("|", "&#124;")
+
+
+def _inline(text: str) -> str:
+    return html.escape(" ".join(str(text).split()))
+
+
+def _fence(lines: Sequence[str]) -> str:
+    """A backtick fence longer than any run of backticks in ``lines``."""
+    longest = max((len(run) for line in lines for run in re.findall("`+", line)), default=0)
+    return "`" * max(3, longest + 1)

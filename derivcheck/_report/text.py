@@ -1,0 +1,225 @@
+"""A failure's account in plain text: the one copy every report takes its lines from.
+
+* numbers and arrays: :func:`err` (``1.2e-03``), :func:`num` (``0.0012``),
+  :func:`value` (``0.001234``), :func:`exact` (integers as integers, else 6
+  significant digits), :func:`array_line`, :func:`array_exact` and
+  :func:`vector` (a few entries of a vector); the diagnosis's words use
+  :func:`derivcheck._format.fmt_number`;
+* verdicts: :func:`verdict` (the table's word), :func:`verdict_line`;
+* a failure: :func:`failure_lines` (message, worst error, diagnosis,
+  counterexample, worst trial, notes), :func:`trial_lines` (a trial-like
+  record: where, its inputs, derived vs reference), :func:`failure_report`
+  (the account under a head line: pytest and ``derivcheck.testing``), and
+  :func:`details` (the command's lines under its table).
+
+The CLI, JUnit, Markdown, ``explain``, the pytest plugin, ``derivcheck.testing``
+and the HTML all render these lines or fields; none writes its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from derivcheck._format import fmt_vector
+from derivcheck._report.replay import Replay
+from derivcheck._result import Result
+
+WIDTH = 100  # characters of an array or a one-line account before it is clipped with "…"
+
+# --------------------------------------------------------------------- numbers
+
+
+def err(x: float) -> str:
+    """An error in the table: ``1.2e-03``, ``-`` when there is none (NaN).
+
+    >>> err(0.00123), err(float("nan"))
+    ('1.2e-03', '-')
+    """
+    return "-" if x != x else f"{x:.1e}"
+
+
+def num(x: float) -> str:
+    """A tolerance or an error in a sentence: two significant digits, ``-`` when there is none.
+
+    >>> num(0.00123), num(1e-8), num(float("nan"))
+    ('0.0012', '1e-08', '-')
+    """
+    return "-" if x != x else f"{x:.2g}"
+
+
+def value(x: Any) -> str:
+    """A value in a table cell: four significant digits, ``-`` for ``None`` or NaN.
+
+    >>> value(3.14159), value(None)
+    ('3.142', '-')
+    """
+    return "-" if x is None or x != x else f"{x:.4g}"
+
+
+def exact(x: float) -> str:
+    """A value to compare by eye: integers as integers, else six significant digits (``inf``, ``nan`` as such).
+
+    >>> exact(2.0), exact(1 / 3), exact(float("inf"))
+    ('2', '0.333333', 'inf')
+    """
+    if not np.isfinite(x):
+        return str(x)
+    if float(x).is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    return f"{x:.6g}"
+
+
+def vector(v: Any, k: int = 8) -> str:
+    """The first ``k`` entries of a vector, three significant digits each: ``[0.707, -0.707]``."""
+    return fmt_vector(v, k=k, spec=".3g")
+
+
+def clip(text: str, width: int = WIDTH) -> str:
+    """``text`` cut to ``width`` characters, the last one ``…`` when cut."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def array_line(x: Any, width: int = WIDTH) -> str:
+    """An array on one line, four digits per entry, clipped to ``width``: ``[ 1. -2.5]``."""
+    text = np.array2string(np.asarray(x), precision=4, suppress_small=True, threshold=12, max_line_width=10**6)
+    return clip(" ".join(text.split()), width)
+
+
+def array_exact(x: Any, width: int = WIDTH) -> str:
+    """An array on one line with :func:`exact` entries (``[1, 0.5, -2]``), its shape said when clipped."""
+    if x is None:
+        return "-"
+    arr = np.asarray(x)
+    if arr.ndim == 0:
+        return exact(float(arr))
+    text = np.array2string(
+        arr, separator=", ", max_line_width=10**6, threshold=48, formatter={"float_kind": exact, "int": str}
+    )
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + f"… (shape {arr.shape})"
+
+
+def sizes_words(sizes: Any) -> str:
+    """``n=3 m=2`` (``-`` for no sizes)."""
+    return " ".join(f"{k}={v}" for k, v in sizes) or "-"
+
+
+# -------------------------------------------------------------------- verdicts
+
+
+def verdict(r: Result) -> str:
+    """A short word for the table: what happened relative to what was expected."""
+    if r.outcome == "error":
+        return "ERROR"
+    if r.ok:
+        return "ok" if r.expect.holds else "ok (fails as expected)"
+    return "UNEXPECTED " + r.outcome.upper()
+
+
+def verdict_line(r: Result) -> str:
+    """``fails, expected to hold — UNEXPECTED``: what happened against what was expected."""
+    expected = "hold" if r.expect.holds else "fail"
+    if r.outcome == "error":
+        return "error: the check could not run"
+    return f"{r.outcome}, expected to {expected}" + ("" if r.ok else " — UNEXPECTED")
+
+
+def headline(r: Result) -> str:
+    """``name (claim): outcome (expected word) — message``: a failure's first line."""
+    return f"{r.name} ({r.kind}): {r.outcome} (expected {r.expect.word}) — {r.message}"
+
+
+def is_diagnosis_of_claim(diag: Any) -> bool:
+    """A diagnosis of kind ``claim`` only repeats the claim's own statistics (the message says them)."""
+    return getattr(diag, "kind", "") == "claim"
+
+
+def describe(thing: Any, width: int = WIDTH) -> str:
+    """One line for a diagnosis or counterexample: its ``message``/``summary`` text, else ``str``."""
+    for attr in ("message", "summary", "text"):
+        text = getattr(thing, attr, None)
+        if isinstance(text, str) and text:
+            return clip(" ".join(text.split()), 3 * width)
+    return clip(" ".join(str(thing).split()), 3 * width)
+
+
+# -------------------------------------------------------------------- accounts
+
+
+def worst_error(r: Result) -> str:
+    """``relative 0.5, absolute 1.2 (tolerance rtol=1e-05, atol=1e-08)``."""
+    tolerance = f"(tolerance rtol={num(r.rtol)}, atol={num(r.atol)})"
+    return f"relative {num(r.max_rel_err)}, absolute {num(r.max_abs_err)} {tolerance}"
+
+
+def failure_lines(r: Result, width: int = WIDTH) -> list[str]:
+    """What a reader needs about a failure or error, one fact per line (no traceback)."""
+    lines = [r.message]
+    if not r.expect.holds:
+        lines.append(f"expected to fail: {r.expect.reason}")
+    if r.outcome == "fails":
+        lines.append(f"worst error: {worst_error(r)}")
+    if r.diagnosis is not None:
+        lines.append(f"diagnosis: {describe(r.diagnosis, width)}")
+    example = r.counterexample
+    if example is not None:
+        has_values = isinstance(getattr(example, "inputs", None), dict)
+        lines += (
+            trial_lines("counterexample", example, width) if has_values else [f"counterexample: {describe(example)}"]
+        )
+    if r.outcome == "fails" and r.worst is not None:
+        lines += trial_lines("worst trial", r.worst, width)
+    lines += [f"note: {n}" for n in r.notes]
+    return lines
+
+
+def trial_lines(title: str, trial: Any, width: int = WIDTH) -> list[str]:
+    """A trial-like record (the worst trial, a counterexample): where, its inputs, then both sides."""
+    lines = [f"{title} ({sizes_words(getattr(trial, 'sizes', ()))}, regime {getattr(trial, 'regime', '?')}):"]
+    lines += [f"  {name} = {array_line(v, width)}" for name, v in trial.inputs.items()]
+    if getattr(trial, "derived", None) is not None:
+        lines.append(f"  derived   (actual)   = {array_line(trial.derived, width)}")
+    if getattr(trial, "reference", None) is not None:
+        lines.append(f"  reference (expected) = {array_line(trial.reference, width)}")
+    return lines
+
+
+def failure_report(r: Result, last: str) -> str:
+    """The account of a failed or erroneous check under its :func:`headline`, ending with ``last``
+    (how to reproduce it): what pytest prints for an item and ``derivcheck.testing`` raises."""
+    lines = [headline(r), *(f"  {line}" for line in failure_lines(r)[1:]), f"  {last}"]
+    return "\n".join(lines)
+
+
+def details(
+    results: Iterable[Result],
+    replay: Callable[[Result], str] | None = None,
+    explain: Callable[[Result], str] | None = None,
+) -> list[str]:
+    """The command's lines under its table, for each result worth a closer look (failures, errors, notes).
+
+    ``replay`` gives the command that reproduces a result, shown for every
+    failure and error; ``explain`` the ``derivcheck explain`` command shown for
+    a failure (the default: ``--seed`` only). An unexpected failure also shows
+    its worst trial.
+    """
+    lines = []
+    for r in results:
+        singular = r.spectrum is not None and r.spectrum.min_rank < r.spectrum.n  # "holds, but singular": say so
+        if r.outcome == "holds" and r.ok and not r.notes and not singular:
+            continue
+        body = r.message + ("" if r.expect.holds else f"  [expected: {r.expect.reason}]")
+        lines.append(f"{verdict(r)}: {r.name} — {body}")
+        lines.extend(f"    note: {n}" for n in r.notes)
+        if r.diagnosis is not None and not is_diagnosis_of_claim(r.diagnosis):
+            lines.append(f"    diagnosis: {getattr(r.diagnosis, 'summary', r.diagnosis)}")
+        if r.outcome == "fails" and not r.ok and r.worst is not None:
+            lines.extend(f"    {line}" for line in trial_lines("worst input", r.worst))
+        if replay is not None and (r.outcome == "fails" or not r.ok):
+            lines.append(f"    replay: {replay(r)}")
+        if r.outcome == "fails":
+            lines.append(f"    why: {explain(r) if explain is not None else Replay(r.name, r.seed).explain()}")
+    return lines
