@@ -38,7 +38,6 @@ from derivcheck._derivation import (
     SpecialCase,
     fails,
 )
-from derivcheck._diagnose import Diagnosis
 from derivcheck._display import Results, run
 from derivcheck._explain import explanation
 from derivcheck._inputs import (
@@ -78,7 +77,7 @@ from derivcheck._registry import (
     special_case,
     vjp,
 )
-from derivcheck._result import Cell, Result, Spectrum, Trial
+from derivcheck._result import Cell, Diagnosis, Result, Spectrum, Trial
 from derivcheck._shrink import Counterexample, minimal_counterexample, with_counterexample
 
 __version__ = "0.1.0"

@@ -15,7 +15,7 @@ from derivcheck import _cache
 from derivcheck._checks import check_claim
 from derivcheck._checks._engine import CheckConfig, CheckError
 from derivcheck._derivation import Derivation
-from derivcheck._diagnose import ensure_diagnosis
+from derivcheck._diagnose import attach
 from derivcheck._format import one_line
 from derivcheck._registry import registry
 from derivcheck._result import Result
@@ -57,7 +57,7 @@ def check(derivation: Derivation | str, *, trials: int = DEFAULT_TRIALS, seed: i
     except Exception as exc:
         log.debug("%s: the check raised", derivation.name, exc_info=True)
         result = _error(derivation, config, one_line(exc))
-    result = ensure_diagnosis(result)  # every failure carries a diagnosis (derivcheck._diagnose)
+    result = attach(result)  # the engine's evidence becomes the diagnosis: every failure carries one
     return _with_seconds(result, time.perf_counter() - start)
 
 

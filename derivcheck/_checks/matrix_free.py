@@ -281,6 +281,11 @@ class MatrixFree:
     extra_regime: str = "typical"  # probes and the start vector are iid N(0, 1) in every regime
     reference_name: str = REFERENCE
 
+    @property
+    def analysis(self) -> str:
+        """How a failure is diagnosed: Hessian equality as an equality, definiteness in spectrum terms."""
+        return "equality" if self.definiteness is None else "spectrum"
+
     def extra_inputs(self, d, args):
         shape = _vector_shape(d, args)
         dtype = args[d.wrt_index].dtype if (d.claim.hvp or d.claim.of is not None) else _derived_dtype(d, args)
