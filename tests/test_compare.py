@@ -12,6 +12,12 @@ from derivcheck._spectrum import classify
 TOL = Tolerance(rtol=1e-7, atol=1e-12)
 
 
+@pytest.fixture
+def x64():
+    with jax.enable_x64(True):  # as every check runs
+        yield
+
+
 def test_bound_is_the_hand_written_inequality_bit_for_bit():
     rng = np.random.default_rng(0)
     scale = rng.lognormal(0, 8, 1000)
@@ -43,23 +49,23 @@ def test_judge_equality_uses_the_rounding_allowance():
     assert rel[0] == pytest.approx(1e-6)
 
 
-def test_evaluate_with_scale_sees_the_cancelled_terms():
+def test_evaluate_with_scale_sees_the_cancelled_terms(x64):
     def f(x):
         return (x + 1e3) - 1e3
 
     out, m = evaluate_with_scale(f, jnp.array([1.0, -2.0]))
     assert np.allclose(out, [1.0, -2.0])
-    assert float(m) == pytest.approx(1002.0)
+    assert float(m) == pytest.approx(1001.0)  # x + 1e3, the largest intermediate
     out, m = evaluate_with_scale(lambda x: {"y": jnp.sin(x)}, jnp.array([0.5]))  # outputs keep their pytree
     assert set(out) == {"y"} and float(m) == pytest.approx(0.5)
 
 
-def test_evaluate_with_scale_ignores_non_finite_intermediates():
+def test_evaluate_with_scale_ignores_non_finite_intermediates(x64):
     _, m = evaluate_with_scale(lambda x: jnp.where(jnp.isinf(1 / x), 0.0, x), jnp.array([0.0, 3.0]))
     assert float(m) == pytest.approx(3.0)
 
 
-def test_the_interpreter_enters_calls_only_when_asked():
+def test_the_interpreter_enters_calls_only_when_asked(x64):
     @jax.jit
     def inner(x):
         return jnp.maximum(x, 0.0)

@@ -108,7 +108,7 @@ def test_evaluate_judges_given_trials_as_the_check_does(reg):
     with jax.enable_x64(True):
         v = _engine.evaluate(d, DIFFERENTIAL, (x,), {}, merge_tolerance("float64", None), sizes=(("n", 2),))
     assert v.failed.tolist() == [True, False]
-    assert v.rel_err[0] == pytest.approx(0.5)
+    assert 0.2 < v.rel_err[0] <= 0.5  # |D − R| = R/2, judged against max(‖D‖, ‖R‖, T) as a check does
     assert np.allclose(np.asarray(v.values[0])[0], [1.5, 6.0])
 
 
