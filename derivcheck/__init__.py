@@ -39,7 +39,6 @@ from derivcheck._derivation import (
     fails,
 )
 from derivcheck._devices import set_devices, use_devices
-from derivcheck._diagnose import Diagnosis
 from derivcheck._inputs import (
     REGIMES,
     InputSpecError,
@@ -85,7 +84,7 @@ from derivcheck._registry import (
     special_case,
     vjp,
 )
-from derivcheck._result import Cell, Result, Results, Spectrum, Trial
+from derivcheck._result import Cell, Diagnosis, Result, Results, Spectrum, Trial
 from derivcheck._shrink import Counterexample, minimal_counterexample
 
 __version__ = "0.1.0"

@@ -23,7 +23,7 @@ from derivcheck import _cache
 from derivcheck._checks import check_claim
 from derivcheck._checks._engine import CheckConfig, CheckError
 from derivcheck._derivation import Derivation
-from derivcheck._diagnose import ensure_diagnosis
+from derivcheck._diagnose import attach
 from derivcheck._format import one_line
 from derivcheck._registry import Registry, registry
 from derivcheck._report.explain import render
@@ -74,7 +74,7 @@ def check(derivation: Derivation | str, *, trials: int = DEFAULT_TRIALS, seed: i
         result = _error(derivation, config, one_line(exc))
     except SystemExit as exc:  # a derived function or `of` calling sys.exit() is that derivation's error
         result = _error(derivation, config, f"the check called sys.exit({exc.code!r}); a derivation must return")
-    result = ensure_diagnosis(result)  # every failure carries a diagnosis (derivcheck._diagnose)
+    result = attach(result)  # the engine's evidence becomes the diagnosis: every failure carries one
     return _with_seconds(result, time.perf_counter() - start)
 
 

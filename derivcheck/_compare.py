@@ -43,9 +43,10 @@ import dataclasses
 from typing import Any
 
 import jax
-import jax.extend as jex
 import jax.numpy as jnp
 import numpy as np
+
+from derivcheck import _jaxpr
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,9 +100,36 @@ def trial_errors(derived: jnp.ndarray, reference: jnp.ndarray) -> tuple[jnp.ndar
     return abs_err, scale, finite
 
 
-def exceeds(abs_err: np.ndarray, scale: np.ndarray, tol: Tolerance) -> np.ndarray:
-    """Which trials fail: ``abs_err > atol + rtol * scale``."""
-    return np.asarray(abs_err) > tol.atol + tol.rtol * np.asarray(scale)
+def bound(tol: Tolerance, scale: Any, rounding: Any = 0):
+    """The tolerance inequality's right-hand side: ``atol + rtol · scale + rounding``.
+
+    The one place it is written: every judge, the diagnosis and the families
+    call it (NumPy arrays, floats, or traced JAX arrays). Evaluated as
+    ``(atol + rtol · scale) + rounding``, and without the addition when
+    ``rounding`` is the literal ``0``, so a value compares exactly as before.
+
+    >>> bound(Tolerance(rtol=0.5, atol=1.0), 4.0), bound(Tolerance(rtol=0.5, atol=1.0), 4.0, rounding=0.25)
+    (3.0, 3.25)
+    """
+    allowed = tol.atol + tol.rtol * scale
+    return allowed if _is_zero(rounding) else allowed + rounding
+
+
+def fits(err: Any, tol: Tolerance, scale: Any, rounding: Any = 0):
+    """``err ≤ atol + rtol · scale + rounding``: two values are equal by the check's own test.
+
+    (A NaN ``err`` does not fit; use :func:`exceeds` where a NaN must not fail.)
+    """
+    return err <= bound(tol, scale, rounding)
+
+
+def _is_zero(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and x == 0
+
+
+def exceeds(abs_err: np.ndarray, scale: np.ndarray, tol: Tolerance, rounding: Any = 0) -> np.ndarray:
+    """Which trials fail: ``abs_err > atol + rtol * scale (+ rounding)``."""
+    return np.asarray(abs_err) > bound(tol, np.asarray(scale), rounding)
 
 
 def relative_error(abs_err: np.ndarray, scale: np.ndarray, tol: Tolerance, rounding: Any = 0.0) -> np.ndarray:
@@ -138,7 +166,7 @@ def judge_equality(stats: dict[str, np.ndarray], tol: Tolerance):
     """
     scale = equality_scale(stats)
     rounding = np.asarray(stats.get("rounding", 0.0))
-    failed = np.asarray(stats["abs_err"]) > tol.atol + tol.rtol * scale + rounding
+    failed = np.asarray(stats["abs_err"]) > bound(tol, scale, rounding)
     rel = relative_error(stats["abs_err"], scale, tol, rounding)
     return failed, rel, rel
 
@@ -191,24 +219,13 @@ def evaluate_with_scale(fn, *args):
         closed, out_shape = jax.make_jaxpr(fn, return_shape=True)(*args)
     except Exception:
         return fn(*args), jnp.zeros((), jnp.float64)
-    env = dict(zip(closed.jaxpr.constvars, closed.consts, strict=True))
-    env.update(zip(closed.jaxpr.invars, jax.tree.leaves(args), strict=True))
+    scale = [jnp.zeros((), jnp.float64)]
 
-    def read(v):
-        return v.val if isinstance(v, jex.core.Literal) else env[v]
+    def widen(value):
+        scale[0] = _max_finite(scale[0], value)
 
-    scale = jnp.zeros((), jnp.float64)
-    for value in env.values():
-        scale = _max_finite(scale, value)
-    for eqn in closed.jaxpr.eqns:
-        params = eqn.primitive.get_bind_params(eqn.params)  # as jax.core.eval_jaxpr does
-        outs = eqn.primitive.bind(*map(read, eqn.invars), **params)
-        outs = outs if eqn.primitive.multiple_results else [outs]
-        for var, value in zip(eqn.outvars, outs, strict=True):
-            env[var] = value
-            scale = _max_finite(scale, value)
-    out = jax.tree.unflatten(jax.tree.structure(out_shape), [read(v) for v in closed.jaxpr.outvars])
-    return out, scale
+    outs = _jaxpr.run(closed.jaxpr, closed.consts, jax.tree.leaves(args), on_value=widen)
+    return jax.tree.unflatten(jax.tree.structure(out_shape), outs), scale[0]
 
 
 def _max_finite(scale, value):

@@ -13,7 +13,8 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
-from derivcheck._derivation import Expect
+from derivcheck._compare import Tolerance
+from derivcheck._derivation import Derivation, Expect
 from derivcheck._inputs import Sizes, sizes_label
 
 Outcome = Literal["holds", "fails", "error"]
@@ -75,6 +76,162 @@ class Spectrum:
     max_rank: int = 0
 
 
+# ------------------------------------------------------------------ the diagnosis
+
+KINDS: tuple[str, ...] = (
+    "precision",
+    "sign",
+    "factor",
+    "transpose",
+    "permutation",
+    "swap",
+    "structure",
+    "index",
+    "piecewise",
+    "condition",
+    "term",
+    "asymmetric",
+    "spectrum",
+    "claim",
+    "unexplained",
+)
+"""Every :attr:`Diagnosis.kind` (the README's table of diagnoses, in the order they are tried)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One entry of a trial's value: its index, both sides and their difference."""
+
+    index: tuple[int, ...]
+    derived: float
+    reference: float | None
+
+    @property
+    def error(self) -> float:
+        return float("nan") if self.reference is None else self.derived - self.reference
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": list(self.index),
+            "derived": _opt_num(self.derived),
+            "reference": _opt_num(self.reference),
+            "error": _opt_num(self.error),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class SizeRow:
+    """The failures of one size set: how many, and the median relative error among them."""
+
+    sizes: Sizes
+    trials: int
+    failures: int
+    median_rel_err: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sizes": dict(self.sizes),
+            "trials": self.trials,
+            "failures": self.failures,
+            "median_rel_err": _opt_num(self.median_rel_err),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Diagnosis:
+    """What is wrong with a failing derivation, in words, with the evidence.
+
+    Attributes:
+      kind: one of :data:`KINDS` (``"factor"``, ``"structure"``, ``"spectrum"``…).
+      summary: one line a student would recognise ("off by a factor of m = 13 (rows of X)").
+      evidence: the numbers behind it, one line each.
+      where: the region or condition the error is confined to ("" when everywhere).
+      expression: the factor or term found ("m", "−1", "y − 1"), "" when none.
+      factor: the factor ``D/R`` in the worst failing trial, when the kind has one.
+      regimes: the regimes with failures.
+      failing, trials: failing and judged trials.
+      worst_entries: the entries of the worst trial with the largest ``|D − R|``.
+      by_size: failures and median relative error per size set (how the error scales).
+    """
+
+    kind: str
+    summary: str
+    evidence: tuple[str, ...] = ()
+    where: str = ""
+    expression: str = ""
+    factor: float | None = None
+    regimes: tuple[str, ...] = ()
+    failing: int = 0
+    trials: int = 0
+    worst_entries: tuple[Entry, ...] = ()
+    by_size: tuple[SizeRow, ...] = ()
+
+    def __str__(self) -> str:
+        return self.summary
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (README, "JSON schema: diagnosis")."""
+        return {
+            "kind": self.kind,
+            "summary": self.summary,
+            "evidence": list(self.evidence),
+            "where": self.where,
+            "expression": self.expression,
+            "factor": _opt_num(self.factor),
+            "regimes": list(self.regimes),
+            "failing": self.failing,
+            "trials": self.trials,
+            "worst_entries": [e.to_dict() for e in self.worst_entries],
+            "by_size": [r.to_dict() for r in self.by_size],
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class SizeSetEvidence:
+    """What a diagnosis reads about the trials of one size set (every regime).
+
+    Every trial's regime, verdict, relative error, inputs (arguments and extra
+    inputs, by name) and statistics; and both sides' values of the failing
+    trials ``rows`` the engine picked (``derived`` and ``reference`` are
+    ``(len(rows), ...)``; ``reference`` is ``None``, or ``derived`` has no
+    entries, when the claim's values are not two arrays).
+    """
+
+    sizes: Sizes
+    regimes: np.ndarray
+    failed: np.ndarray
+    valid: np.ndarray
+    rel_err: np.ndarray
+    inputs: dict[str, np.ndarray]
+    stats: dict[str, np.ndarray]
+    rows: np.ndarray
+    derived: np.ndarray
+    reference: np.ndarray | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Evidence:
+    """Everything the diagnosis of one failing check reads: plain arrays, computed by the engine.
+
+    ``analysis`` is decided by the claim's family: ``"equality"`` (a derived
+    value against a reference: relations, regions, terms), ``"spectrum"``
+    (definiteness) or ``"conditions"`` (only when the failures happen; else the
+    family's own message is relayed). ``compile_options`` are what the
+    diagnosis compiles its few helper functions with (the piecewise cases of
+    ``of``). ``problem`` is set when the engine could not gather the evidence.
+    """
+
+    derivation: Derivation
+    analysis: str
+    tol: Tolerance
+    size_sets: tuple[SizeSetEvidence, ...] = ()
+    arg_names: tuple[str, ...] = ()
+    worst_derived: np.ndarray | None = None
+    worst_reference: np.ndarray | None = None
+    compile_options: dict[str, Any] | None = None
+    problem: str = ""
+
+
 @dataclasses.dataclass(frozen=True)
 class Result:
     """The verdict of one check of one derivation."""
@@ -96,7 +253,7 @@ class Result:
     cells: tuple[Cell, ...] = ()
     spectrum: Spectrum | None = None
     notes: tuple[str, ...] = ()
-    diagnosis: Any = None
+    diagnosis: Diagnosis | None = None
     counterexample: Any = None
     path: str = ""
     """How the check ran: ``"dense"`` (both sides computed in full, batched)
@@ -111,6 +268,15 @@ class Result:
     ``failed``, ``rel_err`` (NaN where skipped), and the claim family's own
     numbers (``lambda_min``, ``lambda_max``, ``margin``… for definiteness).
     Not part of the JSON form."""
+    evidence: Evidence | None = dataclasses.field(default=None, compare=False, repr=False)
+    """What the engine gathered for the diagnosis of a failure, until the orchestration
+    (:func:`derivcheck.check`) turns it into :attr:`diagnosis` and drops it. Not part of the
+    JSON form, of equality, or of a pickled Result."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["evidence"] = None  # arrays and the derivation's functions stay in this process
+        return state
 
     @property
     def ok(self) -> bool:
@@ -293,6 +459,10 @@ class Results(Sequence[Result]):
 def _num(x: float) -> float | None:
     x = float(x)
     return x if np.isfinite(x) else None
+
+
+def _opt_num(x: Any) -> float | None:
+    return None if x is None else _num(x)
 
 
 def _array(x: Any) -> Any:

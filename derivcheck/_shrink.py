@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from derivcheck._checks._engine import evaluate
+from derivcheck._checks.robust import at_kink
 from derivcheck._compare import Tolerance
 from derivcheck._derivation import VJP, Definite, Derivation, Gradient, Hessian, Identity, Jacobian
 from derivcheck._inputs import Inputs, Sizes
@@ -358,34 +360,26 @@ class _Trial:
 
 
 class _Evaluator:
-    """Runs candidate trials through the claim family exactly as the check does, in small batches."""
+    """Runs candidate trials through the claim family exactly as the check does, in small batches.
+
+    Each batch goes through the engine's judge step (:func:`derivcheck._checks._engine.evaluate`);
+    a trial on a kink of ``of`` (where any subgradient is right) does not count as failing.
+    """
 
     def __init__(self, d: Derivation, family: Any, tol: Tolerance, sizes: Sizes, budget: _Budget):
         self.d, self.family, self.tol, self.sizes, self.budget = d, family, tol, sizes, budget
 
     def run(self, cands: list[_Trial]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, Any]:
         """``(stats, failed, rel_err, values)`` of the candidates."""
-        from derivcheck._checks._engine import _Batch
-
         self.budget.evaluations += 1
         names = list(cands[0].args)
         args = tuple(np.stack([c.args[n] for c in cands]) for n in names)
         extra = {k: np.stack([c.extra[k] for c in cands]) for k in cands[0].extra}
-        batch = _Batch(self.sizes, ["shrink"] * len(cands), np.arange(len(cands)), args, extra)
-        stats, values = batch.call(self.family, self.d, "values")
-        stats = {k: np.asarray(v) for k, v in stats.items()}
-        if hasattr(self.family, "conditioning"):
-            stats.update({k: np.asarray(v) for k, v in batch.call(self.family, self.d, "conditioning").items()})
-        failed, _, rel = self.family.judge(stats, self.tol)
-        ok = np.asarray(stats["finite_reference"], bool) & np.asarray(stats["finite_derived"], bool)
-        return stats, np.asarray(failed, bool) & ok & ~_kinks(stats), np.asarray(rel, float), values
+        v = evaluate(self.d, self.family, args, extra, self.tol, sizes=self.sizes)
+        return v.stats, v.failed & ~_kinks(v.stats), v.rel_err, v.values
 
 
 def _kinks(stats: dict[str, np.ndarray]) -> np.ndarray:
-    try:
-        from derivcheck._checks.robust import at_kink
-    except ImportError:  # pragma: no cover - the guard is optional
-        return np.zeros(len(stats["finite_reference"]), bool)
     return np.asarray(at_kink(stats), bool) if "abs_err" in stats else np.zeros(len(stats["finite_reference"]), bool)
 
 

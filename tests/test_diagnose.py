@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import derivcheck as dc
-from derivcheck._diagnose import KINDS, explain_factor
+from derivcheck._diagnose._words import explain_factor
+from derivcheck._result import KINDS
 
 # ------------------------------------------------------------------ formulas
 

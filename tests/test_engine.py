@@ -1,6 +1,10 @@
 """The engine's speed paths: fast-compile options, one validating trace, labels as codes, worker jobs."""
 
+import ast
+import dataclasses
 import json
+import pickle
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -8,7 +12,11 @@ import numpy as np
 import pytest
 
 import derivcheck as dc
-from derivcheck._checks import _engine
+from derivcheck._checks import _engine, check_claim
+from derivcheck._checks._engine import CheckConfig
+from derivcheck._checks.differential import DIFFERENTIAL
+from derivcheck._compare import merge_tolerance
+from derivcheck._diagnose import diagnose
 from derivcheck.cli import main
 
 SPEC = dc.inputs(x=dc.normal("n"), sizes=[{"n": 2}, {"n": 5}])
@@ -65,3 +73,59 @@ def test_jobs_fall_back_to_this_process_for_derivations_a_worker_cannot_find(fre
     code = main(["run", "here.*", "--trials", "20", "--jobs", "2", "--json", str(report)])
     results = json.loads(report.read_text())["results"]
     assert code == 0 and [(r["name"], r["outcome"]) for r in results] == [("here.g0", "holds"), ("here.g1", "holds")]
+
+
+# ------------------------------------------------------ one-way flow: evidence, diagnosis, the judge step
+
+
+def _half_wrong(reg):
+    return dc.gradient(of=cube, inputs=SPEC, registry=reg, name="half_wrong")(lambda x: 1.5 * x**2)
+
+
+def test_a_failing_check_carries_evidence_until_check_diagnoses_it(reg):
+    d = _half_wrong(reg)
+    raw = check_claim(d, CheckConfig(trials=40))
+    ev = raw.evidence
+    assert raw.diagnosis is None and ev is not None and not ev.problem
+    assert ev.analysis == "equality" and ev.derivation is d
+    assert all(isinstance(s.derived, np.ndarray) and s.rows.size for s in ev.size_sets)
+    assert "evidence" not in raw.to_dict()
+    assert pickle.loads(pickle.dumps(raw)).evidence is None  # never crosses a process boundary
+    assert dataclasses.replace(raw, evidence=None) == raw
+    checked = dc.check(d, trials=40)
+    assert checked.evidence is None and checked.diagnosis.kind == "factor"
+    assert diagnose(ev) == checked.diagnosis  # the same seed draws the same trials
+
+
+def test_a_holding_check_carries_no_evidence(reg):
+    d = dc.gradient(of=cube, inputs=SPEC, registry=reg, name="right")(lambda x: 3 * x**2)
+    assert check_claim(d, CheckConfig(trials=20)).evidence is None
+
+
+def test_evaluate_judges_given_trials_as_the_check_does(reg):
+    d = _half_wrong(reg)
+    x = np.array([[1.0, 2.0], [0.0, 0.0]])
+    with jax.enable_x64(True):
+        v = _engine.evaluate(d, DIFFERENTIAL, (x,), {}, merge_tolerance("float64", None), sizes=(("n", 2),))
+    assert v.failed.tolist() == [True, False]
+    assert 0.2 < v.rel_err[0] <= 0.5  # |D − R| = R/2, judged against max(‖D‖, ‖R‖, T) as a check does
+    assert np.allclose(np.asarray(v.values[0])[0], [1.5, 6.0])
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+    return found
+
+
+def test_data_flows_one_way_engine_to_evidence_to_diagnosis():
+    root = Path(dc.__file__).parent
+    engine = _imports(root / "_checks" / "_engine.py")
+    assert not any(m.startswith("derivcheck._diagnose") for m in engine)
+    for path in (root / "_diagnose").glob("*.py"):
+        assert not any(m.startswith("derivcheck._checks") for m in _imports(path)), path.name

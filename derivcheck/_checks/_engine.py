@@ -6,6 +6,12 @@ regimes — with NumPy (see :mod:`derivcheck._inputs`), evaluates them in one
 ``jax.jit(jax.vmap(trial))`` call, decides which trials fail, keeps the worst
 trial's inputs and both sides' values, and builds the
 :class:`~derivcheck._result.Result`.
+
+Data flows one way: for a failing check the engine also gathers the
+:class:`~derivcheck._result.Evidence` a diagnosis reads (the failing rows'
+values, every trial's statistics, the analysis the family asks for) and
+attaches it to the Result; the orchestration diagnoses it. Shrinking judges
+its candidates through :func:`evaluate`, the same judge step as a check.
 """
 
 from __future__ import annotations
@@ -23,12 +29,12 @@ import numpy as np
 from derivcheck import _devices
 from derivcheck._compare import Tolerance, merge_tolerance
 from derivcheck._derivation import Derivation
-from derivcheck._diagnose import diagnose_run
 from derivcheck._format import one_line
 from derivcheck._inputs import Normal, Sizes, regime_params, sizes_label, stable_hash
-from derivcheck._result import Cell, Result, Trial
+from derivcheck._result import Cell, Evidence, Result, SizeSetEvidence, Trial
 
 VALUE_BUDGET_BYTES = 32 * 2**20
+MAX_ROWS = 48  # failing trials per size set whose values a diagnosis reads
 FAST_COMPILE_ROWS = 512
 """Batches of at most this many trials (and every conditioning pass) are compiled for compile speed
 (:data:`FAST_COMPILE_OPTIONS`): a third to a fifth of the compile time for 1.2–4× the run time, a
@@ -72,7 +78,11 @@ class Family(Protocol):
         """``(failed, badness, rel_err)`` per trial; the worst trial maximises badness."""
 
     def summarize(self, d: Derivation, run: Run) -> tuple[str, dict[str, Any]]:
-        """The message and extra Result fields (e.g. a spectrum) of a finished run."""
+        """The message and extra Result fields (e.g. a spectrum) of a finished run.
+
+        Optional, ``analysis``: how a failure is diagnosed — ``"equality"`` (a derived value
+        against a reference), ``"spectrum"`` (definiteness) or, by default, ``"conditions"``
+        (see :class:`~derivcheck._result.Evidence`)."""
 
 
 class Labels(Sequence):
@@ -374,12 +384,7 @@ def run_batched(d: Derivation, config: CheckConfig, family: Family) -> Result:
             f"checked at {judge_dtype} precision (rtol={tol.rtol:g}, atol={tol.atol:g}): "
             "formula errors smaller than that are invisible"
         )
-    stats = _concat(batches)
-    failed, badness, rel = family.judge(stats, tol)
-    if failed.any() and hasattr(family, "conditioning"):
-        _measure_conditioning(family, d, batches, failed)
-        stats = _concat(batches)
-        failed, badness, rel = family.judge(stats, tol)
+    stats, failed, badness, rel = _judge(family, d, batches, tol)
     trial_sizes = Labels.repeat([b.sizes for b in batches], [len(b.names) for b in batches])
     trial_regimes = Labels.concat([b.names for b in batches])
     _check_finite(stats, trial_sizes, trial_regimes, notes)
@@ -393,7 +398,7 @@ def run_batched(d: Derivation, config: CheckConfig, family: Family) -> Result:
     worst = _worst_trial(family, d, batches, worst_i, float(abs_all[worst_i]), float(rel[worst_i]))
     run = Run(d, tol, stats, failed, badness, rel, trial_sizes, trial_regimes, cells, worst)
     message, extra = family.summarize(d, run)
-    diagnosis = diagnose_run(d, family, run, batches)  # None when nothing failed
+    evidence = _evidence(d, family, run, batches) if failed.any() else None  # diagnosed by the orchestration
     abs_valid, rel_valid = abs_all[valid], rel[valid]
     return Result(
         name=d.name,
@@ -411,7 +416,7 @@ def run_batched(d: Derivation, config: CheckConfig, family: Family) -> Result:
         worst=worst,
         cells=tuple(cells),
         notes=tuple(notes),
-        diagnosis=diagnosis,
+        evidence=evidence,
         per_trial=_per_trial(stats, failed, rel, trial_sizes, trial_regimes),
         **extra,
     )
@@ -424,6 +429,49 @@ def _per_trial(stats, failed, rel, trial_sizes, trial_regimes) -> dict[str, np.n
     regime_names = np.array([k[1] for k in keys] or [""])
     labels = {"sizes": size_names[codes], "regime": regime_names[codes]}
     return {**stats, **labels, "failed": np.asarray(failed), "rel_err": np.asarray(rel)}
+
+
+def _judge(family: Family, d: Derivation, batches: list[_Batch], tol: Tolerance):
+    """The judge step: ``(stats, failed, badness, rel_err)`` of evaluated batches.
+
+    Trials that fail the plain test get the family's rounding scales measured
+    (``conditioning``: the cancelled terms ``T`` and the rounding allowance) and
+    are judged again with them; the others keep zeros there.
+    """
+    stats = _concat(batches)
+    failed, badness, rel = family.judge(stats, tol)
+    if failed.any() and hasattr(family, "conditioning"):
+        _measure_conditioning(family, d, batches, failed)
+        stats = _concat(batches)
+        failed, badness, rel = family.judge(stats, tol)
+    return stats, failed, badness, rel
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdicts:
+    """What :func:`evaluate` found for each candidate trial."""
+
+    stats: dict[str, np.ndarray]
+    failed: np.ndarray  # judged failing, with both sides finite
+    badness: np.ndarray
+    rel_err: np.ndarray
+    values: Any  # both sides of every candidate, as the family's trial returns them
+
+
+def evaluate(d: Derivation, family: Family, args: tuple, extra: dict, tol: Tolerance, sizes: Sizes = ()) -> Verdicts:
+    """Judge given trials (a leading trial axis on ``args`` and ``extra``) exactly as a check does.
+
+    The single judge step :func:`run_batched` uses (:func:`_judge`), on trials
+    that were not drawn: shrinking (:mod:`derivcheck._shrink`) evaluates its
+    candidates through it. ``sizes`` names the size set in error messages.
+    """
+    n = len(jax.tree.leaves((args, extra))[0])
+    b = _Batch(sizes, Labels.repeat(["evaluate"], [n]), np.arange(n), args, extra)
+    stats, values = b.call(family, d, "values")
+    b.stats = {k: np.asarray(v) for k, v in stats.items()}
+    stats, failed, badness, rel = _judge(family, d, [b], tol)
+    finite = np.asarray(stats["finite_reference"], bool) & np.asarray(stats["finite_derived"], bool)
+    return Verdicts(stats, np.asarray(failed, bool) & finite, np.asarray(badness), np.asarray(rel, float), values)
 
 
 def _concat(batches: list[_Batch]) -> dict[str, np.ndarray]:
@@ -548,3 +596,94 @@ def _worst_trial(family, d, batches: list[_Batch], flat_i: int, abs_err: float, 
         abs_err=abs_err,
         rel_err=rel_err,
     )
+
+
+# ------------------------------------------------------------------ evidence for the diagnosis
+
+
+def _evidence(d: Derivation, family: Family, run: Run, batches: list[_Batch]) -> Evidence:
+    """What a diagnosis of this failing run reads (:class:`~derivcheck._result.Evidence`).
+
+    Never raises: evidence that cannot be gathered says why in ``problem``.
+    """
+    about = {
+        "derivation": d,
+        "analysis": getattr(family, "analysis", "conditions"),
+        "tol": run.tol,
+        "compile_options": fast_compile_options(),  # a few failing trials: compile time dominates
+    }
+    try:
+        names = d.arg_names or tuple(f"arg{i}" for i in range(len(batches[0].args)))
+        w = run.worst
+        return Evidence(
+            **about,
+            size_sets=tuple(_size_set_evidence(d, family, run, b, sl, names) for b, sl in _slices(batches)),
+            arg_names=names,
+            worst_derived=None if w is None else _as_array(w.derived),
+            worst_reference=None if w is None else _as_array(w.reference),
+        )
+    except Exception as exc:  # the verdict stands even when the evidence cannot be gathered
+        return Evidence(**about, problem=f"{type(exc).__name__}: {exc}")
+
+
+def _slices(batches: list[_Batch]):
+    start = 0
+    for b in batches:
+        yield b, slice(start, start + len(b.names))
+        start += len(b.names)
+
+
+def _size_set_evidence(d, family, run: Run, b: _Batch, sl: slice, names: tuple[str, ...]) -> SizeSetEvidence:
+    """One size set: every trial's verdict, inputs and statistics; some failing rows' values."""
+    failed = np.asarray(run.failed[sl], bool)
+    rows = _pick_rows(np.flatnonzero(failed))
+    derived, reference = _values(b, family, d, rows)
+    inputs = {nm: np.asarray(a) for nm, a in zip(names, b.args, strict=False)}
+    inputs.update({k: np.asarray(v) for k, v in b.extra.items()})
+    return SizeSetEvidence(
+        sizes=b.sizes,
+        regimes=np.asarray(b.names),
+        failed=failed,
+        valid=np.asarray(run.stats["finite_reference"][sl], bool),
+        rel_err=np.asarray(run.rel_err[sl], float),
+        inputs=inputs,
+        stats={k: np.asarray(v)[sl] for k, v in run.stats.items()},
+        rows=rows,
+        derived=derived,
+        reference=reference,
+    )
+
+
+def _pick_rows(failing: np.ndarray) -> np.ndarray:
+    """At most :data:`MAX_ROWS` failing rows, spread evenly (rows are grouped by regime: each is read)."""
+    if failing.size <= MAX_ROWS:
+        return failing
+    return failing[np.unique(np.linspace(0, failing.size - 1, MAX_ROWS).round().astype(int))]
+
+
+def _values(b: _Batch, family: Family, d: Derivation, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Both sides of the picked rows: from the batch, or recomputed when it did not keep them.
+
+    A family whose values are not two arrays (or an array and ``None``) gives
+    no values: only the conditions of its failures can be diagnosed.
+    """
+    if not rows.size:
+        return np.zeros((0, 0)), None
+    try:
+        if b.values is not None:
+            got, ref = b.values
+        else:
+            got, ref = b.call(family, d, "values", rows=rows)[1]
+            rows = np.arange(rows.size)
+        got = np.asarray(got, dtype=np.float64)[rows]
+        ref = None if ref is None else np.asarray(ref, dtype=np.float64)[rows]
+    except (TypeError, ValueError, IndexError):
+        return np.zeros((rows.size, 0)), None
+    return got, ref
+
+
+def _as_array(x: Any) -> np.ndarray | None:
+    try:
+        return None if x is None else np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None

@@ -44,23 +44,9 @@ from derivcheck._compare import (
 )
 from derivcheck._derivation import DEFINITE_WORDS, Derivation
 from derivcheck._result import Spectrum
+from derivcheck._spectrum import classify
 
 MARGIN_FACTOR = 64.0
-
-
-def classify(n_pos: int, n_neg: int, n: int) -> str:
-    """The strongest definiteness an eigenvalue count supports."""
-    if n_pos == n:
-        return "pd"
-    if n_neg == n:
-        return "nd"
-    if n_pos == 0 and n_neg == 0:
-        return "zero"
-    if n_neg == 0:
-        return "psd"
-    if n_pos == 0:
-        return "nsd"
-    return "indefinite"
 
 
 def _holds(kind: str, n_pos, n_neg, n):
@@ -79,6 +65,7 @@ class Definite:
 
     definiteness: str = "psd"
     reference_name: str = "jnp.linalg.eigvalsh"
+    analysis = "spectrum"  # how a failure is diagnosed: in spectrum terms
 
     def extra_inputs(self, d, args):
         return {}

@@ -71,6 +71,7 @@ class Differential:
     """The family of claims "``derived`` equals this JAX derivative of ``of``"."""
 
     reference_name: str = "jax autodiff"
+    analysis = "equality"  # how a failure is diagnosed: a derived value against a reference
 
     def extra_inputs(self, d, args):
         """A VJP's cotangent, shaped like ``of``'s output."""

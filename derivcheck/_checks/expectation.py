@@ -73,7 +73,7 @@ from derivcheck._checks._engine import (
     where,
 )
 from derivcheck._checks.identity import eval_shape_or_raise, failing_regimes_text, fname, require_float_array
-from derivcheck._compare import DEFAULT_TOLERANCES, ROUNDING_FACTOR, evaluate_with_scale, merge_tolerance
+from derivcheck._compare import DEFAULT_TOLERANCES, ROUNDING_FACTOR, bound, evaluate_with_scale, merge_tolerance
 from derivcheck._derivation import Derivation, EquivalentObjective, Expectation, ExpectedGradient
 from derivcheck._inputs import Sizes, sizes_label, stable_hash
 from derivcheck._result import Result, Trial
@@ -265,7 +265,7 @@ def _exact_rounding(d: Derivation):
 def _float64_tolerance(scale):
     """``atol + rtol · scale`` of float64: below it, a difference is rounding, not a wrong claim."""
     tol = DEFAULT_TOLERANCES["float64"]
-    return tol.atol + tol.rtol * scale
+    return bound(tol, scale)
 
 
 # ------------------------------------------------------------------ the runner
@@ -397,12 +397,12 @@ def _judge(d: Derivation, sets: list[_SizeSet], stats: dict, tol) -> tuple[np.nd
     failed = ratio > 1
     rel = stats["abs_err"] / np.where(stats["scale"] > 0, stats["scale"], 1.0)
     if "exact_err" in stats:
-        plain = stats["exact_err"] > tol.atol + tol.rtol * stats["exact_scale"]
+        plain = stats["exact_err"] > bound(tol, stats["exact_scale"])
         rounding = np.zeros(len(failed))
         if plain.any():  # measure the rounding allowance only where it matters
             rounding = np.concatenate([np.asarray(_exact_rounding(d)(s.args)) for s in sets])
         stats["exact_rounding"] = rounding
-        limit = tol.atol + tol.rtol * stats["exact_scale"] + rounding
+        limit = bound(tol, stats["exact_scale"], rounding)
         failed = failed | (stats["exact_err"] > limit)
         ratio = np.maximum(ratio, stats["exact_err"] / limit)
     return failed, ratio, rel

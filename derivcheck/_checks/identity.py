@@ -66,6 +66,8 @@ def failing_regimes_text(run: Run) -> str:
 class Equality:
     """The family of claims "``derived(*args)`` equals ``of(*args)``"."""
 
+    analysis = "equality"  # how a failure is diagnosed: a derived value against a reference
+
     def extra_inputs(self, d, args):
         return {}
 

@@ -45,7 +45,7 @@ import numpy as np
 
 from derivcheck._checks._engine import CheckConfig, CheckError, fast_compile_options, jit_hint, one_line
 from derivcheck._checks.identity import fname
-from derivcheck._compare import DEFAULT_TOLERANCES
+from derivcheck._compare import DEFAULT_TOLERANCES, fits
 from derivcheck._derivation import Derivation
 from derivcheck._inputs import Inputs, OneHot, Sizes, _all_dims, sizes_label
 from derivcheck._result import Cell, Result, Trial
@@ -134,7 +134,7 @@ def _difference(got, ref):
     got, ref = jnp.ravel(jnp.asarray(got, jnp.float64)), jnp.ravel(jnp.asarray(ref, jnp.float64))
     diff = jnp.sqrt(jnp.sum((got - ref) ** 2))
     scale = jnp.maximum(jnp.sqrt(jnp.sum(got**2)), jnp.sqrt(jnp.sum(ref**2)))
-    rel = jnp.where(diff <= tol.atol + tol.rtol * scale, 0.0, diff / jnp.where(scale > 0, scale, 1.0))
+    rel = jnp.where(fits(diff, tol, scale), 0.0, diff / jnp.where(scale > 0, scale, 1.0))
     return rel, jnp.all(jnp.isfinite(got)), jnp.all(jnp.isfinite(ref))
 
 

@@ -281,6 +281,11 @@ class MatrixFree:
     extra_regime: str = "typical"  # probes and the start vector are iid N(0, 1) in every regime
     reference_name: str = REFERENCE
 
+    @property
+    def analysis(self) -> str:
+        """How a failure is diagnosed: Hessian equality as an equality, definiteness in spectrum terms."""
+        return "equality" if self.definiteness is None else "spectrum"
+
     def extra_inputs(self, d, args):
         shape = _vector_shape(d, args)
         dtype = args[d.wrt_index].dtype if (d.claim.hvp or d.claim.of is not None) else _derived_dtype(d, args)
@@ -404,9 +409,7 @@ class MatrixFree:
         kind = self.definiteness
         lo, hi = stats["lambda_min"], stats["lambda_max"]
         m, r_lo, r_hi = stats["margin"], stats["resid_min"], stats["resid_max"]
-        asym = np.asarray(stats["sym_err"]) > tol.atol + tol.rtol * np.asarray(stats["sym_scale"]) + np.asarray(
-            stats["sym_rounding"]
-        )
+        asym = exceeds(stats["sym_err"], stats["sym_scale"], tol, np.asarray(stats["sym_rounding"]))
         wrong_sign = {"psd": lo < -m, "nsd": hi > m, "pd": lo - r_lo <= m, "nd": hi + r_hi >= -m}[kind]
         failed = asym | wrong_sign
         rel = np.zeros(failed.shape)
@@ -453,9 +456,7 @@ class MatrixFree:
             return f"{DEFINITE_WORDS[kind]} on {run.trials} trials, matrix-free ({how}); closest: {lam}", {
                 "spectrum": spectrum
             }
-        asym = np.asarray(s["sym_err"]) > run.tol.atol + run.tol.rtol * np.asarray(s["sym_scale"]) + np.asarray(
-            s["sym_rounding"]
-        )
+        asym = exceeds(s["sym_err"], s["sym_scale"], run.tol, np.asarray(s["sym_rounding"]))
         if asym.any():
             j = int(np.argmax(asym))
             at = where(run.sizes[j], run.regimes[j])

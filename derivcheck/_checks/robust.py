@@ -88,6 +88,10 @@ class KinkAware:
 
     inner: Differential
 
+    @property
+    def analysis(self) -> str:
+        return self.inner.analysis
+
     def extra_inputs(self, d, args):
         return self.inner.extra_inputs(d, args)
 

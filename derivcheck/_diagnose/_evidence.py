@@ -1,0 +1,231 @@
+"""What the diagnosis reads: the evidence per size set, and the check's own bound per row.
+
+:class:`Observations` wraps the engine's :class:`~derivcheck._result.Evidence`
+(plain arrays) with what every step asks of it: the failing size sets, the
+bound ``atol + rtol · max(‖x‖∞, ‖y‖∞, T) + rounding`` of each kept row
+(:func:`derivcheck._compare.bound`), the entries it counts as wrong, and the
+regions of entries (:class:`Region`) the structure and piecewise steps test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from derivcheck._compare import Tolerance, bound, fits
+from derivcheck._derivation import Derivation
+from derivcheck._diagnose._words import dim_descriptions
+from derivcheck._inputs import Sizes
+from derivcheck._result import Entry, Evidence, SizeRow, SizeSetEvidence
+
+TOP_ENTRIES = 5
+
+
+@dataclasses.dataclass
+class Group:
+    """The trials of one size set: everyone's inputs and verdicts, the kept failing rows' values.
+
+    ``derived``/``reference`` hold the values of the failing trials ``rows``
+    (the engine keeps at most ``MAX_ROWS`` of them); ``floor`` and ``slack`` are
+    those trials' cancelled-terms scale ``T`` and rounding allowance, as the
+    check measured.
+    """
+
+    sizes: Sizes
+    regimes: np.ndarray
+    failed: np.ndarray
+    valid: np.ndarray
+    rel_err: np.ndarray
+    inputs: dict[str, np.ndarray]
+    stats: dict[str, np.ndarray]
+    rows: np.ndarray
+    derived: np.ndarray
+    reference: np.ndarray | None
+    floor: np.ndarray
+    slack: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.derived.shape[1:])
+
+    def kept_inputs(self, name: str) -> np.ndarray:
+        return self.inputs[name][self.rows]
+
+    @classmethod
+    def of(cls, s: SizeSetEvidence) -> Group:
+        """The group of one size set's evidence, with its kept rows' ``T`` and rounding allowance."""
+        n = len(s.failed)
+        return cls(
+            sizes=s.sizes,
+            regimes=s.regimes,
+            failed=s.failed,
+            valid=s.valid,
+            rel_err=s.rel_err,
+            inputs=s.inputs,
+            stats=s.stats,
+            rows=s.rows,
+            derived=s.derived,
+            reference=s.reference,
+            floor=s.stats.get("terms", np.zeros(n))[s.rows].astype(float),
+            slack=s.stats.get("rounding", np.zeros(n))[s.rows].astype(float),
+        )
+
+
+@dataclasses.dataclass
+class Observations:
+    """Everything the diagnosis reads about one failing check (see :class:`~derivcheck._result.Evidence`)."""
+
+    derivation: Derivation
+    tol: Tolerance
+    groups: list[Group]
+    worst_derived: np.ndarray | None = None
+    worst_reference: np.ndarray | None = None
+    arg_names: tuple[str, ...] = ()
+    analysis: str = "conditions"
+    compile_options: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, evidence: Evidence) -> Observations:
+        return cls(
+            derivation=evidence.derivation,
+            tol=evidence.tol,
+            groups=[Group.of(s) for s in evidence.size_sets],
+            worst_derived=evidence.worst_derived,
+            worst_reference=evidence.worst_reference,
+            arg_names=evidence.arg_names,
+            analysis=evidence.analysis,
+            compile_options=evidence.compile_options,
+        )
+
+    @property
+    def failing_groups(self) -> list[Group]:
+        return [g for g in self.groups if g.rows.size]
+
+    @property
+    def dims(self) -> dict[str, str]:
+        return dim_descriptions(self.derivation.inputs)
+
+
+def comparable(obs: Observations) -> bool:
+    """Both sides are kept, with the same shape, for every size set with failures."""
+    return all(g.reference is not None and g.reference.shape == g.derived.shape for g in obs.failing_groups)
+
+
+def norm(x: np.ndarray) -> np.ndarray:
+    """``‖x_t‖∞`` per row of a stacked array ``(k, ...)``."""
+    flat = np.abs(np.asarray(x, float)).reshape(len(x), -1)
+    return flat.max(axis=1, initial=0.0)
+
+
+def expand(v: np.ndarray, like: np.ndarray) -> np.ndarray:
+    return np.asarray(v).reshape((-1,) + (1,) * (np.ndim(like) - 1))
+
+
+def allowed(obs: Observations, g: Group, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The check's bound per row: ``atol + rtol · max(‖x‖, ‖y‖, T) + rounding``."""
+    scale = np.maximum(np.maximum(norm(x), norm(y)), g.floor)
+    return bound(obs.tol, scale, g.slack)
+
+
+def fits_rows(obs: Observations, g: Group, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Which rows have ``x`` equal to ``y`` by the check's own test."""
+    return norm(x - y) <= allowed(obs, g, x, y)
+
+
+def wrong_entries(obs: Observations, g: Group) -> np.ndarray:
+    """Entries whose error alone would fail the trial: ``|D_i − R_i| > bound``."""
+    limit = allowed(obs, g, g.derived, g.reference)
+    return np.abs(g.derived - g.reference) > expand(limit, g.derived)
+
+
+def fits_row(obs: Observations, g: Group, t: int, other: np.ndarray) -> bool:
+    d = g.derived[t]
+    scale = max(np.abs(d).max(initial=0), np.abs(other).max(initial=0), g.floor[t])
+    return bool(fits(np.abs(d - other).max(initial=0), obs.tol, scale, g.slack[t]))
+
+
+def nonzero(obs: Observations, g: Group) -> np.ndarray:
+    """Entries where either side is non-zero beyond the check's bound."""
+    limit = expand(allowed(obs, g, g.derived, g.reference), g.derived)
+    return np.maximum(np.abs(g.derived), np.abs(g.reference)) > limit
+
+
+@dataclasses.dataclass(frozen=True)
+class Region:
+    """A set of entries, built per size set for the kept rows (``(k, *shape)`` bool, or None)."""
+
+    words: str  # the region: "the off-diagonal entries (i ≠ j)"
+    rest: str  # what is right: "the diagonal is right"
+    build: Callable[[Group], np.ndarray | None]
+    kind: str = "structure"
+
+
+def index_grid(shape: tuple[int, ...]) -> list[np.ndarray]:
+    return list(np.indices(shape)) if shape else []
+
+
+def per_row(g: Group, mask: np.ndarray | None) -> np.ndarray | None:
+    return None if mask is None else np.broadcast_to(mask, (g.rows.size, *g.shape))
+
+
+def aligned(mask: np.ndarray, shape: tuple[int, ...]) -> list[np.ndarray]:
+    """``mask`` (k, *s) laid over values of ``shape``: equal, leading or trailing axes."""
+    s = mask.shape[1:]
+    if not s:
+        return []
+    out = []
+    if s == shape:
+        return [mask]
+    if shape[: len(s)] == s:
+        out.append(mask.reshape(mask.shape + (1,) * (len(shape) - len(s))))
+    if shape[len(shape) - len(s) :] == s:
+        out.append(mask.reshape((mask.shape[0],) + (1,) * (len(shape) - len(s)) + s))
+    return [np.broadcast_to(m, (mask.shape[0], *shape)) for m in out]
+
+
+def coverage(obs: Observations, region: Region, wrong: list[np.ndarray], rows: int | None = None) -> float | None:
+    """Fraction of entries in ``region`` if it holds every wrong entry and leaves right ones out.
+
+    Right entries count only where they are not zero on both sides: a region
+    is no finding when everything outside it is trivially ``0 = 0``.
+    """
+    inside = total = outside = 0
+    for g, w in zip(obs.failing_groups, wrong, strict=True):
+        m = region.build(g)
+        w, live = w[:rows], nonzero(obs, g)[:rows]
+        if m is None or m.shape != w.shape or (w & ~m).any():
+            return None
+        inside += int(m.sum())
+        total += m.size
+        outside += int((~m & live).sum())
+    return inside / total if outside and inside else None
+
+
+def worst_entries(d: np.ndarray | None, r: np.ndarray | None, k: int = TOP_ENTRIES) -> tuple[Entry, ...]:
+    if d is None or r is None or d.shape != r.shape:
+        return ()
+    err = np.abs(d - r)
+    order = np.argsort(-err.ravel(), kind="stable")[:k]
+    return tuple(
+        Entry(tuple(int(i) for i in np.unravel_index(j, d.shape)), float(d.ravel()[j]), float(r.ravel()[j]))
+        for j in order
+        if err.ravel()[j] > 0
+    )
+
+
+def by_size(obs: Observations) -> tuple[SizeRow, ...]:
+    out = []
+    for g in obs.groups:
+        rel = g.rel_err[g.failed & g.valid]
+        out.append(
+            SizeRow(
+                sizes=g.sizes,
+                trials=int(g.valid.sum()),
+                failures=int(g.failed.sum()),
+                median_rel_err=float(np.median(rel)) if rel.size else float("nan"),
+            )
+        )
+    return tuple(out)

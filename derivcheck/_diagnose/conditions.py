@@ -1,0 +1,290 @@
+"""Steps 4–6: when the failures happen (a property of the inputs or sizes, a regime), and a missing term.
+
+A condition explains the failures when every failing trial has it and most
+trials with it fail (:data:`CONDITION_SHARE`); a term when ``D − R`` is, on
+every kept row, ``β₁ b₁ (+ β₂ b₂)`` with ``b`` the constant 1 or an input shaped
+like the value and ``β`` a constant or a simple combination of scalar features.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from fractions import Fraction
+
+import numpy as np
+
+from derivcheck._compare import bound
+from derivcheck._diagnose._evidence import Group, Observations, comparable
+from derivcheck._diagnose._words import MATCH_RTOL, close, regime_line
+from derivcheck._format import fmt_number
+from derivcheck._inputs import REGIMES, sizes_label
+from derivcheck._result import Diagnosis
+
+CONDITION_SHARE = 0.75  # a condition explains the failures when this share of the trials it marks fail
+CONDITION_HOLDING = 5  # … and at least this many trials without it hold
+
+
+def _features(obs: Observations) -> list[tuple[str, str, list[np.ndarray]]]:
+    """Per-trial yes/no properties of the inputs and sizes: ``(holds words, fails words, per group)``."""
+    groups = obs.groups
+    out = []
+    for name in groups[0].inputs:
+        arrs = [g.inputs[name].reshape(len(g.failed), *g.inputs[name].shape[1:]) for g in groups]
+        if any(a.ndim < 2 for a in arrs):
+            continue
+        out += _input_features(name, arrs)
+    for dim, _ in groups[0].sizes:
+        out.append((f"{dim} = 1", f"{dim} > 1", [np.full(len(g.failed), dict(g.sizes)[dim] == 1) for g in groups]))
+    return out
+
+
+def _input_features(name: str, arrs: list[np.ndarray]) -> list[tuple[str, str, list[np.ndarray]]]:
+    """Normalisation (sums to 1, per row too) and 0/1 patterns of one input."""
+    flat = [a.reshape(len(a), -1) for a in arrs]
+    out = []
+    if all(np.all(a >= 0) for a in arrs):
+        out.append(
+            (f"Σ {name} = 1", f"Σ {name} ≠ 1", [np.isclose(f.sum(axis=1), 1.0, rtol=0, atol=1e-9) for f in flat])
+        )
+        if all(a.ndim > 2 for a in arrs):
+            rows = [np.isclose(a.sum(axis=-1), 1.0, rtol=0, atol=1e-9).reshape(len(a), -1).all(axis=1) for a in arrs]
+            out.append((f"every row of {name} sums to 1", f"some row of {name} does not sum to 1", rows))
+    if all(a.ndim == 3 and a.shape[1] == a.shape[2] for a in arrs) and any(a.shape[1] > 1 for a in arrs):
+        sym = [np.isclose(a, np.swapaxes(a, 1, 2), rtol=1e-12, atol=0).reshape(len(a), -1).all(axis=1) for a in arrs]
+        out.append((f"{name} is symmetric", f"{name} is not symmetric ({name} ≠ {name}ᵀ)", sym))
+    if all(np.isin(a, (0.0, 1.0)).all() for a in arrs):
+        out.append((f"every entry of {name} is 1", f"some entry of {name} is 0", [f.all(axis=1) for f in flat]))
+        out.append((f"every entry of {name} is 0", f"some entry of {name} is 1", [~f.any(axis=1) for f in flat]))
+    else:
+        out.append((f"{name} = 0", f"{name} ≠ 0", [~f.any(axis=1) for f in flat]))
+    return out
+
+
+def exact_condition(obs: Observations) -> Diagnosis | None:
+    """A property every failing trial has, that most trials with it fail (:data:`CONDITION_SHARE`).
+
+    The trials without it (at least :data:`CONDITION_HOLDING`) all hold. Not
+    every trial with it must fail: the error it allows can vanish by chance
+    (a dropout mask zeroing the wrong row, a saturated sigmoid).
+    """
+    failed = np.concatenate([g.failed[g.valid] for g in obs.groups])
+    best = None
+    for yes, no, per in _features(obs):
+        f = np.concatenate([p[g.valid] for p, g in zip(per, obs.groups, strict=True)])
+        for cond, other, mask in ((yes, no, f), (no, yes, ~f)):
+            share = _explains(mask, failed)
+            if share is not None and (best is None or share > best[0]):
+                best = (share, cond, other, mask)
+    if best is not None:
+        share, cond, other, mask = best
+        return _condition_diagnosis(obs, cond, other, mask, failed)
+    regimes = np.concatenate([g.regimes[g.valid] for g in obs.groups])
+    bad = sorted(set(regimes[failed]))
+    mask = np.isin(regimes, bad)
+    if set(regimes) - set(bad) and _explains(mask, failed) is not None:
+        cond = "in regime" + ("s " if len(bad) > 1 else " ") + ", ".join(bad)
+        return _condition_diagnosis(obs, cond, "in the others", mask, failed, regime=True)
+    return None
+
+
+def _explains(mask: np.ndarray, failed: np.ndarray) -> float | None:
+    """The share of ``mask``'s trials that fail, if every failure is in ``mask`` and enough are."""
+    if mask.all() or (~mask).sum() < CONDITION_HOLDING or (failed & ~mask).any():
+        return None
+    share = failed[mask].mean()
+    return float(share) if share >= CONDITION_SHARE else None
+
+
+def _condition_diagnosis(
+    obs: Observations, cond: str, other: str, mask: np.ndarray, failed: np.ndarray, regime: bool = False
+) -> Diagnosis:
+    words = cond
+    if regime:
+        words += " (" + "; ".join(REGIMES.get(r, r) for r in cond.split(" ", 2)[-1].split(", ")) + ")"
+    for dim, desc in obs.dims.items():
+        if cond.startswith(f"{dim} ") and desc:
+            words += f" ({dim}: {desc})"
+    n_cond, n_fail, n_hold = int(mask.sum()), int(failed.sum()), int((~mask).sum())
+    evidence = [f"{n_fail} of the {n_cond} trials {_where(cond)} fail; all {n_hold} trials {_where(other)} hold"]
+    equality = obs.analysis == "equality" and comparable(obs)
+    term = terms(obs) if equality else None
+    if term is not None:
+        evidence.append(f"there {term.summary}")
+    exactly = "exactly " if n_fail == n_cond else "only "
+    return Diagnosis(
+        kind="condition",
+        summary=f"fails {exactly}{_plain(words)}; holds {_plain(other)}",
+        evidence=tuple(evidence),
+        where=cond,
+    )
+
+
+def _plain(other: str) -> str:
+    return other if other.startswith("in ") else f"when {other}"
+
+
+def _where(cond: str) -> str:
+    return cond if cond.startswith("in ") else f"where {cond}"
+
+
+def partial_condition(obs: Observations) -> Diagnosis | None:
+    """Failures confined to some regimes or some size sets (not every trial there fails)."""
+    all_regimes = list(dict.fromkeys(r for g in obs.groups for r in g.regimes))
+    bad = list(dict.fromkeys(r for g in obs.groups for r in g.regimes[g.failed]))
+    if len(bad) < len(all_regimes):
+        line = regime_line(obs)
+        return Diagnosis(kind="condition", summary=line, evidence=(line,), where="regimes " + ", ".join(bad))
+    bad_sizes = [g for g in obs.groups if g.failed.any()]
+    if len(bad_sizes) < len(obs.groups):
+        at = "; ".join(sizes_label(g.sizes) for g in bad_sizes)
+        ok = "; ".join(sizes_label(g.sizes) for g in obs.groups if not g.failed.any())
+        return Diagnosis(kind="condition", summary=f"fails only at sizes {at}; holds at {ok}", where=at)
+    return None
+
+
+def _scalar_features(g: Group, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Per kept row: the scalar inputs, and the mean and sum of every array input."""
+    out = {}
+    for name in names:
+        a = g.kept_inputs(name).astype(float)
+        if a.ndim == 1:
+            out[name] = a
+        else:
+            flat = a.reshape(len(a), -1)
+            out[f"mean({name})"] = flat.mean(axis=1)
+            out[f"Σ{name}"] = flat.sum(axis=1)
+    return out
+
+
+def _basis(obs: Observations) -> list[str]:
+    """Term candidates: the constant 1 and every input shaped like the value in every size set."""
+    names = [
+        n for n in obs.failing_groups[0].inputs if all(g.inputs[n].shape[1:] == g.shape for g in obs.failing_groups)
+    ]
+    return ["1", *names]
+
+
+def terms(obs: Observations) -> Diagnosis | None:
+    basis = _basis(obs)
+    for size in (1, 2):
+        for subset in itertools.combinations(basis, size):
+            coefs = _fit_terms(obs, subset)
+            if coefs is None:
+                continue
+            words = [_explain_coef(obs, np.array(c)) for c in coefs]
+            if size > 1 and any(w is None for w in words):
+                continue  # two free coefficients per trial fit too much to mean anything
+            expr = _term_expr(subset, words)
+            return _term_diagnosis(obs, subset, expr, words)
+    return None
+
+
+def _fit_terms(obs: Observations, subset: tuple[str, ...]) -> list[list[float]] | None:
+    """Per kept row, least-squares ``β`` with ``D − R = Σ β_b b``, if it fits every row."""
+    coefs: list[list[float]] = [[] for _ in subset]
+    for g in obs.failing_groups:
+        err = (g.derived - g.reference).reshape(g.rows.size, -1)
+        for t in range(g.rows.size):
+            cols = [np.ones(err.shape[1]) if b == "1" else g.kept_inputs(b)[t].reshape(-1) for b in subset]
+            a = np.stack(cols, axis=1)
+            beta, *_ = np.linalg.lstsq(a, err[t], rcond=None)
+            resid = np.abs(err[t] - a @ beta).max(initial=0)
+            scale = max(np.abs(g.derived[t]).max(), np.abs(g.reference[t]).max(), g.floor[t])
+            if resid > bound(obs.tol, scale, g.slack[t]) or np.linalg.matrix_rank(a) < len(subset):
+                return None
+            for k, b in enumerate(beta):
+                coefs[k].append(float(b))
+    return coefs
+
+
+def _explain_coef(obs: Observations, c: np.ndarray) -> str | None:
+    """A coefficient that is a simple constant, ``κ f`` or ``κ₁ f₁ + κ₂ f₂`` of per-trial features.
+
+    Features: scalar inputs, means and sums of array inputs, their products
+    with a scalar input, and ``1/k``, ``k`` for each size ``k``; the ``κ`` must
+    be simple fractions (:func:`_is_simple`).
+    """
+    if close(c, np.full_like(c, c[0])):
+        return fmt_number(c[0])
+    feats = _coef_features(obs, c.size)
+    singles = list(feats)
+    for name in singles:
+        text = _fit_combo(c, [name], feats)
+        if text:
+            return text
+    for a, b in itertools.combinations(singles, 2):
+        text = _fit_combo(c, [a, b], feats)
+        if text:
+            return text
+    return None
+
+
+def _coef_features(obs: Observations, n: int) -> dict[str, np.ndarray]:
+    feats: dict[str, list[float]] = {}
+    for g in obs.failing_groups:
+        names = obs.arg_names + tuple(k for k in g.inputs if k not in obs.arg_names)
+        for k, v in _scalar_features(g, names).items():
+            feats.setdefault(k, []).extend(v.tolist())
+        for dim, size in g.sizes:
+            feats.setdefault(f"1/{dim}", []).extend([1 / size] * g.rows.size)
+            feats.setdefault(dim, []).extend([float(size)] * g.rows.size)
+    base = {k: np.array(v) for k, v in feats.items() if len(v) == n and np.ptp(v) > 0}
+    scalars = [k for k in base if "(" not in k and "Σ" not in k and "/" not in k and k not in dict(obs.groups[0].sizes)]
+    out = dict(base)
+    for i, s_ in enumerate(scalars):
+        for k in base:
+            if k not in scalars[: i + 1] and k not in dict(obs.groups[0].sizes) and not k.startswith("1/"):
+                out[f"{s_}·{k}"] = base[s_] * base[k]
+    return out
+
+
+def _fit_combo(c: np.ndarray, names: list[str], feats: dict[str, np.ndarray]) -> str | None:
+    a = np.stack([feats[k] for k in names], axis=1)
+    kappa, *_ = np.linalg.lstsq(a, c, rcond=None)
+    if not all(_is_simple(k) for k in kappa) or not close(c, a @ kappa):
+        return None
+    pairs = sorted(
+        zip(kappa, names, strict=True), key=lambda p: p[1].startswith("1/") or (p[1].isalpha() and len(p[1]) <= 2)
+    )
+    text = " + ".join(_scaled(k, name) for k, name in pairs)
+    return text.replace("+ −", "− ")
+
+
+def _is_simple(k: float) -> bool:
+    if not math.isfinite(k) or k == 0:
+        return False
+    frac = Fraction(k).limit_denominator(12)
+    return abs(float(frac) - k) <= MATCH_RTOL * abs(k) and abs(frac.numerator) <= 12
+
+
+def _scaled(kappa: float, name: str) -> str:
+    k = fmt_number(kappa)
+    return name if k == "1" else f"−{name}" if k == "−1" else f"{k}·{name}"
+
+
+def _term_expr(subset: tuple[str, ...], words: list[str | None]) -> str:
+    parts = []
+    for b, w in zip(subset, words, strict=True):
+        w = w or "β"
+        if b == "1":
+            parts.append(w)
+        elif w == "1":
+            parts.append(b)
+        elif w == "−1":
+            parts.append(f"−{b}")
+        else:
+            parts.append(f"{w}·{b}" if " " not in w else f"({w})·{b}")
+    text = " + ".join(parts).replace("+ −", "− ")
+    return text
+
+
+def _term_diagnosis(obs: Observations, subset: tuple[str, ...], expr: str, words: list[str | None]) -> Diagnosis:
+    rows = sum(g.rows.size for g in obs.failing_groups)
+    same = subset == ("1",)
+    what = " (the same in every entry)" if same else ""
+    varying = " with β varying between trials" if any(w is None for w in words) else ""
+    summary = f"a term is missing or extra: derived − reference = {expr}{what}{varying}"
+    evidence = (f"D − R = {expr} within tolerance on all {rows} failing trials read",)
+    return Diagnosis(kind="term", summary=summary, evidence=evidence, expression=expr)

@@ -1,0 +1,236 @@
+"""Steps 0–2: a precision problem, a linear relation (sign, factor, transpose, permutation), a swap.
+
+Each step reads the kept failing rows and returns a :class:`~derivcheck._result.Diagnosis`
+when its relation fits every one of them by the check's own test, else ``None``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from derivcheck._diagnose._evidence import Group, Observations, expand, fits_row, fits_rows, index_grid, wrong_entries
+from derivcheck._diagnose._words import Factor, axis_names, dim_expressions, explain_factor, sizes_of, times
+from derivcheck._format import fmt_number
+from derivcheck._inputs import sizes_label
+from derivcheck._result import Diagnosis
+
+PRECISION_REL = 1e-5  # below this relative error, a failure is rounding, not a formula error
+
+
+def precision(obs: Observations) -> Diagnosis | None:
+    rel = np.concatenate([g.rel_err[g.failed] for g in obs.groups])
+    if rel.size and 0 < np.nanmax(rel) < PRECISION_REL:
+        return Diagnosis(
+            kind="precision",
+            summary=f"a precision problem, not a wrong formula: the largest relative error is {np.nanmax(rel):.1e}",
+            evidence=(
+                f"every failing trial differs by less than {PRECISION_REL:g} relative (rtol {obs.tol.rtol:g}); "
+                "formula errors (a sign, a factor, a dropped term) are far larger — look for cancellation "
+                "or a lower-precision step",
+            ),
+        )
+    return None
+
+
+def _axis_perms(obs: Observations) -> list[tuple[int, ...]]:
+    """Permutations of the value's axes that keep its shape in every size set (identity first)."""
+    shapes = [g.shape for g in obs.failing_groups]
+    ndim = len(shapes[0])
+    pool = itertools.permutations(range(ndim)) if ndim <= 4 else [tuple(range(ndim)), tuple(reversed(range(ndim)))]
+    return [p for p in pool if all(tuple(s[i] for i in p) == s for s in shapes)]
+
+
+def factors(obs: Observations, perm: tuple[int, ...]) -> list[np.ndarray] | None:
+    """``c_t = ⟨D, P(R)⟩ / ⟨P(R), P(R)⟩`` per kept row, if ``D = c_t P(R)`` fits every row."""
+    out = []
+    for g in obs.failing_groups:
+        pr = np.transpose(g.reference, (0, *(i + 1 for i in perm)))
+        flat_d, flat_r = g.derived.reshape(len(pr), -1), pr.reshape(len(pr), -1)
+        denom = np.einsum("ij,ij->i", flat_r, flat_r)
+        if np.any(denom == 0):
+            return None
+        c = np.einsum("ij,ij->i", flat_d, flat_r) / denom
+        if not fits_rows(obs, g, g.derived, expand(c, pr) * pr).all():
+            return None
+        out.append(c)
+    return out
+
+
+def proportional(obs: Observations) -> Diagnosis | None:
+    for perm in _axis_perms(obs):
+        cs = factors(obs, perm)
+        if cs is None:
+            continue
+        c = np.concatenate(cs)
+        identity = perm == tuple(range(len(perm)))
+        verify = _factor_check(obs, perm)
+        if verify(np.ones_like(c)):
+            return _permutation_diagnosis(obs, perm, None, c)
+        factor = explain_factor(c, sizes_of(obs), obs.dims, verify)
+        median = float(np.median(c))
+        if factor is None and verify(np.full_like(c, median)):
+            factor = Factor(fmt_number(median))
+        if factor is None:
+            continue
+        if identity:
+            return _factor_diagnosis(obs, factor, c)
+        return _permutation_diagnosis(obs, perm, factor, c)
+    return None
+
+
+def _factor_check(obs: Observations, perm: tuple[int, ...]) -> Callable[[np.ndarray], bool]:
+    """``verify(values)``: does ``D = value_t · P(R)`` pass the check's test on every kept row?"""
+
+    def verify(values: np.ndarray) -> bool:
+        start = 0
+        for g in obs.failing_groups:
+            k = g.rows.size
+            pr = np.transpose(g.reference, (0, *(i + 1 for i in perm)))
+            if not fits_rows(obs, g, g.derived, expand(values[start : start + k], pr) * pr).all():
+                return False
+            start += k
+        return True
+
+    return verify
+
+
+def _factor_diagnosis(obs: Observations, factor: Factor, c: np.ndarray) -> Diagnosis:
+    n = c.size
+    per_size = ", ".join(
+        f"{fmt_number(float(np.median(cs)))} at {sizes_label(g.sizes)}"
+        for g, cs in zip(
+            obs.failing_groups, np.split(c, np.cumsum([g.rows.size for g in obs.failing_groups])[:-1]), strict=True
+        )
+    )
+    evidence = [f"derived = c · reference within tolerance on all {n} failing trials read; c = {per_size}"]
+    holds_at = _factor_is_one(obs, factor)
+    if holds_at:
+        evidence.append(f"where the factor is 1 ({holds_at}) every trial holds")
+    if factor.text == "−1":
+        summary = "sign error: derived = −reference"
+        kind = "sign"
+    else:
+        what = factor.words or factor.text
+        summary = f"off by a factor of {what}: derived = {times(factor.text)}reference"
+        kind = "factor"
+    return Diagnosis(kind=kind, summary=summary, evidence=tuple(evidence), expression=factor.text, factor=float(c[-1]))
+
+
+def _factor_is_one(obs: Observations, factor: Factor) -> str:
+    """Size sets where the size expression equals 1 and nothing fails (e.g. ``m = 1``)."""
+    if not factor.dims:
+        return ""
+    exprs = {t: fn for t, _, fn in dim_expressions(sorted(factor.dims))}
+    fn = exprs.get(factor.text)
+    if fn is None:
+        return ""
+    ones = [g for g in obs.groups if not g.failed.any() and math.isclose(fn(dict(g.sizes)), 1.0)]
+    return "; ".join(sizes_label(g.sizes) for g in ones)
+
+
+def _permutation_diagnosis(obs: Observations, perm: tuple[int, ...], factor: Factor | None, c: np.ndarray) -> Diagnosis:
+    ndim = len(perm)
+    scaled = "" if factor is None else f" and off by a factor of {factor.words or factor.text}"
+    if ndim == 2:
+        kind, what = "transpose", "transposed"
+        formula = "derived = " + ("" if factor is None else times(factor.text)) + "referenceᵀ"
+    else:
+        kind, what = "permutation", "axes permuted"
+        letters = "ijklmnop"[:ndim]
+        src = [""] * ndim
+        for a, p in enumerate(perm):
+            src[p] = letters[a]
+        formula = f"derived[{','.join(letters)}] = " + ("" if factor is None else times(factor.text))
+        formula += f"reference[{','.join(src)}]"
+    evidence = (f"{formula} within tolerance on all {c.size} failing trials read",)
+    return Diagnosis(
+        kind=kind,
+        summary=f"{what}{scaled}: {formula}",
+        evidence=evidence,
+        expression="" if factor is None else factor.text,
+        factor=None if factor is None else float(c[-1]),
+    )
+
+
+def _swapped(x: np.ndarray, axes: tuple[int, ...], i: int, j: int) -> np.ndarray:
+    """``x`` with indices ``i`` and ``j`` exchanged along each of ``axes`` (axes of one trial)."""
+    order = np.arange(x.shape[axes[0]])
+    order[[i, j]] = order[[j, i]]
+    for a in axes:
+        x = np.take(x, order, axis=a)
+    return x
+
+
+def _swap_axes(obs: Observations) -> list[tuple[int, ...]]:
+    """Single axes, then pairs of axes of the same size (a Hessian's rows and columns)."""
+    shapes = [g.shape for g in obs.failing_groups]
+    ndim = len(shapes[0])
+    single = [(a,) for a in range(ndim)]
+    pairs = [(a, b) for a, b in itertools.combinations(range(ndim), 2) if all(s[a] == s[b] for s in shapes)]
+    return pairs + single
+
+
+def swaps(obs: Observations) -> Diagnosis | None:
+    for axes in _swap_axes(obs):
+        found = _swap_on(obs, axes)
+        if found:
+            return _swap_diagnosis(obs, axes, found)
+    return None
+
+
+def _swap_on(obs: Observations, axes: tuple[int, ...]) -> list[tuple[int, int]] | None:
+    """The swapped pair of every kept row, if each row is ``R`` with one pair swapped along ``axes``."""
+    pairs = []
+    for g in obs.failing_groups:
+        wrong = wrong_entries(obs, g)
+        for t in range(g.rows.size):
+            pair = _swap_pair(obs, g, t, wrong[t], axes)
+            if pair is None:
+                return None
+            pairs.append(pair)
+    return pairs
+
+
+def _swap_pair(obs: Observations, g: Group, t: int, wrong: np.ndarray, axes: tuple[int, ...]) -> tuple[int, int] | None:
+    """The pair ``(i, j)`` whose swap along ``axes`` turns row ``t``'s reference into its derived value."""
+    grid = index_grid(wrong.shape)
+    hit = [np.unique(grid[a][wrong]) for a in axes]
+    support = np.unique(np.concatenate(hit)) if hit else np.array([], int)
+    if support.size < 2 or (len(axes) == 1 and support.size != 2):
+        return None
+    for i, j in itertools.combinations(support.tolist(), 2):
+        covered = np.zeros(wrong.shape, bool)
+        for a in axes:
+            covered |= np.isin(grid[a], (i, j))
+        if (wrong & ~covered).any():
+            continue
+        moved = _swapped(g.reference[t], axes, int(i), int(j))
+        if fits_row(obs, g, t, moved):
+            return int(i), int(j)
+    return None
+
+
+def _swap_diagnosis(obs: Observations, axes: tuple[int, ...], pairs: list[tuple[int, int]]) -> Diagnosis:
+    names = axis_names(obs)
+    ndim = len(names)
+    i, j = max(set(pairs), key=pairs.count)
+    same = len(set(pairs)) == 1
+    if len(axes) == 2 and ndim == 2:
+        what = f"indices {i} and {j} swapped in both rows and columns"
+    elif len(axes) == 2:
+        dim = names[axes[0]] or f"axis {axes[0]}"
+        what = f"blocks {i} and {j} swapped along both {dim} axes"
+    elif ndim == 1:
+        what = f"entries {i} and {j} swapped"
+    elif ndim == 2:
+        what = f"{'rows' if axes[0] == 0 else 'columns'} {i} and {j} swapped"
+    else:
+        what = f"indices {i} and {j} of axis {axes[0]}{f' ({names[axes[0]]})' if names[axes[0]] else ''} swapped"
+    evidence = [f"derived equals reference with that swap within tolerance on all {len(pairs)} failing trials read"]
+    if not same:
+        evidence.append(f"the swapped pair varies between trials: {sorted(set(pairs))[:6]}")
+    return Diagnosis(kind="swap", summary=f"a swap: {what}", evidence=tuple(evidence), where=what)

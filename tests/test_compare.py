@@ -1,0 +1,105 @@
+"""The tolerance inequality written once (bound/fits), and the one jaxpr interpreter behind evaluate_with_scale."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from derivcheck import _jaxpr
+from derivcheck._compare import Tolerance, bound, evaluate_with_scale, exceeds, fits, judge_equality
+from derivcheck._spectrum import classify
+
+TOL = Tolerance(rtol=1e-7, atol=1e-12)
+
+
+@pytest.fixture
+def x64():
+    with jax.enable_x64(True):  # as every check runs
+        yield
+
+
+def test_bound_is_the_hand_written_inequality_bit_for_bit():
+    rng = np.random.default_rng(0)
+    scale = rng.lognormal(0, 8, 1000)
+    rounding = rng.lognormal(-30, 5, 1000)
+    assert np.array_equal(bound(TOL, scale), TOL.atol + TOL.rtol * scale)
+    assert np.array_equal(bound(TOL, scale, rounding), TOL.atol + TOL.rtol * scale + rounding)
+    for s, r in zip(scale[:20], rounding[:20], strict=True):  # floats, as the diagnosis passes them
+        assert bound(TOL, float(s), float(r)) == TOL.atol + TOL.rtol * float(s) + float(r)
+
+
+def test_fits_and_exceeds_are_the_two_sides_of_the_bound():
+    err = np.array([0.0, 1e-12, 2e-7, 1.0, np.nan])
+    scale = np.ones(5)
+    assert fits(err, TOL, scale).tolist() == [True, True, False, False, False]
+    assert exceeds(err, scale, TOL).tolist() == [False, False, True, True, False]  # a NaN error fails neither way
+    assert exceeds(np.array([2e-7]), np.ones(1), TOL, rounding=1.0).tolist() == [False]
+
+
+def test_bound_traces_without_an_extra_addition():
+    jaxpr = jax.make_jaxpr(lambda s: bound(TOL, s))(1.0)
+    assert [e.primitive.name for e in jaxpr.eqns] == ["mul", "add"]
+    assert bool(jax.jit(lambda e, s: fits(e, TOL, s))(1e-8, 1.0))
+
+
+def test_judge_equality_uses_the_rounding_allowance():
+    stats = {"abs_err": np.array([1e-6, 1e-6]), "scale": np.ones(2), "rounding": np.array([0.0, 1e-5])}
+    failed, _, rel = judge_equality(stats, TOL)
+    assert failed.tolist() == [True, False]
+    assert rel[0] == pytest.approx(1e-6)
+
+
+def test_evaluate_with_scale_sees_the_cancelled_terms(x64):
+    def f(x):
+        return (x + 1e3) - 1e3
+
+    out, m = evaluate_with_scale(f, jnp.array([1.0, -2.0]))
+    assert np.allclose(out, [1.0, -2.0])
+    assert float(m) == pytest.approx(1001.0)  # x + 1e3, the largest intermediate
+    out, m = evaluate_with_scale(lambda x: {"y": jnp.sin(x)}, jnp.array([0.5]))  # outputs keep their pytree
+    assert set(out) == {"y"} and float(m) == pytest.approx(0.5)
+
+
+def test_evaluate_with_scale_ignores_non_finite_intermediates(x64):
+    _, m = evaluate_with_scale(lambda x: jnp.where(jnp.isinf(1 / x), 0.0, x), jnp.array([0.0, 3.0]))
+    assert float(m) == pytest.approx(3.0)
+
+
+def test_the_interpreter_enters_calls_only_when_asked(x64):
+    @jax.jit
+    def inner(x):
+        return jnp.maximum(x, 0.0)
+
+    def f(x):
+        return inner(x) * 2
+
+    closed = jax.make_jaxpr(f)(jnp.ones(3))
+    seen: list[tuple[str, str]] = []
+    outs = _jaxpr.run(
+        closed.jaxpr,
+        closed.consts,
+        [jnp.array([-1.0, 2.0, 3.0])],
+        on_equation=lambda e, i, s: seen.append((e.primitive.name, s)),
+    )
+    assert np.allclose(outs[0], [0.0, 4.0, 6.0])
+    assert ("max", "") not in seen and seen[-1] == ("mul", "")
+    seen.clear()
+    _jaxpr.run(
+        closed.jaxpr,
+        closed.consts,
+        [jnp.ones(3)],
+        on_equation=lambda e, i, s: seen.append((e.primitive.name, s)),
+        enter=True,
+    )
+    assert ("max", "inner") in seen
+
+
+def test_classify_names_the_strongest_definiteness():
+    assert [classify(*c) for c in [(3, 0, 3), (0, 3, 3), (0, 0, 3), (2, 0, 3), (0, 2, 3), (1, 1, 3)]] == [
+        "pd",
+        "nd",
+        "zero",
+        "psd",
+        "nsd",
+        "indefinite",
+    ]

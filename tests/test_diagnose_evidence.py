@@ -1,0 +1,108 @@
+"""The diagnosis is pure NumPy over the engine's evidence: hand-built evidence is diagnosed without a check."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import derivcheck as dc
+from derivcheck._compare import Tolerance
+from derivcheck._diagnose import STEPS, attach, diagnose
+from derivcheck._diagnose.piecewise import case_masks
+from derivcheck._result import Evidence, Result, SizeSetEvidence
+
+TOL = Tolerance(rtol=1e-7, atol=1e-12)
+
+
+def _derivation(reg):
+    spec = dc.inputs(x=dc.normal("n"), sizes=[{"n": 4}])
+    return dc.gradient(of=lambda x: jnp.sum(x**3), inputs=spec, registry=reg, name="planted")(lambda x: -3 * x**2)
+
+
+def _evidence(d, derived, reference, analysis="equality", failed=None):
+    k = len(derived)
+    failed = np.ones(k, bool) if failed is None else failed
+    x = np.random.default_rng(0).normal(size=(k, 4))
+    size_set = SizeSetEvidence(
+        sizes=(("n", 4),),
+        regimes=np.array(["typical"] * k),
+        failed=failed,
+        valid=np.ones(k, bool),
+        rel_err=np.where(failed, 2.0, 0.0),
+        inputs={"x": x},
+        stats={"abs_err": np.abs(derived - reference).max(axis=1), "finite_reference": np.ones(k, bool)},
+        rows=np.flatnonzero(failed),
+        derived=derived[failed],
+        reference=reference[failed],
+    )
+    return Evidence(
+        derivation=d,
+        analysis=analysis,
+        tol=TOL,
+        size_sets=(size_set,),
+        arg_names=("x",),
+        worst_derived=derived[0],
+        worst_reference=reference[0],
+    )
+
+
+def test_a_sign_error_is_read_from_arrays_alone(reg):
+    r = np.random.default_rng(1).normal(size=(6, 4))
+    diag = diagnose(_evidence(_derivation(reg), -r, r))
+    assert diag.kind == "sign" and diag.failing == 6 and diag.trials == 6
+    assert diag.worst_entries and diag.by_size[0].failures == 6
+
+
+def test_the_family_decides_the_analysis_not_the_claim(reg):
+    r = np.random.default_rng(1).normal(size=(6, 4))
+    # "conditions": no value relation is tested; every trial fails, so no condition explains it
+    assert diagnose(_evidence(_derivation(reg), -r, r, analysis="conditions")) is None
+
+
+def test_evidence_that_could_not_be_gathered_says_why(reg):
+    ev = Evidence(derivation=_derivation(reg), analysis="equality", tol=TOL, problem="CheckError: boom")
+    diag = diagnose(ev)
+    assert diag.kind == "unexplained" and diag.summary == "no diagnosis (CheckError: boom)"
+
+
+def test_attach_diagnoses_and_drops_the_evidence(reg):
+    d = _derivation(reg)
+    r = np.random.default_rng(1).normal(size=(6, 4))
+    result = Result(
+        name=d.name, kind=d.kind, outcome="fails", expect=d.expect, message="m", evidence=_evidence(d, -r, r)
+    )
+    attached = attach(result)
+    assert attached.evidence is None and attached.diagnosis.kind == "sign"
+    relayed = attach(Result(name=d.name, kind=d.kind, outcome="fails", expect=d.expect, message="its own finding"))
+    assert relayed.diagnosis.kind == "claim" and relayed.diagnosis.summary == "its own finding"
+
+
+def test_the_steps_tuple_follows_the_docstring_table():
+    names = [s.__name__ for s in STEPS]
+    assert names == [
+        "precision",
+        "proportional",
+        "swaps",
+        "structure",
+        "ignored_index",
+        "exact_condition",
+        "terms",
+        "partial_condition",
+    ]
+
+
+def test_case_masks_label_every_comparison_of_a_piecewise_function():
+    def leaky(u):
+        return jnp.where(u >= 0, u, 0.1 * u) + jnp.maximum(u, 1.0)
+
+    u = np.array([[-1.0, 0.5, 2.0], [3.0, -2.0, 0.0]])
+    masks = dict(case_masks(leaky, [u], ["u"]))
+    assert set(masks) == {"u ≥ 0", "u > 1"}
+    assert masks["u ≥ 0"].tolist() == (u >= 0).tolist()
+    assert masks["u > 1"].dtype == bool and masks["u > 1"].shape == u.shape
+
+
+@pytest.mark.parametrize("dtype", [np.float64])
+def test_case_masks_run_in_float64_as_the_check_did(dtype):
+    u = np.array([[1e-300, -1e-300]], dtype=dtype)  # below float32's range: only float64 tells them apart
+    masks = dict(case_masks(lambda v: jnp.abs(v), [u], ["u"]))
+    assert masks["u ≥ 0"].tolist() == [[True, False]]
