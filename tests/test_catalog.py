@@ -11,11 +11,24 @@ def test_catalog_is_loaded_through_the_entry_point():
     assert len(CATALOG) >= 10
 
 
+VALUE_CLAIMS = (dc.Gradient, dc.Jacobian, dc.Hessian, dc.VJP, dc.Definite, dc.Identity)
+
+
 @pytest.mark.parametrize("derivation", CATALOG, ids=[d.name for d in CATALOG])
 def test_catalog_derivation(derivation):
+    """The outcome matches the expectation; an expected failure also gets a diagnosis that says something.
+
+    (A claim about values — a derivative, a matrix, an identity — must get a diagnosis of its values,
+    not only the family's message relayed.)
+    """
     result = dc.check(derivation)
     assert result.outcome != "error", result.message
     assert result.ok, f"{result.outcome}, expected {derivation.expect.word}: {result.message}"
+    if result.outcome == "fails":
+        diag = result.diagnosis
+        assert diag is not None and diag.summary and not diag.summary.startswith("no diagnosis"), diag
+        if isinstance(derivation.claim, VALUE_CLAIMS):
+            assert diag.kind != "claim", f"only the claim's message, no diagnosis of its values: {diag}"
 
 
 HOLDING = [d for d in CATALOG if d.expect.holds]

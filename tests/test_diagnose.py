@@ -442,24 +442,3 @@ def test_explain_factor_names_size_expressions(c, sizes, text):
 
 def test_explain_factor_gives_up_on_an_arbitrary_varying_factor():
     assert explain_factor(np.array([0.37, 1.91]), {"m": [5, 13]}, {}) is None
-
-
-# ------------------------------------------------------------- the catalog
-
-EXPECTED_FAILURES = [d for d in dc.registry() if not d.expect.holds and d.derived.__module__.startswith("derivcheck")]
-VALUE_CLAIMS = (dc.Gradient, dc.Jacobian, dc.Hessian, dc.VJP, dc.Definite, dc.Identity)
-
-
-def test_every_expected_catalog_failure_gets_a_diagnosis():
-    """Default trials, as the catalog test: the compiled trial functions are shared within a run."""
-    missing = []
-    for d in EXPECTED_FAILURES:
-        r = dc.check(d)
-        if r.outcome != "fails":
-            continue  # tests/test_catalog.py holds the catalog's verdicts to their expectations
-        diag = r.diagnosis
-        if diag is None or not diag.summary or diag.summary.startswith("no diagnosis"):
-            missing.append(f"{d.name}: {diag}")
-        elif isinstance(d.claim, VALUE_CLAIMS) and diag.kind == "claim":
-            missing.append(f"{d.name}: only the claim's message, no diagnosis of its values")
-    assert not missing, missing
