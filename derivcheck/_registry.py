@@ -212,9 +212,10 @@ def _origin(fn: Callable[..., Any]) -> str:
 
 
 def _arg_names(fn, claim, spec) -> tuple[str, ...]:
+    """The names of ``fn``'s drawn arguments: its positional parameters less the claim's trailing ``extra_arg``."""
     names = positional_names(fn)
-    if (isinstance(claim, VJP) or getattr(claim, "hvp", False)) and names:
-        names = names[:-1]  # the trailing cotangent, or the vector of a Hessian-vector product
+    if claim.extra_arg is not None and names:
+        names = names[:-1]  # a VJP's cotangent, a JVP's tangent, the vector of a Hessian-vector product
     if isinstance(spec, CustomInputs):
         return names
     declared = spec.names

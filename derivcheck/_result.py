@@ -110,6 +110,11 @@ class Result:
     ``failed``, ``rel_err`` (NaN where skipped), and the claim family's own
     numbers (``lambda_min``, ``lambda_max``, ``margin``… for definiteness).
     Not part of the JSON form."""
+    claim: str = ""
+    """The claim type's stable id (``"gradient"``, ``"definite"``, ``"convergence_order"``…, see
+    :mod:`derivcheck._checks`), for readers that branch on the claim; ``definiteness`` is a
+    definiteness claim's ``pd``/``psd``/``nd``/``nsd``. Neither is in the JSON form (``kind`` is)."""
+    definiteness: str = ""
 
     @property
     def ok(self) -> bool:

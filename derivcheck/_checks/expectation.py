@@ -72,6 +72,7 @@ from derivcheck._checks._engine import (
     one_line,
     where,
 )
+from derivcheck._checks._kind import Kind
 from derivcheck._checks.identity import eval_shape_or_raise, failing_regimes_text, fname, require_float_array
 from derivcheck._compare import DEFAULT_TOLERANCES, ROUNDING_FACTOR, evaluate_with_scale, merge_tolerance
 from derivcheck._derivation import Derivation, EquivalentObjective, Expectation, ExpectedGradient
@@ -462,6 +463,7 @@ def check_expectation(d: Derivation, config: CheckConfig) -> Result:
     return Result(
         name=d.name,
         kind=d.kind,
+        claim=d.claim_id,
         outcome="fails" if failed.any() else "holds",
         expect=d.expect,
         message=message,
@@ -556,3 +558,12 @@ def _failure_message(d: Derivation, run: Run, details: dict) -> str:
         f"component {j}: {what} {detail['claimed'][j]:.6g}, estimate {detail['estimate'][j]:.6g} "
         f"± {detail['standard_error'][j]:.2g} ({detail['samples']} samples)"
     )
+
+
+# ----------------------------------------------------------------------- Kind rows
+
+KINDS = (  # judged by Monte Carlo statistics: not shrunk
+    Kind(Expectation, check_expectation, reference="a Monte Carlo estimate"),
+    Kind(ExpectedGradient, check_expectation, reference="a Monte Carlo estimate"),
+    Kind(EquivalentObjective, check_expectation, reference="a Monte Carlo estimate"),
+)

@@ -44,9 +44,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from derivcheck._checks._engine import CheckConfig, CheckError, fast_compile_options, jit_hint, one_line
+from derivcheck._checks._kind import Kind
 from derivcheck._checks.identity import fname
 from derivcheck._compare import DEFAULT_TOLERANCES
-from derivcheck._derivation import Derivation
+from derivcheck._derivation import Derivation, Limit
 from derivcheck._inputs import Inputs, OneHot, Sizes, _all_dims, sizes_label
 from derivcheck._result import Cell, Result, Trial
 
@@ -344,6 +345,7 @@ def check_limit(d: Derivation, config: CheckConfig) -> Result:
     return Result(
         name=d.name,
         kind=d.kind,
+        claim=d.claim_id,
         outcome="holds" if all(c.holds for c in cells) else "fails",
         expect=d.expect,
         message=_message(d, p, cells, worst_cell),
@@ -357,3 +359,8 @@ def check_limit(d: Derivation, config: CheckConfig) -> Result:
         cells=result_cells,
         details=details,
     )
+
+
+# ----------------------------------------------------------------------- Kind rows
+
+KINDS = (Kind(Limit, check_limit, reference="of="),)  # judged by its own rate statistics: not shrunk
