@@ -17,6 +17,7 @@ from derivcheck._api import check
 from derivcheck._compare import DEFAULT_TOLERANCES, Tolerance
 from derivcheck._derivation import (
     HOLDS,
+    JVP,
     VJP,
     ConvergenceOrder,
     Convex,
@@ -72,6 +73,7 @@ from derivcheck._registry import (
     hessian,
     identity,
     jacobian,
+    jvp,
     limit,
     load,
     registry,
@@ -86,6 +88,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_TOLERANCES",
     "HOLDS",
+    "JVP",
     "REGIMES",
     "VJP",
     "Cell",
@@ -138,6 +141,7 @@ __all__ = [
     "identity",
     "inputs",
     "jacobian",
+    "jvp",
     "limit",
     "load",
     "minimal_counterexample",

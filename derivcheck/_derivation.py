@@ -128,6 +128,20 @@ class VJP:
 
 
 @dataclasses.dataclass(frozen=True)
+class JVP:
+    """``derived(*args, t) == jax.jvp(of wrt args[wrt], (args[wrt],), (t,))[1]`` (shape of ``of``'s output).
+
+    The tangent ``t`` is drawn like ``args[wrt]``, in the trial's regime.
+    """
+
+    id: ClassVar[str] = "jvp"
+    extra_arg: ClassVar[str | None] = "tangent"
+    of: Callable[..., Any]
+    wrt: int | str = 0
+    kind: str = dataclasses.field(default="jvp", init=False)
+
+
+@dataclasses.dataclass(frozen=True)
 class Definite:
     """``derived(*args)`` is a symmetric matrix with the stated definiteness.
 

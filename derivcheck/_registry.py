@@ -30,6 +30,7 @@ from derivcheck import _derivation as _claims
 from derivcheck._compare import Tolerance
 from derivcheck._derivation import (
     HOLDS,
+    JVP,
     VJP,
     Definite,
     Derivation,
@@ -347,6 +348,14 @@ def hessian(
 def vjp(*, of: Callable, wrt: int | str = 0, inputs: Any, **options: Any):
     """Register ``fn(*args, ct)`` as the pull-back of cotangent ``ct`` through ``of`` to ``wrt``."""
     return _decorator(lambda: VJP(of=of, wrt=wrt), inputs=inputs, **options)
+
+
+def jvp(*, of: Callable, wrt: int | str = 0, inputs: Any, **options: Any):
+    """Register ``fn(*args, t)`` as the push-forward of tangent ``t`` (shaped like ``args[wrt]``) through ``of``.
+
+    Checked against ``jax.jvp``; ``fn`` returns the tangent of ``of``'s output (its shape).
+    """
+    return _decorator(lambda: JVP(of=of, wrt=wrt), inputs=inputs, **options)
 
 
 def definite(

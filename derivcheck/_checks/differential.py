@@ -1,4 +1,4 @@
-"""Gradient, Jacobian, Hessian and VJP claims, checked against JAX autodiff.
+"""Gradient, Jacobian, Hessian, VJP and JVP claims, checked against JAX autodiff.
 
 =========  ====================================================  ==========================
 claim      reference                                             shape of ``derived(...)``
@@ -7,6 +7,7 @@ gradient   ``jax.grad(of, argnums=wrt)``                         ``args[wrt].sha
 jacobian   ``jax.jacfwd`` (``jax.jacrev`` when out is smaller)   ``out.shape + in.shape``
 hessian    ``jax.hessian(of, argnums=wrt)``                      ``in.shape * 2``
 vjp        ``jax.vjp(of, ...)[1](ct)``, random cotangent ``ct``  ``args[wrt].shape``
+jvp        ``jax.jvp(of, (x,), (t,))[1]``, random tangent ``t``  ``out.shape``
 =========  ====================================================  ==========================
 """
 
@@ -30,7 +31,7 @@ from derivcheck._compare import (
     judge_equality,
     trial_errors,
 )
-from derivcheck._derivation import VJP, Derivation, Gradient, Jacobian
+from derivcheck._derivation import JVP, VJP, Derivation, Gradient, Jacobian
 
 
 def _partial(d: Derivation, args: tuple):
@@ -71,6 +72,13 @@ VJP_RULE = Rule(
     "a VJP returns the cotangent pulled back to the wrt argument (its shape)",
     extra_arg="cotangent",
     extra_like="output",
+)
+JVP_RULE = Rule(
+    lambda f, x, e: jax.jvp(f, (x,), (e["tangent"],))[1],
+    "jax.jvp",
+    "a JVP returns the tangent pushed forward to of's output (its shape)",
+    extra_arg="tangent",
+    extra_like="input",
 )
 
 
@@ -219,4 +227,5 @@ KINDS = (
     batched(Gradient, _dense_plan(GRADIENT), GRADIENT.name),
     batched(Jacobian, _dense_plan(JACOBIAN), JACOBIAN.name),
     batched(VJP, _dense_plan(VJP_RULE), VJP_RULE.name),
+    batched(JVP, _dense_plan(JVP_RULE), JVP_RULE.name),
 )
