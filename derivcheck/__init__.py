@@ -14,6 +14,7 @@ and check it on many random inputs::
 """
 
 from derivcheck._api import check
+from derivcheck._checks.matrix_free import THRESHOLD as MATRIX_FREE_THRESHOLD
 from derivcheck._compare import DEFAULT_TOLERANCES, Tolerance
 from derivcheck._derivation import (
     HOLDS,
@@ -89,6 +90,7 @@ __all__ = [
     "DEFAULT_TOLERANCES",
     "HOLDS",
     "JVP",
+    "MATRIX_FREE_THRESHOLD",
     "REGIMES",
     "VJP",
     "Cell",

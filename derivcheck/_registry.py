@@ -340,7 +340,7 @@ def hessian(
     ``hvp=True``: ``fn(*args, v)`` returns the Hessian-vector product ``H v``
     instead. ``matrix_free``: check with Hessian-vector products against random
     probes (``True``), with dense Hessians (``False``), or by size (``None``,
-    above :data:`derivcheck._checks.matrix_free.THRESHOLD` entries of ``wrt``).
+    above :data:`derivcheck.MATRIX_FREE_THRESHOLD` entries of ``wrt``).
     """
     return _decorator(lambda: Hessian(of=of, wrt=wrt, hvp=hvp, matrix_free=matrix_free), inputs=inputs, **options)
 
