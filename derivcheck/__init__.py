@@ -14,9 +14,11 @@ and check it on many random inputs::
 """
 
 from derivcheck._api import check, explanation, run, with_counterexample
+from derivcheck._checks.matrix_free import THRESHOLD as MATRIX_FREE_THRESHOLD
 from derivcheck._compare import DEFAULT_TOLERANCES, Tolerance
 from derivcheck._derivation import (
     HOLDS,
+    JVP,
     VJP,
     ConvergenceOrder,
     Convex,
@@ -77,6 +79,7 @@ from derivcheck._registry import (
     hessian,
     identity,
     jacobian,
+    jvp,
     limit,
     load,
     registry,
@@ -92,6 +95,8 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_TOLERANCES",
     "HOLDS",
+    "JVP",
+    "MATRIX_FREE_THRESHOLD",
     "REGIMES",
     "VJP",
     "Cell",
@@ -144,6 +149,7 @@ __all__ = [
     "identity",
     "inputs",
     "jacobian",
+    "jvp",
     "labels",
     "limit",
     "load",

@@ -80,7 +80,14 @@ def check(derivation: Derivation | str, *, trials: int = DEFAULT_TRIALS, seed: i
 
 def _error(d: Derivation, config: CheckConfig, message: str) -> Result:
     return Result(
-        name=d.name, kind=d.kind, outcome="error", expect=d.expect, message=message, seed=config.seed, source=d.source
+        name=d.name,
+        kind=d.kind,
+        claim=d.claim_id,
+        outcome="error",
+        expect=d.expect,
+        message=message,
+        seed=config.seed,
+        source=d.source,
     )
 
 

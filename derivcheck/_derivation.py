@@ -3,8 +3,14 @@
 A *derivation* is a hand-derived result written as an explicit function (no
 autodiff inside), plus a *claim* about another function ``of``: "this is the
 gradient of ``of`` with respect to ``wrt``", "this matrix is positive
-definite", and so on. Claims are small frozen records; the checks in
-:mod:`derivcheck._checks` know how to verify each kind against JAX.
+definite", and so on. Claims are small frozen records that describe
+themselves: ``id`` is the claim type's stable name (the decorator's name,
+``Result.claim``), ``extra_arg`` the trailing argument the derived function
+takes beyond the drawn inputs (a VJP's ``cotangent``, a JVP's ``tangent``,
+the ``v`` of a Hessian-vector product; ``None`` for most), and ``kind`` the
+phrase shown in reports and the JSON. How each claim type is checked,
+shrunk and named lives in one row of the ``Kind`` table
+(:mod:`derivcheck._checks`).
 """
 
 from __future__ import annotations
@@ -13,11 +19,10 @@ import dataclasses
 import inspect
 import math
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, ClassVar
 
 from derivcheck._compare import Tolerance
 
-DefiniteKind = Literal["pd", "psd", "nd", "nsd"]
 DEFINITE_KINDS: tuple[str, ...] = ("pd", "psd", "nd", "nsd")
 DEFINITE_WORDS = {
     "pd": "positive definite",
@@ -64,6 +69,8 @@ def fails(reason: str) -> Expect:
 class Gradient:
     """``derived(*args) == jax.grad(of, argnums=wrt)(*args)`` (shape of ``args[wrt]``)."""
 
+    id: ClassVar[str] = "gradient"
+    extra_arg: ClassVar[str | None] = None
     of: Callable[..., Any]
     wrt: int | str = 0
     kind: str = dataclasses.field(default="gradient", init=False)
@@ -73,6 +80,8 @@ class Gradient:
 class Jacobian:
     """``derived(*args) == jax.jacfwd(of, argnums=wrt)(*args)`` (``out.shape + in.shape``)."""
 
+    id: ClassVar[str] = "jacobian"
+    extra_arg: ClassVar[str | None] = None
     of: Callable[..., Any]
     wrt: int | str = 0
     kind: str = dataclasses.field(default="jacobian", init=False)
@@ -88,6 +97,7 @@ class Hessian:
     products against random probes (see :mod:`derivcheck._checks.matrix_free`).
     """
 
+    id: ClassVar[str] = "hessian"
     of: Callable[..., Any]
     wrt: int | str = 0
     hvp: bool = False
@@ -97,6 +107,11 @@ class Hessian:
     def __post_init__(self) -> None:
         _check_path_options(self.hvp, self.matrix_free)
 
+    @property
+    def extra_arg(self) -> str | None:
+        """``"v"`` for a Hessian-vector product (``derived(*args, v)``), else ``None``."""
+        return "v" if self.hvp else None
+
 
 @dataclasses.dataclass(frozen=True)
 class VJP:
@@ -105,9 +120,25 @@ class VJP:
     The cotangent ``ct`` is drawn like ``of``'s output, in the trial's regime.
     """
 
+    id: ClassVar[str] = "vjp"
+    extra_arg: ClassVar[str | None] = "cotangent"
     of: Callable[..., Any]
     wrt: int | str = 0
     kind: str = dataclasses.field(default="vjp", init=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class JVP:
+    """``derived(*args, t) == jax.jvp(of wrt args[wrt], (args[wrt],), (t,))[1]`` (shape of ``of``'s output).
+
+    The tangent ``t`` is drawn like ``args[wrt]``, in the trial's regime.
+    """
+
+    id: ClassVar[str] = "jvp"
+    extra_arg: ClassVar[str | None] = "tangent"
+    of: Callable[..., Any]
+    wrt: int | str = 0
+    kind: str = dataclasses.field(default="jvp", init=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +151,7 @@ class Definite:
     forces (``True``) or forbids (``False``) the Lanczos path.
     """
 
+    id: ClassVar[str] = "definite"
     definiteness: str
     of: Callable[..., Any] | None = None
     wrt: int | str = 0
@@ -133,6 +165,12 @@ class Definite:
                 f"definite(kind): kind must be one of {', '.join(DEFINITE_KINDS)}, got {self.definiteness!r}"
             )
         _check_path_options(self.hvp, self.matrix_free)
+        object.__setattr__(self, "kind", f"definite ({self.definiteness})")
+
+    @property
+    def extra_arg(self) -> str | None:
+        """``"v"`` when the derivation is the matrix's product with a vector (``derived(*args, v)``)."""
+        return "v" if self.hvp else None
 
 
 def _check_path_options(hvp: Any, matrix_free: Any) -> None:
@@ -142,15 +180,10 @@ def _check_path_options(hvp: Any, matrix_free: Any) -> None:
         raise DerivationError(f"matrix_free= must be True, False or None (by size), got {matrix_free!r}")
 
 
-Claim = Gradient | Jacobian | Hessian | VJP | Definite
-
-
 def describe_claim(claim: Any) -> str:
-    """A short phrase for tables: ``gradient``, ``definite (psd)``…"""
+    """A short phrase for tables: ``gradient``, ``definite (psd)``… (``?`` when the declaration failed)."""
     if claim is None:
         return "?"
-    if isinstance(claim, Definite):
-        return f"definite ({claim.definiteness})"
     return str(getattr(claim, "kind", type(claim).__name__.lower()))
 
 
@@ -164,7 +197,7 @@ class Derivation:
     Attributes:
       name: unique name in its registry, e.g. ``"softmax_ce.gradient"``.
       derived: the explicit, hand-derived function (the suspect).
-      claim: what ``derived`` claims (a :data:`Claim`).
+      claim: what ``derived`` claims (one of the claim records below).
       inputs: how arguments are drawn (:class:`derivcheck._inputs.Inputs` or any
         callable ``key -> tuple of args``).
       source: where the result comes from, e.g. ``"deep-learning-assignment-2, Q7a"``.
@@ -194,6 +227,16 @@ class Derivation:
     @property
     def kind(self) -> str:
         return describe_claim(self.claim)
+
+    @property
+    def claim_id(self) -> str:
+        """The claim type's stable id (``"gradient"``, ``"definite"``…; ``""`` when the declaration failed)."""
+        return getattr(self.claim, "id", "")
+
+    @property
+    def definiteness(self) -> str:
+        """A definiteness claim's ``pd``/``psd``/``nd``/``nsd`` (``""`` for other claims)."""
+        return getattr(self.claim, "definiteness", "")
 
     @property
     def wrt_index(self) -> int:
@@ -251,6 +294,8 @@ def positional_names(fn: Callable[..., Any]) -> tuple[str, ...]:
 class Identity:
     """``derived(*args) == of(*args)``: two expressions claimed equal (either side may use JAX transforms)."""
 
+    id: ClassVar[str] = "identity"
+    extra_arg: ClassVar[str | None] = None
     of: Callable[..., Any]
     kind: str = dataclasses.field(default="identity", init=False)
 
@@ -259,6 +304,8 @@ class Identity:
 class SpecialCase:
     """``derived(*args) == of(*args)`` at special values of sizes or arguments, e.g. ``at=(("n", 1),)``."""
 
+    id: ClassVar[str] = "special_case"
+    extra_arg: ClassVar[str | None] = None
     of: Callable[..., Any]
     at: tuple[tuple[str, Any], ...]
     kind: str = dataclasses.field(default="special case", init=False)
@@ -276,6 +323,8 @@ class Limit:
     (``h = 1/n`` or ``|t - to|``) along the sequence ``points``.
     """
 
+    id: ClassVar[str] = "limit"
+    extra_arg: ClassVar[str | None] = None
     of: Callable[..., Any]
     along: str
     to: float = math.inf
@@ -325,6 +374,8 @@ class Expectation:
     Carlo estimate and then against ``derived`` exactly.
     """
 
+    id: ClassVar[str] = "expectation"
+    extra_arg: ClassVar[str | None] = None
     of: Callable[..., Any]
     noise: Callable[..., Any]
     exact: Callable[..., Any] | None = None
@@ -340,6 +391,8 @@ class ExpectedGradient:
     equal ``∇_wrt exact`` exactly, and ``exact`` the Monte Carlo mean of ``of``.
     """
 
+    id: ClassVar[str] = "expected_gradient"
+    extra_arg: ClassVar[str | None] = None
     of: Callable[..., Any]
     noise: Callable[..., Any]
     wrt: int | str = 0
@@ -356,6 +409,8 @@ class EquivalentObjective:
     ``up_to_constant`` only the gradients (equal objectives up to a constant in ``wrt``).
     """
 
+    id: ClassVar[str] = "equivalent_objective"
+    extra_arg: ClassVar[str | None] = None
     of: Callable[..., Any]
     noise: Callable[..., Any]
     wrt: int | str = 0
@@ -373,6 +428,8 @@ class ConvergenceOrder:
     ``root(x0, *params)`` gives ``x*`` (default: the last of ``steps`` iterates).
     """
 
+    id: ClassVar[str] = "convergence_order"
+    extra_arg: ClassVar[str | None] = None
     order: float | None = 2.0
     constant: float | Callable[..., Any] | None = None
     root: Callable[..., Any] | None = None
@@ -396,6 +453,8 @@ class ConvergenceOrder:
 class Convex:
     """``derived`` (an objective) is convex in ``wrt`` (``concave``: concave; ``strict``: strictly)."""
 
+    id: ClassVar[str] = "convex"
+    extra_arg: ClassVar[str | None] = None
     wrt: int | str = 0
     strict: bool = False
     concave: bool = False
@@ -410,6 +469,8 @@ class Convex:
 class HasMinimum:
     """``derived`` (an objective) attains its infimum over ``wrt`` (a global minimum exists)."""
 
+    id: ClassVar[str] = "has_minimum"
+    extra_arg: ClassVar[str | None] = None
     wrt: int | str = 0
     steps: int = 60
     kind: str = dataclasses.field(default="has minimum", init=False)
@@ -420,6 +481,8 @@ class Descent:
     """The update ``derived(*args)`` (new ``wrt``, with step size argument ``step``) decreases ``of``
     for every small enough step size."""
 
+    id: ClassVar[str] = "descent"
+    extra_arg: ClassVar[str | None] = None
     of: Callable[..., Any]
     wrt: int | str = 0
     step: int | str = -1

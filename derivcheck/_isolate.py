@@ -142,6 +142,7 @@ def _error(d: Derivation, seed: int, message: str, seconds: float) -> Result:
     return Result(
         name=d.name,
         kind=d.kind,
+        claim=d.claim_id,
         outcome="error",
         expect=d.expect,
         message=message,

@@ -32,6 +32,7 @@ from derivcheck import _derivation as _claims
 from derivcheck._compare import Tolerance
 from derivcheck._derivation import (
     HOLDS,
+    JVP,
     VJP,
     Definite,
     Derivation,
@@ -286,9 +287,10 @@ def printable(text: str) -> str:
 
 
 def _arg_names(fn, claim, spec) -> tuple[str, ...]:
+    """The names of ``fn``'s drawn arguments: its positional parameters less the claim's trailing ``extra_arg``."""
     names = positional_names(fn)
-    if (isinstance(claim, VJP) or getattr(claim, "hvp", False)) and names:
-        names = names[:-1]  # the trailing cotangent, or the vector of a Hessian-vector product
+    if claim.extra_arg is not None and names:
+        names = names[:-1]  # a VJP's cotangent, a JVP's tangent, the vector of a Hessian-vector product
     if isinstance(spec, CustomInputs):
         return names
     declared = spec.names
@@ -419,7 +421,7 @@ def hessian(
     ``hvp=True``: ``fn(*args, v)`` returns the Hessian-vector product ``H v``
     instead. ``matrix_free``: check with Hessian-vector products against random
     probes (``True``), with dense Hessians (``False``), or by size (``None``,
-    above :data:`derivcheck._checks.matrix_free.THRESHOLD` entries of ``wrt``).
+    above :data:`derivcheck.MATRIX_FREE_THRESHOLD` entries of ``wrt``).
     """
     return _decorator(lambda: Hessian(of=of, wrt=wrt, hvp=hvp, matrix_free=matrix_free), inputs=inputs, **options)
 
@@ -427,6 +429,14 @@ def hessian(
 def vjp(*, of: Callable, wrt: int | str = 0, inputs: Any, **options: Any):
     """Register ``fn(*args, ct)`` as the pull-back of cotangent ``ct`` through ``of`` to ``wrt``."""
     return _decorator(lambda: VJP(of=of, wrt=wrt), inputs=inputs, **options)
+
+
+def jvp(*, of: Callable, wrt: int | str = 0, inputs: Any, **options: Any):
+    """Register ``fn(*args, t)`` as the push-forward of tangent ``t`` (shaped like ``args[wrt]``) through ``of``.
+
+    Checked against ``jax.jvp``; ``fn`` returns the tangent of ``of``'s output (its shape).
+    """
+    return _decorator(lambda: JVP(of=of, wrt=wrt), inputs=inputs, **options)
 
 
 def definite(

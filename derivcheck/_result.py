@@ -268,6 +268,11 @@ class Result:
     ``failed``, ``rel_err`` (NaN where skipped), and the claim family's own
     numbers (``lambda_min``, ``lambda_max``, ``margin``… for definiteness).
     Not part of the JSON form."""
+    claim: str = ""
+    """The claim type's stable id (``"gradient"``, ``"definite"``, ``"convergence_order"``…, see
+    :mod:`derivcheck._checks`), for readers that branch on the claim; ``definiteness`` is a
+    definiteness claim's ``pd``/``psd``/``nd``/``nsd``. Neither is in the JSON form (``kind`` is)."""
+    definiteness: str = ""
     evidence: Evidence | None = dataclasses.field(default=None, compare=False, repr=False)
     """What the engine gathered for the diagnosis of a failure, until the orchestration
     (:func:`derivcheck.check`) turns it into :attr:`diagnosis` and drops it. Not part of the

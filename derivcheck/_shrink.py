@@ -32,13 +32,16 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import jax
 import numpy as np
 
-from derivcheck._checks._engine import evaluate
+from derivcheck._checks import Plan, check_claim, plan_of
+from derivcheck._checks._engine import CheckConfig, evaluate
 from derivcheck._checks.robust import at_kink
 from derivcheck._compare import Tolerance
-from derivcheck._derivation import VJP, Definite, Derivation, Gradient, Hessian, Identity, Jacobian
+from derivcheck._derivation import Derivation
 from derivcheck._inputs import Inputs, Sizes
+from derivcheck._registry import registry
 from derivcheck._report.replay import Replay, sizes_arg
 from derivcheck._result import Result, _array_json, _num
 
@@ -47,7 +50,6 @@ PER_REGIME = 16  # trials per regime of each size-set check (at least the run's 
 MAX_SIZE_CHECKS = 24
 MAX_EVALUATIONS = 400  # candidate batches in the value stage
 KEEP_FRACTION = 0.5
-SHRINKABLE = (Gradient, Jacobian, Hessian, VJP, Definite, Identity)  # claims whose sizes and values are shrunk
 ENTRY_VALUES = (0.0, 1.0, -1.0, 2.0, -2.0, 3.0, -3.0)
 
 
@@ -194,20 +196,19 @@ def minimal_counterexample(
     ``result`` is its failing check (run here with ``trials``/``seed`` when
     not given). ``seconds`` bounds the search; what was found by then is
     returned with ``complete=False``. ``loads`` only enter the replay command.
+    Which claims are shrunk, and with what, is their row of the ``Kind`` table
+    (:func:`derivcheck._checks.plan_of`): candidates are judged by the very
+    family and derivation the check runs.
     """
-    import jax
-
-    from derivcheck._api import DEFAULT_TRIALS, check
-
     d = _resolve(derivation)
     if result is None:
-        result = check(d, trials=trials or DEFAULT_TRIALS, seed=seed or 0)
-    if result.outcome != "fails" or result.worst is None:
+        result = _checked(d, CheckConfig(trials=trials or CheckConfig.trials, seed=seed or 0))
+    if result is None or result.outcome != "fails" or result.worst is None:
         return None
     seed = result.seed if seed is None else seed
     budget = _Budget(seconds)
     with jax.enable_x64(True):
-        if not isinstance(d.inputs, Inputs) or not isinstance(d.claim, SHRINKABLE):
+        if not isinstance(d.inputs, Inputs) or plan_of(d) is None:
             return _as_is(d, result, budget, Replay.of_worst(d, result, loads).run())
         budget.per = max(PER_REGIME, max((c.trials for c in result.cells), default=0))
         sizes, found = _shrink_sizes(d, _smallest_failing(d, result), seed, budget, result)
@@ -225,11 +226,15 @@ def minimal_counterexample(
 
 
 def _resolve(derivation: Derivation | str) -> Derivation:
-    if isinstance(derivation, str):
-        from derivcheck._registry import registry
+    return registry()[derivation] if isinstance(derivation, str) else derivation
 
-        return registry()[derivation]
-    return derivation
+
+def _checked(d: Derivation, config: CheckConfig) -> Result | None:
+    """The check of ``d`` (as :func:`derivcheck.check` runs it), ``None`` when it cannot run."""
+    try:
+        return check_claim(d, config)
+    except Exception:  # an error outcome: nothing fails, nothing to shrink
+        return None
 
 
 def _at(d: Derivation, sizes: Sizes) -> Derivation:
@@ -247,11 +252,9 @@ def _smallest_failing(d: Derivation, result: Result) -> Sizes:
 def _check_at(d: Derivation, sizes: Sizes, seed: int, budget: _Budget, cache: dict) -> Result | None:
     """The check restricted to ``sizes`` (cached); ``None`` when it does not fail."""
     if sizes not in cache:
-        from derivcheck._api import check
-
         budget.checks += 1
-        r = check(_at(d, sizes), trials=budget.per * len(d.inputs.regimes), seed=seed)
-        cache[sizes] = r if r.outcome == "fails" and r.worst is not None else None
+        r = _checked(_at(d, sizes), CheckConfig(trials=budget.per * len(d.inputs.regimes), seed=seed))
+        cache[sizes] = r if r is not None and r.outcome == "fails" and r.worst is not None else None
     return cache[sizes]
 
 
@@ -327,22 +330,6 @@ def _smaller(low: int, current: int) -> list[int]:
 # ----------------------------------------------------------------- the values
 
 
-def family_for(d: Derivation) -> Any:
-    """The batched family that checks ``d``'s claim (``None`` for claims checked otherwise)."""
-    import derivcheck._checks as checks
-    from derivcheck._checks.definite import Definite as DefiniteFamily
-
-    if isinstance(d.claim, Definite):
-        return DefiniteFamily(d.claim.definiteness)
-    if isinstance(d.claim, Gradient | Jacobian | Hessian | VJP):
-        return getattr(checks, "DIFFERENTIAL_AT_KINKS", None) or checks.DIFFERENTIAL
-    if isinstance(d.claim, Identity):
-        from derivcheck._checks.identity import EQUALITY
-
-        return EQUALITY
-    return None
-
-
 @dataclasses.dataclass
 class _Trial:
     """One candidate input: the arguments in order and the claim's extra inputs (a VJP's cotangent)."""
@@ -386,25 +373,26 @@ def _kinks(stats: dict[str, np.ndarray]) -> np.ndarray:
 def _simplify(d: Derivation, found: Result, budget: _Budget) -> Counterexample:
     """Replace values by simpler ones while the trial still clearly fails (module docstring)."""
     w = found.worst
-    names = d.arg_names or tuple(k for k in w.inputs if k != "cotangent")
+    names = d.arg_names or tuple(k for k in w.inputs if k != d.claim.extra_arg)
     trial = _Trial(
         {n: np.asarray(w.inputs[n]) for n in names}, {k: np.asarray(v) for k, v in w.inputs.items() if k not in names}
     )
-    family = family_for(d)
+    plan = plan_of(_at(d, w.sizes))  # what the check at these sizes ran: the path and the dense products
     simplified: list[str] = []
-    if family is not None:
-        ev = _Evaluator(d, family, Tolerance(found.rtol, found.atol), w.sizes, budget)
+    if plan is not None:
+        ev = _Evaluator(plan.derivation, plan.family, Tolerance(found.rtol, found.atol), w.sizes, budget)
         stats, failed, rel, _ = ev.run([trial])
         if failed[0]:
-            keep = _keeper(d, stats, rel[0])
+            keep = _keeper(stats, rel[0])
             trial, simplified = _greedy(d, ev, trial, keep, dict(w.sizes), budget)
-    return _counterexample(d, found, trial, tuple(simplified), family)
+    return _counterexample(d, found, trial, tuple(simplified), plan)
 
 
-def _keeper(d: Derivation, start: dict[str, np.ndarray], rel0: float) -> Callable:
-    """Which candidates still fail clearly: relative error kept, and a definite matrix not zeroed out."""
+def _keeper(start: dict[str, np.ndarray], rel0: float) -> Callable:
+    """Which candidates still fail clearly: relative error kept, and a definite matrix (its eigenvalue
+    counts ``n_pos``/``n_neg`` among the statistics) not zeroed out."""
     floor = KEEP_FRACTION * min(float(rel0), 1e-2) if math.isfinite(rel0) else 0.0
-    informative = isinstance(d.claim, Definite) and int(start["n_pos"][0] + start["n_neg"][0]) > 0
+    informative = "n_pos" in start and int(start["n_pos"][0] + start["n_neg"][0]) > 0
 
     def keep(stats: dict[str, np.ndarray], failed: np.ndarray, rel: np.ndarray) -> np.ndarray:
         ok = failed & (np.nan_to_num(rel, nan=0.0) >= floor)
@@ -455,20 +443,17 @@ def _greedy(
 
 
 def _counterexample(
-    d: Derivation, found: Result, trial: _Trial, simplified: tuple[str, ...], family: Any
+    d: Derivation, found: Result, trial: _Trial, simplified: tuple[str, ...], plan: Plan | None
 ) -> Counterexample:
     w = found.worst
     derived, reference, abs_err, rel_err = w.derived, w.reference, w.abs_err, w.rel_err
-    if family is not None and simplified:
-        ev = _Evaluator(d, family, Tolerance(found.rtol, found.atol), w.sizes, _Budget(math.inf))
+    if plan is not None and simplified:
+        ev = _Evaluator(plan.derivation, plan.family, Tolerance(found.rtol, found.atol), w.sizes, _Budget(math.inf))
         stats, _, rel, values = ev.run([trial])
         derived, reference = (None if v is None else np.asarray(v[0]) for v in values)
         abs_err = float(np.asarray(stats.get("abs_err", [np.nan]))[0])
         rel_err = float(rel[0])
-    eig = None
-    if isinstance(d.claim, Definite) and derived is not None:
-        h = np.asarray(derived, float)
-        eig = np.linalg.eigvalsh((h + h.T) / 2)
+    eig = _eigenvalues(derived) if d.definiteness else None
     return Counterexample(
         name=d.name,
         sizes=w.sizes,
@@ -482,6 +467,15 @@ def _counterexample(
         simplified=simplified,
         eigenvalues=eig,
     )
+
+
+def _eigenvalues(derived: Any) -> np.ndarray | None:
+    """A definiteness claim's matrix's eigenvalues (symmetrized); ``None`` when the values are
+    products with probes (the matrix-free path), not the matrix."""
+    h = None if derived is None else np.asarray(derived, float)
+    if h is None or h.ndim != 2 or h.shape[0] != h.shape[1]:
+        return None
+    return np.linalg.eigvalsh((h + h.T) / 2)
 
 
 def _as_is(d: Derivation, result: Result, budget: _Budget, replay: str) -> Counterexample:

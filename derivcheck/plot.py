@@ -196,12 +196,12 @@ def _size_legend(ax, sizes: list[str], extra: Sequence[Any] = ()) -> None:
 
 
 def _claimed_kind(result: Result) -> str:
-    """``pd``/``psd``/``nd``/``nsd`` from a result's claim phrase ``definite (psd)``.
+    """``pd``/``psd``/``nd``/``nsd``: a definiteness claim's (``Result.definiteness``).
 
     Other claims with a spectrum (convexity: the eigenvalues of ``∇²f``, or of
     ``∇²(−f)`` for concavity) are decided by the smallest eigenvalue, like ``psd``.
     """
-    return result.kind.rpartition("(")[2].rstrip(")") if result.kind.startswith("definite (") else "psd"
+    return result.definiteness or "psd"
 
 
 def _symlog(ax, linthresh: float, top: float = 1.0) -> None:
@@ -231,7 +231,7 @@ def spectrum(result: Result):
     fig, (ax, ax2) = _figure(2, width=5.6, height=4.2, gridspec_kw={"width_ratios": [2.2, 1]})
     _deciding_eigenvalues(ax, s, "lambda_min" if kind in ("pd", "psd") else "lambda_max")
     _closest_spectrum(ax2, result)
-    claim = f"claims {kind}" if result.kind.startswith("definite") else result.kind
+    claim = f"claims {kind}" if result.definiteness else result.kind
     fig.suptitle(f"{result.name}: {claim}, {result.outcome} ({result.trials} trials)", fontsize=11)
     fig.tight_layout()
     return fig
@@ -519,7 +519,7 @@ def figure_for(result: Result):
     of the counterexample when the result carries one, else of the worst trial."""
     if result.spectrum is not None and result.per_trial is not None and "lambda_min" in result.per_trial:
         return spectrum(result)
-    if result.kind.startswith("convergence"):
+    if result.claim == "convergence_order":
         return convergence(result)
     cx = result.counterexample
     if getattr(cx, "derived", None) is not None and getattr(cx, "reference", None) is not None:

@@ -113,7 +113,8 @@ class DerivationItem(pytest.Item):
         self.derivation = derivation
         self.result: Result | None = None
         self.add_marker(MARKER)
-        self.extra_keyword_matches.add(derivation.kind.split()[0])
+        if derivation.claim_id:  # the claim type's id as a keyword: -k gradient, -k "not hessian"
+            self.extra_keyword_matches.add(derivation.claim_id)
         if not derivation.expect.holds:
             reason = f"expected to fail: {derivation.expect.reason}"
             self.add_marker(pytest.mark.xfail(reason=reason, strict=True, raises=DerivationFailed))

@@ -30,7 +30,7 @@ import numpy as np
 
 from derivcheck._api import DEFAULT_TRIALS, check
 from derivcheck._derivation import Derivation
-from derivcheck._registry import Registry, definite, gradient, hessian, jacobian, vjp
+from derivcheck._registry import Registry, definite, gradient, hessian, jacobian, jvp, vjp
 from derivcheck._report.text import failure_report
 from derivcheck._result import Result
 
@@ -99,6 +99,23 @@ def assert_vjp(
     return _assert(vjp(of=of, wrt=wrt, inputs=_spec(inputs), **_opts(derived, rtol, atol)), derived, trials, seed)
 
 
+def assert_jvp(
+    derived: Callable[..., Any],
+    of: Callable[..., Any],
+    inputs: Any,
+    *,
+    wrt: int | str = 0,
+    trials: int = DEFAULT_TRIALS,
+    seed: int = 0,
+    rtol: float | None = None,
+    atol: float | None = None,
+) -> Result:
+    """Assert ``derived(*args, t)`` pushes a random tangent ``t`` (shaped like ``args[wrt]``) forward through ``of``
+    as ``jax.jvp`` does."""
+    __tracebackhide__ = True
+    return _assert(jvp(of=of, wrt=wrt, inputs=_spec(inputs), **_opts(derived, rtol, atol)), derived, trials, seed)
+
+
 def assert_definite(
     derived: Callable[..., Any],
     kind: str,
@@ -163,5 +180,6 @@ __all__ = [
     "assert_gradient",
     "assert_hessian",
     "assert_jacobian",
+    "assert_jvp",
     "assert_vjp",
 ]

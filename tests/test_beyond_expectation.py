@@ -189,3 +189,26 @@ def test_a_non_scalar_loss_and_bad_options_are_errors(reg):
     bad = _expected_gradient(reg, expected_grad, "opts", power=1.5)
     r = dc.check(bad)
     assert r.outcome == "error" and "power" in r.message
+
+
+def test_the_monte_carlo_test_uses_the_derivations_own_tolerance(reg):
+    """``rtol=`` enters the z-test's allowance, as it does the closed form's (it used the float64 default).
+
+    With noise that is always 0 the estimate is exact (standard error 0), so only the tolerance
+    separates a derived value off by ``1e-5`` (relative) from a wrong one.
+    """
+
+    def no_noise(key, w, x, y, sigma):
+        return jnp.zeros_like(w)
+
+    def slightly_off(w, x, y, sigma):
+        return (1 + 1e-5) * cost(w, x, y, sigma, 0.0)
+
+    strict = dc.expectation(of=cost, noise=no_noise, inputs=SPEC, registry=reg, name="strict", **FEW)(slightly_off)
+    loose = dc.expectation(of=cost, noise=no_noise, inputs=SPEC, registry=reg, name="loose", rtol=1e-3, **FEW)(
+        slightly_off
+    )
+    assert dc.check(strict).outcome == "fails"
+    r = dc.check(loose)
+    assert r.outcome == "holds", r.message
+    assert r.rtol == 1e-3

@@ -167,3 +167,22 @@ def test_limit_claim_records_are_validated():
     with pytest.raises(dc.DerivationError):
         dc.Limit(of=centering_backward, along="n", min_rate=0.0)
     assert dc.Limit(of=centering_backward, along="n").to == math.inf
+
+
+def test_a_limit_is_judged_at_the_derivations_own_tolerance(reg):
+    """``rtol=``/``atol=`` apply to a limit (they were ignored: the float64 defaults were used).
+
+    ``x (1 + t) → x (1 + 1e-5)`` as ``t → 0`` (down to ``t ≈ 1e-10``) is off by ``1e-5`` (relative): a
+    wrong limit at the default ``rtol = 1e-7``, within an author's ``rtol = 1e-3``.
+    """
+    spec = dc.inputs(x=dc.normal("k"), t=dc.uniform(low=0.5, high=1.0), regimes=("typical",))
+    points = tuple(10.0**-j for j in range(1, 11))
+    of = lambda x, t: x * (1 + t)
+    close = lambda x, t: x * (1 + 1e-5)
+    options = {"of": of, "along": "t", "to": 0.0, "points": points, "inputs": spec, "registry": reg}
+    strict = dc.limit(name="strict", **options)(close)
+    loose = dc.limit(name="loose", rtol=1e-3, **options)(close)
+    assert dc.check(strict, trials=30).outcome == "fails"
+    r = dc.check(loose, trials=30)
+    assert r.outcome == "holds", r.message
+    assert (r.rtol, r.atol) == (1e-3, dc.DEFAULT_TOLERANCES["float64"].atol)

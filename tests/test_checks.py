@@ -229,3 +229,16 @@ def test_saturated_correct_formula_does_not_fail_on_rounding(reg):
     for seed in range(5):
         r = dc.check(d, trials=300, seed=seed)
         assert r.outcome == "holds", r.message
+
+
+def test_a_non_deterministic_hessian_vector_product_is_an_error(reg):
+    """The non-determinism guard calls ``fn(*args, v)`` (it called ``fn(*args)``, raised and skipped it)."""
+    calls = []
+
+    @dc.hessian(of=lambda x: jnp.sum(x**2), inputs=dc.inputs(x=dc.normal("n")), hvp=True, registry=reg)
+    def drifting(x, v):
+        calls.append(1)
+        return 2 * v * (1 + 1e-10 * len(calls))  # a trace-time counter: within tolerance, not a function
+
+    r = dc.check(drifting, trials=20)
+    assert r.outcome == "error" and r.message.startswith("derived function is not deterministic"), r.message

@@ -180,3 +180,34 @@ def test_a_dimension_that_is_a_product_of_others_follows_them():
     assert set(_derived_dims(d)) == {"DC"}
     assert "DC" not in _free_dims(d)
     assert dict(_with_derived(d, (("m", 1), ("D", 2), ("C", 3), ("DC", 99))))["DC"] == 6
+
+
+# ------------------------------------------------- Hessian-vector products (the Kind table's plan)
+
+HVP_INPUTS = dc.inputs(x=dc.normal("n"), sizes=[{"n": 1}, {"n": 3}, {"n": 4}])
+
+
+def test_a_failing_hessian_vector_product_shrinks(reg):
+    """``hvp=True``: shrink judges candidates on the dense products the check ran (it used to call
+    ``fn(*args)`` without ``v`` and raise)."""
+
+    @dc.hessian(of=lambda x: jnp.sum(x**3), inputs=HVP_INPUTS, hvp=True, registry=reg, name="hvp_half")
+    def hvp_half(x, v):
+        return 3 * x * v  # H v = 6 x ⊙ v
+
+    r = dc.with_counterexample(dc.check(hvp_half, trials=60), hvp_half)
+    cx = r.counterexample
+    assert r.outcome == "fails" and cx is not None
+    assert dict(cx.sizes) == {"n": 1} and cx.derived.shape == (1, 1) and cx.reference.shape == (1, 1)
+    assert np.allclose(cx.derived, cx.reference / 2)
+
+
+def test_a_failing_definiteness_claim_as_products_shrinks(reg):
+    @dc.definite("psd", inputs=HVP_INPUTS, hvp=True, registry=reg, name="diag_x")
+    def diag_x(x, v):
+        return x * v  # diag(x): indefinite for a normal x
+
+    r = dc.with_counterexample(dc.check(diag_x, trials=60), diag_x)
+    cx = r.counterexample
+    assert r.outcome == "fails" and cx is not None
+    assert cx.derived.shape[0] == cx.derived.shape[1] and (cx.eigenvalues < 0).any()

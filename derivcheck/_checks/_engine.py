@@ -403,6 +403,8 @@ def run_batched(d: Derivation, config: CheckConfig, family: Family) -> Result:
     return Result(
         name=d.name,
         kind=d.kind,
+        claim=d.claim_id,
+        definiteness=d.definiteness,
         outcome="fails" if failed.any() else "holds",
         expect=d.expect,
         message=message,

@@ -46,6 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from derivcheck._checks._engine import CheckConfig, CheckError, Run, run_batched, where
+from derivcheck._checks._kind import Kind
 from derivcheck._checks.identity import eval_shape_or_raise, failing_regimes_text, fname, require_float_array
 from derivcheck._derivation import ConvergenceOrder, Derivation
 from derivcheck._result import Result
@@ -278,3 +279,8 @@ def _value_text(x) -> str:
 def check_convergence(d: Derivation, config: CheckConfig) -> Result:
     """Run the iteration from every drawn start and judge convergence, order and constant."""
     return run_batched(d, config, Convergence(claim=d.claim))
+
+
+# ----------------------------------------------------------------------- Kind rows
+
+KINDS = (Kind(ConvergenceOrder, check_convergence, reference="the iterates"),)  # not shrunk

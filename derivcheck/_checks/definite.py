@@ -28,6 +28,7 @@ When the claim names ``of``, the matrix must also equal ``jax.hessian(of)``.
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -65,7 +66,7 @@ class Definite:
 
     definiteness: str = "psd"
     reference_name: str = "jnp.linalg.eigvalsh"
-    analysis = "spectrum"  # how a failure is diagnosed: in spectrum terms
+    analysis: ClassVar[str] = "spectrum"  # diagnosed in spectrum terms
 
     def extra_inputs(self, d, args):
         return {}

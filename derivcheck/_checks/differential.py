@@ -1,4 +1,4 @@
-"""Gradient, Jacobian, Hessian and VJP claims, checked against JAX autodiff.
+"""Gradient, Jacobian, Hessian, VJP and JVP claims, checked against JAX autodiff.
 
 =========  ====================================================  ==========================
 claim      reference                                             shape of ``derived(...)``
@@ -7,6 +7,7 @@ gradient   ``jax.grad(of, argnums=wrt)``                         ``args[wrt].sha
 jacobian   ``jax.jacfwd`` (``jax.jacrev`` when out is smaller)   ``out.shape + in.shape``
 hessian    ``jax.hessian(of, argnums=wrt)``                      ``in.shape * 2``
 vjp        ``jax.vjp(of, ...)[1](ct)``, random cotangent ``ct``  ``args[wrt].shape``
+jvp        ``jax.jvp(of, (x,), (t,))[1]``, random tangent ``t``  ``out.shape``
 =========  ====================================================  ==========================
 """
 
@@ -14,11 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 
 from derivcheck._checks._engine import CheckError, Run, jit_hint, one_line, where
+from derivcheck._checks._kind import Plan, batched, fixed
+from derivcheck._checks.robust import KinkAware
 from derivcheck._compare import (
     ROUNDING_FACTOR,
     conditioning_scale,
@@ -26,14 +31,7 @@ from derivcheck._compare import (
     judge_equality,
     trial_errors,
 )
-from derivcheck._derivation import VJP, Derivation, Gradient, Hessian, Jacobian
-
-REFERENCE_NAMES = {
-    "gradient": "jax.grad",
-    "jacobian": "jax.jacfwd",
-    "hessian": "jax.hessian",
-    "vjp": "jax.vjp",
-}
+from derivcheck._derivation import JVP, VJP, Derivation, Gradient, Jacobian
 
 
 def _partial(d: Derivation, args: tuple):
@@ -43,42 +41,79 @@ def _partial(d: Derivation, args: tuple):
     return (lambda x: of(*args[:i], x, *args[i + 1 :])), args[i]
 
 
-def reference_value(d: Derivation, args: tuple, extra: dict):
-    """JAX's side of the claim for one trial."""
-    f, x = _partial(d, args)
-    claim = d.claim
-    if isinstance(claim, Gradient):
-        return jax.grad(f)(x)
-    if isinstance(claim, Hessian):
-        return jax.hessian(f)(x)
-    if isinstance(claim, Jacobian):
-        out = jax.eval_shape(f, x)
-        jac = jax.jacrev if math.prod(out.shape) < math.prod(jnp.shape(x)) else jax.jacfwd
-        return jac(f)(x)
-    if isinstance(claim, VJP):
-        return jax.vjp(f, x)[1](extra["cotangent"])[0]
-    raise CheckError(f"no differential check for claim {claim!r}")
+def _jacobian(f, x, extra):
+    """``jax.jacrev`` when the output is smaller than the input, else ``jax.jacfwd`` (the same matrix)."""
+    out = jax.eval_shape(f, x)
+    jac = jax.jacrev if math.prod(out.shape) < math.prod(jnp.shape(x)) else jax.jacfwd
+    return jac(f)(x)
 
 
-def derived_value(d: Derivation, args: tuple, extra: dict):
-    if isinstance(d.claim, VJP):
-        return d.derived(*args, extra["cotangent"])
-    return d.derived(*args)
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """What one derivative claim compares: JAX's side ``reference(f, x, extra)`` (``f`` is ``of`` as a
+    function of ``x = args[wrt]``), its name, the shape rule for messages, and the trailing argument
+    the derived function takes (``extra_arg``, drawn like ``of``'s output (``"output"``) or like
+    ``x`` (``"input"``), in the trial's regime)."""
+
+    reference: Callable[..., Any]
+    name: str
+    shape_rule: str
+    extra_arg: str | None = None
+    extra_like: str = ""
+    scalar: bool = False
+
+
+GRADIENT = Rule(lambda f, x, e: jax.grad(f)(x), "jax.grad", "a gradient has the shape of the wrt argument", scalar=True)
+JACOBIAN = Rule(_jacobian, "jax.jacfwd", "a Jacobian has shape out.shape + wrt.shape, as jax.jacfwd")
+HESSIAN = Rule(lambda f, x, e: jax.hessian(f)(x), "jax.hessian", "a Hessian has shape wrt.shape * 2, as jax.hessian")
+VJP_RULE = Rule(
+    lambda f, x, e: jax.vjp(f, x)[1](e["cotangent"])[0],
+    "jax.vjp",
+    "a VJP returns the cotangent pulled back to the wrt argument (its shape)",
+    extra_arg="cotangent",
+    extra_like="output",
+)
+JVP_RULE = Rule(
+    lambda f, x, e: jax.jvp(f, (x,), (e["tangent"],))[1],
+    "jax.jvp",
+    "a JVP returns the tangent pushed forward to of's output (its shape)",
+    extra_arg="tangent",
+    extra_like="input",
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class Differential:
-    """The family of claims "``derived`` equals this JAX derivative of ``of``"."""
+    """The family of claims "``derived`` equals this JAX derivative of ``of``" (one per :class:`Rule`)."""
 
-    reference_name: str = "jax autodiff"
-    analysis = "equality"  # how a failure is diagnosed: a derived value against a reference
+    rule: Rule
+    analysis: ClassVar[str] = "equality"  # diagnosed by value relations (sign, factor, transpose…)
+
+    @property
+    def reference_name(self) -> str:
+        return self.rule.name
+
+    def reference(self, d: Derivation, args: tuple, extra: dict):
+        """JAX's side of the claim for one trial."""
+        f, x = _partial(d, args)
+        return self.rule.reference(f, x, extra)
+
+    def derived(self, d: Derivation, args: tuple, extra: dict):
+        """The derived side for one trial (with its trailing argument, when the claim has one)."""
+        if self.rule.extra_arg is None:
+            return d.derived(*args)
+        return d.derived(*args, extra[self.rule.extra_arg])
 
     def extra_inputs(self, d, args):
-        """A VJP's cotangent, shaped like ``of``'s output."""
-        if not isinstance(d.claim, VJP):
+        """The trailing argument's shape: like ``of``'s output (a cotangent) or the ``wrt`` argument (a tangent)."""
+        rule = self.rule
+        if rule.extra_arg is None:
             return {}
+        if rule.extra_like == "input":
+            x = args[d.wrt_index]
+            return {rule.extra_arg: jax.ShapeDtypeStruct(x.shape, x.dtype)}
         out = jax.eval_shape(lambda *a: _partial(d, a)[0](a[d.wrt_index]), *args)
-        return {"cotangent": out}
+        return {rule.extra_arg: out}
 
     def validate(self, d, args, extra):
         claim = d.claim
@@ -87,7 +122,7 @@ class Differential:
             out = jax.eval_shape(lambda *a: _partial(d, a)[0](a[d.wrt_index]), *args)
         except Exception as exc:
             raise CheckError(f"of= {_fname(claim.of)} raised on the drawn inputs: {one_line(exc)}") from exc
-        if isinstance(claim, Gradient) and out.shape != ():
+        if self.rule.scalar and out.shape != ():
             raise CheckError(
                 f"of= {_fname(claim.of)} returns shape {out.shape}; a gradient needs a scalar "
                 "function (use dc.jacobian or dc.vjp for vector outputs)"
@@ -99,11 +134,11 @@ class Differential:
                 f"(argument {wrt} is {x.dtype}, output {out.dtype})"
             )
         try:
-            ref = jax.eval_shape(lambda a, e: reference_value(d, a, e), args, extra)
+            ref = jax.eval_shape(lambda a, e: self.reference(d, a, e), args, extra)
         except Exception as exc:
-            raise CheckError(f"{REFERENCE_NAMES[claim.kind]} of {_fname(claim.of)} failed: {one_line(exc)}") from exc
+            raise CheckError(f"{self.rule.name} of {_fname(claim.of)} failed: {one_line(exc)}") from exc
         try:
-            got = jax.eval_shape(lambda a, e: derived_value(d, a, e), args, extra)
+            got = jax.eval_shape(lambda a, e: self.derived(d, a, e), args, extra)
         except Exception as exc:
             raise CheckError(f"derived function raised: {one_line(exc)}{jit_hint(exc)}") from exc
         if not hasattr(got, "shape"):
@@ -112,7 +147,7 @@ class Differential:
             transposed = got.shape == ref.shape[::-1] and len(got.shape) > 1
             hint = " (the transpose of the expected shape)" if transposed else ""
             raise CheckError(
-                f"derived function returns shape {got.shape}, expected {ref.shape}{hint} — {_shape_rule(claim.kind)}"
+                f"derived function returns shape {got.shape}, expected {ref.shape}{hint} — {self.rule.shape_rule}"
             )
         if not jnp.issubdtype(got.dtype, jnp.floating):
             raise CheckError(f"derived function returns dtype {got.dtype}, expected a float array like {ref.dtype}")
@@ -135,8 +170,8 @@ class Differential:
         return str(min((jnp.dtype(got.dtype), jnp.dtype(ref.dtype)), key=lambda t: t.itemsize))
 
     def trial(self, d, args, extra):
-        ref = reference_value(d, args, extra)
-        got = derived_value(d, args, extra)
+        ref = self.reference(d, args, extra)
+        got = self.derived(d, args, extra)
         abs_err, scale, _ = trial_errors(got, ref)
         stats = {
             "abs_err": abs_err.astype(jnp.float64),
@@ -148,11 +183,11 @@ class Differential:
 
     def conditioning(self, d, args, extra):
         """How much of a difference rounding can explain: ``terms`` (T) and ``rounding`` (256 ε M)."""
-        ref, m_ref = evaluate_with_scale(lambda a, e: reference_value(d, a, e), args, extra)
-        got, m_der = evaluate_with_scale(lambda a, e: derived_value(d, a, e), args, extra)
+        ref, m_ref = evaluate_with_scale(lambda a, e: self.reference(d, a, e), args, extra)
+        got, m_der = evaluate_with_scale(lambda a, e: self.derived(d, a, e), args, extra)
         eps = jnp.finfo(jnp.result_type(got, ref)).eps
         return {
-            "terms": conditioning_scale(lambda a, e: reference_value(d, a, e), (args, extra)),
+            "terms": conditioning_scale(lambda a, e: self.reference(d, a, e), (args, extra)),
             "rounding": (ROUNDING_FACTOR * eps * jnp.maximum(m_ref, m_der)).astype(jnp.float64),
         }
 
@@ -160,7 +195,7 @@ class Differential:
         return judge_equality(stats, tol)
 
     def summarize(self, d: Derivation, run: Run):
-        ref_name = REFERENCE_NAMES[d.claim.kind]
+        ref_name = self.rule.name
         n = run.trials
         bad = int(run.failed.sum())
         rel = run.rel_err[run.stats["finite_reference"]]
@@ -180,13 +215,17 @@ def _fname(fn) -> str:
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
 
-def _shape_rule(kind: str) -> str:
-    return {
-        "gradient": "a gradient has the shape of the wrt argument",
-        "jacobian": "a Jacobian has shape out.shape + wrt.shape, as jax.jacfwd",
-        "hessian": "a Hessian has shape wrt.shape * 2, as jax.hessian",
-        "vjp": "a VJP returns the cotangent pulled back to the wrt argument (its shape)",
-    }[kind]
+# ----------------------------------------------------------------------- Kind rows
 
 
-DIFFERENTIAL = Differential()
+def _dense_plan(rule: Rule) -> Callable[[Derivation], Plan]:
+    """Every trial computes both sides in full; kinks of ``of`` are told from formula errors."""
+    return fixed(KinkAware(Differential(rule)), "dense")
+
+
+KINDS = (
+    batched(Gradient, _dense_plan(GRADIENT), GRADIENT.name),
+    batched(Jacobian, _dense_plan(JACOBIAN), JACOBIAN.name),
+    batched(VJP, _dense_plan(VJP_RULE), VJP_RULE.name),
+    batched(JVP, _dense_plan(JVP_RULE), JVP_RULE.name),
+)

@@ -72,8 +72,9 @@ from derivcheck._checks._engine import (
     one_line,
     where,
 )
+from derivcheck._checks._kind import Kind
 from derivcheck._checks.identity import eval_shape_or_raise, failing_regimes_text, fname, require_float_array
-from derivcheck._compare import DEFAULT_TOLERANCES, ROUNDING_FACTOR, bound, evaluate_with_scale, merge_tolerance
+from derivcheck._compare import ROUNDING_FACTOR, Tolerance, bound, evaluate_with_scale, merge_tolerance
 from derivcheck._derivation import Derivation, EquivalentObjective, Expectation, ExpectedGradient
 from derivcheck._inputs import Sizes, sizes_label, stable_hash
 from derivcheck._result import Result, Trial
@@ -262,9 +263,8 @@ def _exact_rounding(d: Derivation):
     return jax.jit(jax.vmap(one), compiler_options=fast_compile_options())  # a few cheap trials
 
 
-def _float64_tolerance(scale):
-    """``atol + rtol · scale`` of float64: below it, a difference is rounding, not a wrong claim."""
-    tol = DEFAULT_TOLERANCES["float64"]
+def _allowance(scale, tol: Tolerance):
+    """``atol + rtol · scale`` of the check's tolerance: below it, a difference is rounding, not a wrong claim."""
     return bound(tol, scale)
 
 
@@ -336,7 +336,8 @@ def _run_size_set(d: Derivation, config: CheckConfig, sizes: Sizes, per: int, te
         raise
     except Exception as exc:
         raise CheckError(f"failed under jax.jit at {sizes_label(sizes)}: {one_line(exc)}{jit_hint(exc)}") from exc
-    stats = _trial_stats(claimed, mean, var, n, idx, n_derived, z_crit, z_pow)
+    tol = merge_tolerance("float64", d.tolerance)  # the check's tolerance, as for the closed form
+    stats = _trial_stats(claimed, mean, var, n, idx, n_derived, z_crit, z_pow, tol)
     got = jax.eval_shape(d.derived, *abstract)
     return _SizeSet(sizes, regimes, index, args, keys, stats, tuple(got.shape))
 
@@ -354,12 +355,12 @@ def targets_layout(d: Derivation, abstract: tuple) -> tuple[np.ndarray, int]:
     return box["index"], box["n"]
 
 
-def _trial_stats(claimed, mean, var, n, idx, n_derived, z_crit, z_pow) -> dict[str, np.ndarray]:
+def _trial_stats(claimed, mean, var, n, idx, n_derived, z_crit, z_pow, tol: Tolerance) -> dict[str, np.ndarray]:
     """Per trial: z-scores, sample count, resolution, the deviation of the derived part, flags."""
     t = claimed["t"]
     estimate, se = mean[:, idx], np.sqrt(var[:, idx] / n[:, None])
     scale = np.maximum(np.abs(t).max(axis=1, initial=0.0), np.abs(estimate).max(axis=1, initial=0.0))
-    z = (t - estimate) / np.sqrt(se**2 + (_float64_tolerance(scale)[:, None] / z_crit) ** 2)
+    z = (t - estimate) / np.sqrt(se**2 + (_allowance(scale, tol)[:, None] / z_crit) ** 2)
     safe = np.where(scale > 0, scale, 1.0)
     stats = {
         "z_max": np.abs(z).max(axis=1, initial=0.0),
@@ -462,6 +463,7 @@ def check_expectation(d: Derivation, config: CheckConfig) -> Result:
     return Result(
         name=d.name,
         kind=d.kind,
+        claim=d.claim_id,
         outcome="fails" if failed.any() else "holds",
         expect=d.expect,
         message=message,
@@ -556,3 +558,12 @@ def _failure_message(d: Derivation, run: Run, details: dict) -> str:
         f"component {j}: {what} {detail['claimed'][j]:.6g}, estimate {detail['estimate'][j]:.6g} "
         f"± {detail['standard_error'][j]:.2g} ({detail['samples']} samples)"
     )
+
+
+# ----------------------------------------------------------------------- Kind rows
+
+KINDS = (  # judged by Monte Carlo statistics: not shrunk
+    Kind(Expectation, check_expectation, reference="a Monte Carlo estimate"),
+    Kind(ExpectedGradient, check_expectation, reference="a Monte Carlo estimate"),
+    Kind(EquivalentObjective, check_expectation, reference="a Monte Carlo estimate"),
+)

@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 
 from derivcheck._checks._engine import CheckConfig, CheckError, Run, jit_hint, one_line, run_batched, where
+from derivcheck._checks._kind import Kind, batched, fixed
 from derivcheck._compare import conditioning_scale, judge_equality, trial_errors
-from derivcheck._derivation import Derivation
+from derivcheck._derivation import Derivation, Identity, SpecialCase
 from derivcheck._inputs import Constant, Inputs, _all_dims, sizes_label
 from derivcheck._result import Result
 
@@ -66,7 +68,7 @@ def failing_regimes_text(run: Run) -> str:
 class Equality:
     """The family of claims "``derived(*args)`` equals ``of(*args)``"."""
 
-    analysis = "equality"  # how a failure is diagnosed: a derived value against a reference
+    analysis: ClassVar[str] = "equality"  # diagnosed by value relations (sign, factor, transpose…)
 
     def extra_inputs(self, d, args):
         return {}
@@ -126,11 +128,6 @@ def _at_text(d: Derivation) -> str:
     return " at " + ", ".join(f"{k} = {v}" for k, v in at) if at else ""
 
 
-def check_identity(d: Derivation, config: CheckConfig) -> Result:
-    """Check ``derived(*args) == of(*args)`` on every trial."""
-    return run_batched(d, config, EQUALITY)
-
-
 @functools.lru_cache(maxsize=256)
 def at_special_values(d: Derivation) -> Derivation:
     """``d`` with its inputs fixed at the claim's special values (cached: one compile per derivation)."""
@@ -163,3 +160,11 @@ def check_special_case(d: Derivation, config: CheckConfig) -> Result:
     result = run_batched(special, config, EQUALITY)
     sizes = ", ".join(sorted({sizes_label(c.sizes) for c in result.cells}))
     return dataclasses.replace(result, details={"at": dict(d.claim.at), "sizes": sizes})
+
+
+# ----------------------------------------------------------------------- Kind rows
+
+KINDS = (
+    batched(Identity, fixed(EQUALITY), "of="),
+    Kind(SpecialCase, check_special_case, plan=None, reference="of="),  # values fixed by `at`: not shrunk
+)

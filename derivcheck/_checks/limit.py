@@ -44,9 +44,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from derivcheck._checks._engine import CheckConfig, CheckError, fast_compile_options, jit_hint, one_line
+from derivcheck._checks._kind import Kind
 from derivcheck._checks.identity import fname
-from derivcheck._compare import DEFAULT_TOLERANCES, fits
-from derivcheck._derivation import Derivation
+from derivcheck._compare import Tolerance, fits, merge_tolerance
+from derivcheck._derivation import Derivation, Limit
 from derivcheck._inputs import Inputs, OneHot, Sizes, _all_dims, sizes_label
 from derivcheck._result import Cell, Result, Trial
 
@@ -128,9 +129,8 @@ def _at_point(d: Derivation, p: Plan, args: tuple, j: int) -> tuple:
     return (*args[:i], t, *args[i + 1 :])
 
 
-def _difference(got, ref):
-    """``‖D − R‖₂ / max(‖D‖₂, ‖R‖₂)``, 0 within the float64 tolerance, and whether each side is finite."""
-    tol = DEFAULT_TOLERANCES["float64"]
+def _difference(got, ref, tol: Tolerance):
+    """``‖D − R‖₂ / max(‖D‖₂, ‖R‖₂)``, 0 within the tolerance ``tol``, and whether each side is finite."""
     got, ref = jnp.ravel(jnp.asarray(got, jnp.float64)), jnp.ravel(jnp.asarray(ref, jnp.float64))
     diff = jnp.sqrt(jnp.sum((got - ref) ** 2))
     scale = jnp.maximum(jnp.sqrt(jnp.sum(got**2)), jnp.sqrt(jnp.sum(ref**2)))
@@ -142,9 +142,12 @@ def _difference(got, ref):
 def _compiled(d: Derivation, p: Plan):
     """``jit(vmap(trial ↦ (d_1 … d_J, finite flags)))``, one per derivation and plan."""
 
+    tol = merge_tolerance("float64", d.tolerance)
+
     def path(args):
         rows = [
-            _difference(d.derived(*a), d.claim.of(*a)) for a in (_at_point(d, p, args, j) for j in range(len(p.points)))
+            _difference(d.derived(*a), d.claim.of(*a), tol)
+            for a in (_at_point(d, p, args, j) for j in range(len(p.points)))
         ]
         rel, fin_d, fin_r = (jnp.stack(col) for col in zip(*rows, strict=True))
         return rel, jnp.all(fin_d), jnp.all(fin_r)
@@ -152,19 +155,19 @@ def _compiled(d: Derivation, p: Plan):
     return jax.jit(jax.vmap(path), compiler_options=fast_compile_options())  # a few cheap trials
 
 
-def _log_mean(rel: np.ndarray) -> np.ndarray:
+def _log_mean(rel: np.ndarray, tol: Tolerance) -> np.ndarray:
     """Per point, the mean over trials of ``log max(d, rtol)``: a geometric mean, robust to one noisy path."""
-    floor = DEFAULT_TOLERANCES["float64"].rtol
+    floor = tol.rtol
     return np.mean(np.log(np.maximum(rel, floor)), axis=0)
 
 
-def _rate(h: np.ndarray, log_m: np.ndarray) -> float:
+def _rate(h: np.ndarray, log_m: np.ndarray, tol: Tolerance) -> float:
     """Least-squares ``r`` in ``m ∝ h^r`` over the last :data:`TAIL` points (``inf`` once at the tolerance).
 
     Only the tail counts: a difference that first shrinks and then levels off
     at a non-zero value (a wrong limit that is close) has rate ~0 there.
     """
-    if log_m[-1] <= np.log(CONVERGED * DEFAULT_TOLERANCES["float64"].rtol):
+    if log_m[-1] <= np.log(CONVERGED * tol.rtol):
         return math.inf
     x, y = np.log(h[-TAIL:]), log_m[-TAIL:]
     return float(np.polyfit(x, y, 1)[0])
@@ -232,8 +235,9 @@ def _run_cells(d: Derivation, config: CheckConfig, p: Plan) -> list[_CellRun]:
                 raise CheckError(f"of= is NaN or inf on every trial at {sizes_label(sizes)} [{regime}]")
             r = rel[rows][ok]
             median = np.median(r, axis=0)
-            rate = _rate(h, _log_mean(r))
-            trial_rates = np.array([_rate(h, _log_mean(row[None])) for row in r])
+            tol = merge_tolerance("float64", d.tolerance)
+            rate = _rate(h, _log_mean(r, tol), tol)
+            trial_rates = np.array([_rate(h, _log_mean(row[None], tol), tol) for row in r])
             holds = bool(rate >= d.claim.min_rate)
             cell_args = tuple(a[rows][ok] for a in args)
             cells.append(_CellRun(sizes, regime, cell_args, r, median, rate, trial_rates, holds))
@@ -340,10 +344,11 @@ def check_limit(d: Derivation, config: CheckConfig) -> Result:
             for c in cells
         ],
     }
-    tol = DEFAULT_TOLERANCES["float64"]
+    tol = merge_tolerance("float64", d.tolerance)
     return Result(
         name=d.name,
         kind=d.kind,
+        claim=d.claim_id,
         outcome="holds" if all(c.holds for c in cells) else "fails",
         expect=d.expect,
         message=_message(d, p, cells, worst_cell),
@@ -357,3 +362,8 @@ def check_limit(d: Derivation, config: CheckConfig) -> Result:
         cells=result_cells,
         details=details,
     )
+
+
+# ----------------------------------------------------------------------- Kind rows
+
+KINDS = (Kind(Limit, check_limit, reference="of="),)  # judged by its own rate statistics: not shrunk

@@ -58,8 +58,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from derivcheck._checks._engine import CheckConfig, CheckError, Run, jit_hint, one_line, run_batched, where
+from derivcheck._checks._engine import CheckError, Run, jit_hint, one_line, where
+from derivcheck._checks._kind import Plan, batched
 from derivcheck._checks.definite import MARGIN_FACTOR
+from derivcheck._checks.definite import Definite as DefiniteFamily
+from derivcheck._checks.differential import HESSIAN, Differential
+from derivcheck._checks.robust import KinkAware
 from derivcheck._compare import (
     ROUNDING_FACTOR,
     conditioning_scale,
@@ -68,9 +72,9 @@ from derivcheck._compare import (
     judge_equality,
     sup_norm,
 )
-from derivcheck._derivation import DEFINITE_WORDS, Definite, Derivation
+from derivcheck._derivation import DEFINITE_WORDS, Definite, Derivation, Hessian
 from derivcheck._inputs import CustomInputs
-from derivcheck._result import Result, Spectrum
+from derivcheck._result import Spectrum
 
 THRESHOLD = 512
 """Entries of the differentiated argument above which a Hessian claim is checked matrix-free
@@ -125,33 +129,32 @@ def is_matrix_free(d: Derivation) -> bool:
         return False  # the dense path reports what is wrong with the declaration
 
 
-def check_hessian(d: Derivation, config: CheckConfig, dense_family) -> Result:
-    """A Hessian claim: matrix-free above the threshold, else ``dense_family`` on dense matrices."""
+def hessian_plan(d: Derivation) -> Plan:
+    """A Hessian claim: matrix-free above the threshold, else dense matrices (an ``hvp=True``
+    derivation's products with the unit vectors) against ``jax.hessian``, kinks told apart."""
     if is_matrix_free(d):
-        return dataclasses.replace(run_batched(d, config, MatrixFree(None)), path="matrix-free")
-    return dataclasses.replace(run_batched(materialized(d), config, dense_family), path="dense")
+        return Plan(MatrixFree(None), d, "matrix-free")
+    return Plan(KinkAware(Differential(HESSIAN)), materialized(d), "dense")
 
 
-def check_definite(d: Derivation, config: CheckConfig, dense_family) -> Result:
-    """A definiteness claim: Lanczos above the threshold, else ``dense_family`` (``eigvalsh``)."""
+def definite_plan(d: Derivation) -> Plan:
+    """A definiteness claim: Lanczos above the threshold, else ``eigvalsh`` of the dense matrix."""
     if is_matrix_free(d):
-        family = MatrixFree(d.claim.definiteness)
-        return dataclasses.replace(run_batched(d, config, family), path="matrix-free")
-    return dataclasses.replace(run_batched(materialized(d), config, dense_family), path="dense")
+        return Plan(MatrixFree(d.claim.definiteness), d, "matrix-free")
+    return Plan(DefiniteFamily(d.claim.definiteness), materialized(d, square=True), "dense")
 
 
 @functools.lru_cache(maxsize=256)
-def materialized(d: Derivation) -> Derivation:
+def materialized(d: Derivation, square: bool = False) -> Derivation:
     """``d`` with a dense derived function: an ``hvp=True`` derivation's products with the unit vectors.
 
-    Column ``j`` of the matrix is ``fn(*args, e_j)``; a derivation that is
-    already dense is returned as is (the same object, so compiled functions are
-    reused).
+    Column ``j`` of the matrix is ``fn(*args, e_j)``, shaped ``n × n`` (``square``, a definiteness
+    claim's matrix) or ``x.shape * 2`` (a Hessian); a derivation that is already dense is returned
+    as is (the same object, so compiled functions are reused).
     """
     if not d.claim.hvp:
         return d
     i = d.wrt_index
-    square = isinstance(d.claim, Definite)
 
     def dense(*args):
         x = jnp.asarray(args[i])
@@ -283,7 +286,7 @@ class MatrixFree:
 
     @property
     def analysis(self) -> str:
-        """How a failure is diagnosed: Hessian equality as an equality, definiteness in spectrum terms."""
+        """Equality is diagnosed by value relations, definiteness in spectrum terms."""
         return "equality" if self.definiteness is None else "spectrum"
 
     def extra_inputs(self, d, args):
@@ -495,3 +498,11 @@ def _vector_shape(d: Derivation, args: tuple) -> tuple[int, ...]:
 
 def _derived_dtype(d: Derivation, args: tuple):
     return jax.eval_shape(lambda *a: d.derived(*a), *args).dtype
+
+
+# ----------------------------------------------------------------------- Kind rows
+
+KINDS = (
+    batched(Hessian, hessian_plan, HESSIAN.name),
+    batched(Definite, definite_plan, DefiniteFamily.reference_name),
+)

@@ -48,10 +48,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from derivcheck._checks._engine import CheckConfig, CheckError, Run, run_batched, where
+from derivcheck._checks._kind import Kind
 from derivcheck._checks.definite import MARGIN_FACTOR, classify
 from derivcheck._checks.identity import eval_shape_or_raise, failing_regimes_text, fname, require_float_array
 from derivcheck._compare import ROUNDING_FACTOR, evaluate_with_scale, exceeds
-from derivcheck._derivation import Convex, Derivation, DerivationError, resolve_wrt
+from derivcheck._derivation import Convex, Derivation, DerivationError, HasMinimum, resolve_wrt
+from derivcheck._derivation import Descent as DescentClaim
 from derivcheck._inputs import Inputs, Uniform
 from derivcheck._result import Result, Spectrum
 
@@ -497,3 +499,12 @@ def _without_step(args: tuple, s: int) -> tuple:
 def check_descent(d: Derivation, config: CheckConfig) -> Result:
     """The update's directional derivative of ``of`` at step 0 must be negative (where ``∇of ≠ 0``)."""
     return run_batched(d, config, Descent())
+
+
+# ----------------------------------------------------------------------- Kind rows
+
+KINDS = (  # judged by their own statistics: not shrunk
+    Kind(Convex, check_convexity, reference="jax.hessian"),
+    Kind(HasMinimum, check_has_minimum, reference="damped Newton"),
+    Kind(DescentClaim, check_descent, reference="jax.jvp"),
+)

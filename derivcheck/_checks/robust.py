@@ -36,10 +36,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from derivcheck._checks._engine import CheckError, Run, where
-from derivcheck._checks.differential import Differential, reference_value
+from derivcheck._checks._engine import CheckError, Family, Run, where
 from derivcheck._compare import sup_norm
-from derivcheck._derivation import VJP, Derivation
+from derivcheck._derivation import Derivation
 from derivcheck._result import Result
 
 WIDE_STEP = 2.0**-12
@@ -53,8 +52,8 @@ def _direction(shape: tuple[int, ...], dtype: Any) -> jax.Array:
     return jnp.cos(1.0 + 2.399963 * jnp.arange(n)).reshape(shape).astype(dtype)
 
 
-def reference_jumps(d: Derivation, args: tuple, extra: dict) -> dict[str, jax.Array]:
-    """``J(h₁)`` and ``J(h₂)`` of one trial: how much the reference moves across its point."""
+def reference_jumps(reference, d: Derivation, args: tuple, extra: dict) -> dict[str, jax.Array]:
+    """``J(h₁)`` and ``J(h₂)`` of one trial: how much ``reference(d, args, extra)`` moves across its point."""
     i = d.wrt_index
     x = args[i]
     u = _direction(jnp.shape(x), jnp.result_type(x))
@@ -65,7 +64,7 @@ def reference_jumps(d: Derivation, args: tuple, extra: dict) -> dict[str, jax.Ar
     points = x[None] + (steps * scale).reshape((4,) + (1,) * jnp.ndim(x)) * u[None]
 
     def at(moved_x):
-        return reference_value(d, (*args[:i], moved_x, *args[i + 1 :]), extra)
+        return reference(d, (*args[:i], moved_x, *args[i + 1 :]), extra)
 
     refs = jax.vmap(at)(points)  # the four points in one call: one trace, one copy of the reference
     return {
@@ -84,13 +83,17 @@ def at_kink(stats: dict[str, np.ndarray]) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class KinkAware:
-    """A differential family that tells a kink of ``of`` from a formula error (see the module docstring)."""
+    """A differential family that tells a kink of ``of`` from a formula error (see the module docstring).
 
-    inner: Differential
+    ``inner`` is the family it guards; its ``reference(d, args, extra)`` is JAX's side of one trial.
+    """
+
+    inner: Family
 
     @property
     def analysis(self) -> str:
-        return self.inner.analysis
+        """The guarded family's diagnosis (see :mod:`derivcheck._checks._kind`)."""
+        return getattr(self.inner, "analysis", "conditions")
 
     def extra_inputs(self, d, args):
         return self.inner.extra_inputs(d, args)
@@ -105,7 +108,7 @@ class KinkAware:
         return self.inner.trial(d, args, extra)
 
     def conditioning(self, d, args, extra):
-        return {**self.inner.conditioning(d, args, extra), **reference_jumps(d, args, extra)}
+        return {**self.inner.conditioning(d, args, extra), **reference_jumps(self.inner.reference, d, args, extra)}
 
     def judge(self, stats, tol):
         return self.inner.judge(stats, tol)
@@ -142,9 +145,10 @@ def nondeterminism(d: Derivation, result: Result) -> str:
     w = result.worst
     if w is None:
         return ""
-    names = d.arg_names or tuple(k for k in w.inputs if k != "cotangent")
+    trailing = d.claim.extra_arg  # a VJP's cotangent, a JVP's tangent, a Hessian-vector product's v
+    names = d.arg_names or tuple(k for k in w.inputs if k != trailing)
     args = tuple(np.asarray(w.inputs[n]) for n in names)  # host arrays: no device transfer, no compile
-    derived_args = (*args, np.asarray(w.inputs["cotangent"])) if isinstance(d.claim, VJP) else args
+    derived_args = args if trailing is None else (*args, _trailing_value(d, w.inputs, args))
     calls = [("derived function", d.derived, derived_args)]
     of = getattr(d.claim, "of", None)
     if callable(of):
@@ -162,6 +166,16 @@ def nondeterminism(d: Derivation, result: Result) -> str:
                 f"differ by {gap:.2g}; its verdict cannot be reproduced — remove random draws or global state from it"
             )
     return ""
+
+
+def _trailing_value(d: Derivation, inputs: dict, args: tuple) -> np.ndarray:
+    """The derived function's trailing argument on the worst trial: as drawn, or (a Hessian-vector
+    product's ``v``, which the check replaces by probes or unit vectors) the fixed direction shaped
+    like the ``wrt`` argument."""
+    if d.claim.extra_arg in inputs:
+        return np.asarray(inputs[d.claim.extra_arg])
+    x = args[d.wrt_index]
+    return np.asarray(_direction(np.shape(x), x.dtype))
 
 
 def _traces_agree(fn, args: tuple) -> bool:
