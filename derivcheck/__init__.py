@@ -49,19 +49,12 @@ from derivcheck._inputs import (
     design,
     full_rank,
     inputs,
-    labels,
-    lower_triangular,
     normal,
     one_hot,
-    orthogonal,
     positive,
     rank_deficient,
-    signs,
     simplex,
-    spd,
-    symmetric,
     uniform,
-    upper_triangular,
 )
 from derivcheck._registry import (
     LoadError,
@@ -89,6 +82,7 @@ from derivcheck._registry import (
 )
 from derivcheck._result import Cell, Diagnosis, Result, Results, Spectrum, Trial
 from derivcheck._shrink import Counterexample, minimal_counterexample
+from derivcheck._structured import labels, lower_triangular, orthogonal, signs, spd, symmetric, upper_triangular
 
 __version__ = "0.1.0"
 

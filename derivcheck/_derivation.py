@@ -376,6 +376,7 @@ class Expectation:
 
     id: ClassVar[str] = "expectation"
     extra_arg: ClassVar[str | None] = None
+    estimates: ClassVar[str] = "value"  # ``derived`` is ``E[of]`` (Monte Carlo)
     of: Callable[..., Any]
     noise: Callable[..., Any]
     exact: Callable[..., Any] | None = None
@@ -393,6 +394,7 @@ class ExpectedGradient:
 
     id: ClassVar[str] = "expected_gradient"
     extra_arg: ClassVar[str | None] = None
+    estimates: ClassVar[str] = "gradient"  # ``derived`` is ``E[∇_wrt of]`` (Monte Carlo)
     of: Callable[..., Any]
     noise: Callable[..., Any]
     wrt: int | str = 0
@@ -411,6 +413,7 @@ class EquivalentObjective:
 
     id: ClassVar[str] = "equivalent_objective"
     extra_arg: ClassVar[str | None] = None
+    estimates: ClassVar[str] = "objective"  # an objective with E[of]'s value and gradient (Monte Carlo)
     of: Callable[..., Any]
     noise: Callable[..., Any]
     wrt: int | str = 0

@@ -94,7 +94,7 @@ def _partial(fn, args, i):
 
 def _gradient_index(d: Derivation) -> int | None:
     """The differentiated argument, or ``None`` for a plain expectation."""
-    return None if isinstance(d.claim, Expectation) else d.wrt_index
+    return None if d.claim.estimates == "value" else d.wrt_index
 
 
 # ------------------------------------------------------------- the claim's sides
@@ -115,11 +115,11 @@ def targets(d: Derivation, args: tuple) -> tuple[jax.Array, np.ndarray, int]:
     claim = d.claim
     got = _flat(d.derived(*args))
     n = got.size
-    if isinstance(claim, Expectation):
+    if claim.estimates == "value":
         if claim.exact is None:
             return got, np.arange(n), n
         return jnp.concatenate([got, _flat(claim.exact(*args))]), np.tile(np.arange(n), 2), n
-    if isinstance(claim, ExpectedGradient):
+    if claim.estimates == "gradient":
         if claim.exact is None:
             return got, 1 + np.arange(n), n
         return jnp.concatenate([got, _flat(claim.exact(*args))]), np.append(1 + np.arange(n), 0), n
@@ -134,7 +134,7 @@ def targets(d: Derivation, args: tuple) -> tuple[jax.Array, np.ndarray, int]:
 def exact_reference(d: Derivation, args: tuple):
     """The closed form's side of ``derived``: ``exact`` or ``∇_wrt exact``."""
     claim = d.claim
-    if isinstance(claim, Expectation):
+    if claim.estimates == "value":
         return claim.exact(*args)
     i = d.wrt_index
     return jax.grad(_partial(claim.exact, args, i))(args[i])
@@ -143,9 +143,9 @@ def exact_reference(d: Derivation, args: tuple):
 def reference_name(d: Derivation) -> str:
     claim = d.claim
     of = fname(claim.of)
-    if isinstance(claim, Expectation):
+    if claim.estimates == "value":
         return f"E[{of}]"
-    if isinstance(claim, ExpectedGradient):
+    if claim.estimates == "gradient":
         return f"E[∇{of}]"
     return f"E[∇{of}]" if claim.up_to_constant else f"(E[{of}], E[∇{of}])"
 
@@ -168,12 +168,13 @@ def validate(d: Derivation, args: tuple) -> None:
             raise CheckError(f"of= {fname(claim.of)} returns shape {of_out.shape}; it must be a scalar loss")
         if not jnp.issubdtype(args[wrt].dtype, jnp.floating):
             raise CheckError(f"argument {d.arg_names[wrt]} must be floats to differentiate")
-    if isinstance(claim, Expectation):
+    objective = claim.estimates == "objective"
+    if claim.estimates == "value":
         want = of_out.shape
     else:
-        want = () if isinstance(claim, EquivalentObjective) else args[wrt].shape
+        want = () if objective else args[wrt].shape
     if got.shape != want:
-        what = "the derived objective" if isinstance(claim, EquivalentObjective) else "derived function"
+        what = "the derived objective" if objective else "derived function"
         raise CheckError(f"{what} returns shape {got.shape}, expected {want} ({reference_name(d)})")
     exact = getattr(claim, "exact", None)
     if exact is not None:
