@@ -28,6 +28,7 @@ import dataclasses
 import multiprocessing
 import pickle
 import signal
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,6 +52,8 @@ class Worker:
         self.timeout = None if timeout is None else float(timeout)
         self._process: Any = None
         self._conn: Any = None
+        self._lock = threading.Lock()  # the command's threads check while its main thread may stop everything
+        self._stopped = False
 
     def check(self, d: Derivation, *, trials: int, seed: int, sizes: str | None = None, shrink: bool = False) -> Result:
         """``derivcheck.check(d, trials=, seed=)`` in the worker; an ``error`` Result if it times out or dies.
@@ -59,26 +62,26 @@ class Worker:
         minimal counterexample to a failure, as ``run --shrink``.
         """
         try:
-            self._start()
+            conn = self._start()
         except _WorkerDied as exc:
             return _error(d, seed, f"the worker process could not start: {exc}", 0.0)
         try:
-            self._conn.send((d.name, trials, seed, sizes, shrink))
-        except OSError:  # it died after its last answer
+            conn.send((d.name, trials, seed, sizes, shrink))
+        except (OSError, ValueError):  # it died after its last answer (or the command stopped it)
             code = self._exitcode()
             self.close()
             return _error(d, seed, f"the worker process died before checking it (exit code {code})", 0.0)
-        if self.timeout is not None and not self._conn.poll(self.timeout):
-            self.close()
-            return _error(
-                d,
-                seed,
-                f"timed out after {self.timeout:g}s (its worker was stopped; raise --timeout if it is only slow)",
-                self.timeout,
-            )
         try:
-            kind, payload = self._conn.recv()
-        except (EOFError, OSError):
+            if self.timeout is not None and not conn.poll(self.timeout):
+                self.close()
+                return _error(
+                    d,
+                    seed,
+                    f"timed out after {self.timeout:g}s (its worker was stopped; raise --timeout if it is only slow)",
+                    self.timeout,
+                )
+            kind, payload = conn.recv()
+        except (EOFError, OSError, ValueError):
             code = self._exitcode()
             self.close()
             return _error(d, seed, f"the worker process died while checking it (exit code {code})", 0.0)
@@ -89,13 +92,24 @@ class Worker:
         return payload
 
     def close(self) -> None:
-        """Stop the worker now (a later :meth:`check` starts a fresh one)."""
-        if self._process is not None:
-            if self._process.is_alive():
-                self._process.kill()
-            self._process.join()
-            self._conn.close()
-        self._process = self._conn = None
+        """Stop the worker now (a later :meth:`check` starts a fresh one, unless :meth:`stop` was called).
+
+        Safe from any thread, at any time, any number of times.
+        """
+        with self._lock:
+            process, conn = self._process, self._conn
+            self._process = self._conn = None
+        if process is not None:
+            if process.is_alive():
+                process.kill()
+            process.join()
+            conn.close()
+
+    def stop(self) -> None:
+        """Stop the worker for good (Ctrl-C, SIGTERM): a check in progress, or a later one, is an ``error``."""
+        with self._lock:
+            self._stopped = True
+        self.close()
 
     def __enter__(self) -> Worker:
         return self
@@ -103,31 +117,38 @@ class Worker:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _start(self) -> None:
-        if self._process is not None and self._process.is_alive():
-            return
+    def _start(self) -> Any:
+        """The connection to a ready worker process, started if need be."""
+        with self._lock:
+            if self._process is not None and self._process.is_alive():
+                return self._conn
         self.close()
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
         process = ctx.Process(target=_serve, args=(child, self.loads), daemon=True, name="derivcheck-worker")
-        process.start()
+        with self._lock:
+            if self._stopped:
+                raise _WorkerDied("the run was stopped")
+            process.start()
+            self._process, self._conn = process, parent
         child.close()
-        self._process, self._conn = process, parent
-        if not parent.poll(START_SECONDS):
-            self.close()
-            raise _WorkerDied(f"not ready after {START_SECONDS:g}s")
         try:
+            if not parent.poll(START_SECONDS):
+                self.close()
+                raise _WorkerDied(f"not ready after {START_SECONDS:g}s")
             parent.recv()
-        except (EOFError, OSError):
+        except (EOFError, OSError, ValueError):
             code = self._exitcode()
             self.close()
             raise _WorkerDied(f"exit code {code}") from None
+        return parent
 
     def _exitcode(self) -> Any:
-        if self._process is None:
+        process = self._process
+        if process is None:
             return None
-        self._process.join(5)
-        return self._process.exitcode
+        process.join(5)
+        return process.exitcode
 
 
 class _WorkerDied(Exception):

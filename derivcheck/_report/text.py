@@ -18,6 +18,7 @@ and the HTML all render these lines or fields; none writes its own.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -28,6 +29,28 @@ from derivcheck._report.replay import Replay
 from derivcheck._result import Result
 
 WIDTH = 100  # characters of an array or a one-line account before it is clipped with "…"
+
+# ------------------------------------------------------------------ user text
+
+
+def printable(text: Any) -> str:
+    """``text`` safe to print: control characters (escape sequences, newlines), lone surrogates and other
+    unprintable code points written as Python escapes, so the terminal, a log or Markdown sees them, not obeys them.
+
+    >>> printable("a\\x1b[31mb\\nc")
+    'a\\\\x1b[31mb\\\\nc'
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == " " else _escaped(ch) for ch in text)
+
+
+def _escaped(ch: str) -> str:
+    if unicodedata.category(ch) == "Zs":  # a space of another width: harmless
+        return ch
+    return ch.encode("unicode_escape").decode("ascii")
+
 
 # --------------------------------------------------------------------- numbers
 
