@@ -20,6 +20,14 @@ Trade-offs: the worker pays the start-up (importing JAX and the user's files)
 once, and again after each timeout; compilation counts towards the limit; it
 only finds derivations that ``--load`` or an entry point registers. Without
 ``--timeout`` and with one job, checks run in-process.
+
+A derivation registered in the command's own process only (by Python code
+that called :func:`derivcheck.cli.main`, not by a ``--load`` file or an entry
+point) is not in the workers. Under ``--timeout`` or an explicit ``--jobs``
+it is an ``error`` naming the fix (:func:`not_in_worker`), never checked
+in-process behind the user's back (an endless one would never be stopped);
+only the automatic sharing out (``--jobs`` not given, 8 or more derivations)
+checks it in the command's process instead, since nothing was promised.
 """
 
 from __future__ import annotations
@@ -157,6 +165,18 @@ class _WorkerDied(Exception):
 
 class NotInWorker(LookupError):
     """The worker cannot find the derivation: only what ``--load`` or an entry point registers is there."""
+
+
+def not_in_worker(d: Derivation, seed: int) -> Result:
+    """The ``error`` of a derivation the worker processes cannot find, naming the fix."""
+    return _error(
+        d,
+        seed,
+        "registered in this process only: --timeout and --jobs check in worker processes, which find only the"
+        " derivations of --load files and entry points; declare it in a file and --load it (or drop --timeout"
+        " and use --jobs 1)",
+        0.0,
+    )
 
 
 def _error(d: Derivation, seed: int, message: str, seconds: float) -> Result:

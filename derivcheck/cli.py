@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from derivcheck import _cache, _devices
 from derivcheck._api import DEFAULT_TRIALS, check_and_shrink
 from derivcheck._format import one_line
-from derivcheck._isolate import NotInWorker, Worker
+from derivcheck._isolate import NotInWorker, Worker, not_in_worker
 from derivcheck._registry import LoadError, load, registry
 from derivcheck._report.explain import render
 from derivcheck._report.json import to_json, write_atomic, write_json
@@ -359,7 +359,8 @@ def _cmd_run(args, out, err) -> int:
             try:
                 return worker.check(d, trials=args.trials, seed=args.seed, sizes=sizes, shrink=args.shrink)
             except NotInWorker:  # registered in this process only (not by --load or an entry point)
-                pass
+                if args.timeout is not None or args.jobs is not None:  # asked for: never silently in-process
+                    return not_in_worker(d, args.seed)
         with _IN_PROCESS:  # JAX runs in one thread of this process at a time
             return check_and_shrink(d, trials=args.trials, seed=args.seed, shrink=args.shrink, loads=args.load)
 
