@@ -44,7 +44,7 @@ from derivcheck._report.json import to_json, write_atomic, write_json
 from derivcheck._report.junit import junit_xml
 from derivcheck._report.markdown import markdown
 from derivcheck._report.replay import Replay, sizes_arg
-from derivcheck._report.table import table
+from derivcheck._report.table import Grid, list_grid, plain_lines, rich_table, run_grid
 from derivcheck._report.terminal import Screen
 from derivcheck._report.text import details, printable
 from derivcheck._result import Result, summary
@@ -326,18 +326,20 @@ def _log_tracebacks(stream):
 
 
 def _cmd_list(args, out, err) -> int:
-    from rich.table import Table
-
     problems, pool = _pool(args, err)
     chosen = _select(pool, args.patterns, True, True)
-    t = Table(show_lines=False)
-    for col in ("derivation", "claim", "expected", "source"):
-        t.add_column(col, overflow="fold")
-    for d in chosen:
-        t.add_row(d.name, d.kind, d.expect.word, d.source)
-    out.print(t)
+    _show(out, list_grid(chosen))
     out.line(f"{len(chosen)} derivations")
     return EXIT_MISMATCH if problems else EXIT_OK
+
+
+def _show(out: Screen, grid: Grid) -> None:
+    """A table: rich on a terminal (names whole, the source dropped when narrow), else plain aligned lines."""
+    if out.is_terminal:
+        out.print(rich_table(grid, width=out.width))
+    else:
+        for line in plain_lines(grid):
+            out.line(line)
 
 
 def _cmd_run(args, out, err) -> int:
@@ -384,7 +386,7 @@ def _cmd_run(args, out, err) -> int:
     interrupted = stopped is not None
     run = dict(seed=args.seed, trials=args.trials, seconds=seconds, problems=problems, interrupted=interrupted)
     written = _write_reports(args, results, run, replay, err)  # first: a second Ctrl-C must not lose them
-    out.print(table(results))
+    _show(out, run_grid(results))
     for line in details(results, replay=replay, explain=explain_hint):
         out.line(line)
     out.line(summary(results, seconds, seed=args.seed, trials=args.trials, problems=len(problems)))

@@ -83,6 +83,16 @@ def test_list_shows_the_catalog(capsys):
     assert "logistic.hessian" in capsys.readouterr().out
 
 
+def test_piped_list_is_one_plain_line_per_derivation_its_name_first(capsys):
+    """Not a terminal: no box, no 80-column folding; each line's first word pastes into `explain`."""
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = dc.registry().names()
+    assert lines[0].split()[0] == "derivation" and lines[-1] == f"{len(names)} derivations"
+    assert [line.split()[0] for line in lines[1:-1]] == names
+    assert not any(ch in "".join(lines) for ch in "│┃━")
+
+
 UNNAMED = textwrap.dedent(
     """
     import jax.numpy as jnp
