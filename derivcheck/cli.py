@@ -387,7 +387,7 @@ def _cmd_run(args, out, err) -> int:
     run = dict(seed=args.seed, trials=args.trials, seconds=seconds, problems=problems, interrupted=interrupted)
     written = _write_reports(args, results, run, replay, err)  # first: a second Ctrl-C must not lose them
     _show(out, run_grid(results))
-    for line in details(results, replay=replay, explain=explain_hint):
+    for line in details(results, replay=replay, explain=explain_hint, verbose=args.verbose):
         out.line(line)
     out.line(summary(results, seconds, seed=args.seed, trials=args.trials, problems=len(problems)))
     if stopped is not None:

@@ -57,6 +57,9 @@ def test_run_all_matching_catalog_pattern_exits_zero(capsys):
     assert main(["run", "softmax_ce.gradient*", "--trials", "30"]) == 0
     out = capsys.readouterr().out
     assert "softmax_ce.gradient" in out and "fail as expected" in out
+    # a green run is quiet: one line per expected failure, no diagnosis or commands (those are under -v)
+    assert sum(line.startswith("ok (fails as expected): softmax_ce.") for line in out.splitlines()) == 3
+    assert "why:" not in out and "diagnosis:" not in out and "replay:" not in out
 
 
 def test_usage_errors_exit_2(capsys):

@@ -181,8 +181,8 @@ def test_failure_lines_show_diagnosis_counterexample_and_worst_trial():
     assert "worst error: relative 0.33, absolute 4 (tolerance rtol=1e-07, atol=1e-12)" in lines
     assert "diagnosis: factor 2/3" in lines
     assert lines.index("counterexample (n=1, regime large):") < lines.index("worst trial (n=2, regime large):")
-    assert "  x = [1.]" in lines
-    assert "  derived   (actual)   = [2. 8.]" in lines and "  reference (expected) = [ 3. 12.]" in lines
+    assert "  x = [1]" in lines
+    assert "  derived   (actual)   = [2, 8]" in lines and "  reference (expected) = [3, 12]" in lines
 
 
 def test_interrupted_runs_say_so_in_every_report():

@@ -359,7 +359,7 @@ def test_internal_error_is_one_line_unless_verbose(monkeypatch, fresh_default_re
     def broken_table(*args, **kwargs):
         raise RuntimeError("a bug in derivcheck")
 
-    monkeypatch.setattr(cli, "table", broken_table)
+    monkeypatch.setattr(cli, "run_grid", broken_table)
     spec = dc.inputs(x=dc.normal("n"), sizes=[{"n": 2}], regimes=("typical",))
     dc.gradient(of=lambda x: jnp.sum(x**2), inputs=spec, name="internal.fine")(lambda x: 2 * x)
     assert main(["run", "internal.*", "--trials", "5"]) == 3
