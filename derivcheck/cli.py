@@ -46,7 +46,7 @@ from derivcheck._report.markdown import markdown
 from derivcheck._report.replay import Replay, sizes_arg
 from derivcheck._report.table import Grid, list_grid, plain_lines, rich_table, run_grid
 from derivcheck._report.terminal import Screen
-from derivcheck._report.text import details, printable
+from derivcheck._report.text import MEMORY_HINT, details, printable
 from derivcheck._result import Result, summary
 from derivcheck._shrink import ShrinkError, at_sizes, parse_sizes
 
@@ -295,6 +295,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         err("terminated" if isinstance(exc, Terminated) else "interrupted")
         return _stop_status(exc)
+    except MemoryError:
+        err(f"error: {MEMORY_HINT}")
+        return EXIT_INTERNAL
     except Exception as exc:
         if verbose:
             import traceback
@@ -494,12 +497,13 @@ def _cmd_explain(args, out, err) -> int:
     )
     for line in render(d, result, trials=args.trials, loads=args.load):
         out.line(line)
+    written = True
     if args.json:
         doc = to_json(
             [result], seed=args.seed, trials=args.trials, seconds=time.perf_counter() - start, problems=problems
         )
-        write_json(args.json, doc)
-    return EXIT_OK if result.ok and not problems else EXIT_MISMATCH
+        written = _written(args.json, lambda path: write_json(path, doc), err)
+    return EXIT_OK if result.ok and not problems and written else EXIT_MISMATCH
 
 
 _UNDO: list = []
@@ -609,16 +613,17 @@ def _write_reports(args, results, run: dict, replay, err) -> bool:
         (args.junit_xml, lambda path: write_atomic(path, junit_xml(results, **run, replay=replay))),
         (args.markdown, lambda path: write_atomic(path, markdown(results, **run, replay=replay))),
     ]
-    ok = True
-    for path, write in writers:
-        if not path:
-            continue
-        try:
-            write(path)
-        except OSError as exc:
-            err(f"error: could not write {path}: {exc.strerror or exc}")
-            ok = False
-    return ok
+    return all([_written(path, write, err) for path, write in writers if path])
+
+
+def _written(path: str, write, err) -> bool:
+    """``write(path)``; a report that cannot be written is a one-line error (returns False)."""
+    try:
+        write(path)
+    except OSError as exc:
+        err(f"error: could not write {path}: {exc.strerror or exc}")
+        return False
+    return True
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -193,3 +193,24 @@ def test_reports_never_overwrite_each_other_or_the_users_file(tmp_path, capsys):
     assert "is the file --load reads" in capsys.readouterr().err
     assert main(["explain", "mine.cube_grad_wrong", "--load", str(mine), "--json", str(mine)]) == 2
     assert mine.read_text() == before and not (tmp_path / "out").exists()
+
+
+def test_explain_json_to_an_unwritable_path_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    code = main(["explain", "softmax_ce.gradient", "--trials", "10", "--json", str(blocker / "out.json")])
+    err = capsys.readouterr().err
+    assert code == 1 and f"error: could not write {blocker / 'out.json'}: " in err and len(err.splitlines()) == 1
+    assert "internal error" not in err
+
+
+def test_out_of_memory_is_one_line_saying_what_to_lower(monkeypatch, capsys):
+    from derivcheck import cli
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError()
+
+    monkeypatch.setattr(cli, "check_and_shrink", exhausted)
+    assert main(["explain", "softmax_ce.gradient", "--trials", "10"]) == 3
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: out of memory: lower --trials") and "--sizes" in err and "\n" not in err
