@@ -15,6 +15,7 @@ in it. A project that never imports derivcheck never loads it.
 from __future__ import annotations
 
 import fnmatch
+import random
 import sys
 from pathlib import Path
 
@@ -23,6 +24,10 @@ import pytest
 GROUP = "derivcheck"
 TRIALS_OPTION = "--derivcheck-trials"
 SEED_OPTION = "--derivcheck-seed"
+SHRINK_OPTION = "--derivcheck-shrink-seconds"
+DEFAULT_TRIALS = 300  # derivcheck's own default (derivcheck._api.DEFAULT_TRIALS; a test keeps them equal)
+DEFAULT_SHRINK_SECONDS = 5.0
+RANDOM = "random"
 FILES_INI = "derivcheck_files"
 DEFAULT_FILES = ("derivations_*.py",)
 MARKER = "derivcheck"
@@ -37,7 +42,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="N",
         help="random trials per derivation (default: derivcheck's, 300)",
     )
-    group.addoption(SEED_OPTION, type=int, default=0, metavar="S", help="root seed of every derivation's inputs")
+    group.addoption(
+        SEED_OPTION,
+        type=_seed,
+        default=0,
+        metavar="S",
+        help="root seed of every derivation's inputs (default 0); 'random': one chosen for the session, "
+        "shown in the header and in every failure's reproduce command",
+    )
+    group.addoption(
+        SHRINK_OPTION,
+        type=float,
+        default=DEFAULT_SHRINK_SECONDS,
+        metavar="SECONDS",
+        help=f"time to shrink an unexpected failure to a minimal counterexample (default {DEFAULT_SHRINK_SECONDS:g}; "
+        "0: none)",
+    )
     parser.addini(
         FILES_INI,
         type="args",
@@ -46,13 +66,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _seed(text: str) -> int | str:
+    """``--derivcheck-seed``: an integer, or ``random``."""
+    return RANDOM if text == RANDOM else int(text)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{MARKER}: a derivation checked by derivcheck (select with -m {MARKER})")
     trials, seed = config.getoption("derivcheck_trials"), config.getoption("derivcheck_seed")
     if trials is not None and trials < 1:
         raise pytest.UsageError(f"{TRIALS_OPTION} must be >= 1, got {trials}")
+    config.option.derivcheck_seed_random = seed == RANDOM
+    if seed == RANDOM:  # chosen once per session: an xdist worker takes its controller's
+        seed = getattr(config, "workerinput", {}).get("derivcheck_seed", random.SystemRandom().randrange(2**32))
+        config.option.derivcheck_seed = seed
     if seed < 0:
         raise pytest.UsageError(f"{SEED_OPTION} must be >= 0, got {seed}")
+    if config.getoption("derivcheck_shrink_seconds") < 0:
+        raise pytest.UsageError(f"{SHRINK_OPTION} must be >= 0")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """pytest-xdist: every worker checks with the controller's seed (one random seed per session)."""
+    node.workerinput["derivcheck_seed"] = node.config.getoption("derivcheck_seed")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    seed, trials = config.getoption("derivcheck_seed"), config.getoption("derivcheck_trials")
+    chosen = f" (random; replay with {SEED_OPTION} {seed})" if config.getoption("derivcheck_seed_random") else ""
+    return f"derivcheck: seed {seed}{chosen}, {trials or DEFAULT_TRIALS} trials per derivation"
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

@@ -20,6 +20,14 @@ Trade-offs: the worker pays the start-up (importing JAX and the user's files)
 once, and again after each timeout; compilation counts towards the limit; it
 only finds derivations that ``--load`` or an entry point registers. Without
 ``--timeout`` and with one job, checks run in-process.
+
+A derivation registered in the command's own process only (by Python code
+that called :func:`derivcheck.cli.main`, not by a ``--load`` file or an entry
+point) is not in the workers. Under ``--timeout`` or an explicit ``--jobs``
+it is an ``error`` naming the fix (:func:`not_in_worker`), never checked
+in-process behind the user's back (an endless one would never be stopped);
+only the automatic sharing out (``--jobs`` not given, 8 or more derivations)
+checks it in the command's process instead, since nothing was promised.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import dataclasses
 import multiprocessing
 import pickle
 import signal
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,6 +60,8 @@ class Worker:
         self.timeout = None if timeout is None else float(timeout)
         self._process: Any = None
         self._conn: Any = None
+        self._lock = threading.Lock()  # the command's threads check while its main thread may stop everything
+        self._stopped = False
 
     def check(self, d: Derivation, *, trials: int, seed: int, sizes: str | None = None, shrink: bool = False) -> Result:
         """``derivcheck.check(d, trials=, seed=)`` in the worker; an ``error`` Result if it times out or dies.
@@ -59,26 +70,26 @@ class Worker:
         minimal counterexample to a failure, as ``run --shrink``.
         """
         try:
-            self._start()
+            conn = self._start()
         except _WorkerDied as exc:
             return _error(d, seed, f"the worker process could not start: {exc}", 0.0)
         try:
-            self._conn.send((d.name, trials, seed, sizes, shrink))
-        except OSError:  # it died after its last answer
+            conn.send((d.name, trials, seed, sizes, shrink))
+        except (OSError, ValueError):  # it died after its last answer (or the command stopped it)
             code = self._exitcode()
             self.close()
             return _error(d, seed, f"the worker process died before checking it (exit code {code})", 0.0)
-        if self.timeout is not None and not self._conn.poll(self.timeout):
-            self.close()
-            return _error(
-                d,
-                seed,
-                f"timed out after {self.timeout:g}s (its worker was stopped; raise --timeout if it is only slow)",
-                self.timeout,
-            )
         try:
-            kind, payload = self._conn.recv()
-        except (EOFError, OSError):
+            if self.timeout is not None and not conn.poll(self.timeout):
+                self.close()
+                return _error(
+                    d,
+                    seed,
+                    f"timed out after {self.timeout:g}s (its worker was stopped; raise --timeout if it is only slow)",
+                    self.timeout,
+                )
+            kind, payload = conn.recv()
+        except (EOFError, OSError, ValueError):
             code = self._exitcode()
             self.close()
             return _error(d, seed, f"the worker process died while checking it (exit code {code})", 0.0)
@@ -89,13 +100,24 @@ class Worker:
         return payload
 
     def close(self) -> None:
-        """Stop the worker now (a later :meth:`check` starts a fresh one)."""
-        if self._process is not None:
-            if self._process.is_alive():
-                self._process.kill()
-            self._process.join()
-            self._conn.close()
-        self._process = self._conn = None
+        """Stop the worker now (a later :meth:`check` starts a fresh one, unless :meth:`stop` was called).
+
+        Safe from any thread, at any time, any number of times.
+        """
+        with self._lock:
+            process, conn = self._process, self._conn
+            self._process = self._conn = None
+        if process is not None:
+            if process.is_alive():
+                process.kill()
+            process.join()
+            conn.close()
+
+    def stop(self) -> None:
+        """Stop the worker for good (Ctrl-C, SIGTERM): a check in progress, or a later one, is an ``error``."""
+        with self._lock:
+            self._stopped = True
+        self.close()
 
     def __enter__(self) -> Worker:
         return self
@@ -103,31 +125,38 @@ class Worker:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _start(self) -> None:
-        if self._process is not None and self._process.is_alive():
-            return
+    def _start(self) -> Any:
+        """The connection to a ready worker process, started if need be."""
+        with self._lock:
+            if self._process is not None and self._process.is_alive():
+                return self._conn
         self.close()
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
         process = ctx.Process(target=_serve, args=(child, self.loads), daemon=True, name="derivcheck-worker")
-        process.start()
+        with self._lock:
+            if self._stopped:
+                raise _WorkerDied("the run was stopped")
+            process.start()
+            self._process, self._conn = process, parent
         child.close()
-        self._process, self._conn = process, parent
-        if not parent.poll(START_SECONDS):
-            self.close()
-            raise _WorkerDied(f"not ready after {START_SECONDS:g}s")
         try:
+            if not parent.poll(START_SECONDS):
+                self.close()
+                raise _WorkerDied(f"not ready after {START_SECONDS:g}s")
             parent.recv()
-        except (EOFError, OSError):
+        except (EOFError, OSError, ValueError):
             code = self._exitcode()
             self.close()
             raise _WorkerDied(f"exit code {code}") from None
+        return parent
 
     def _exitcode(self) -> Any:
-        if self._process is None:
+        process = self._process
+        if process is None:
             return None
-        self._process.join(5)
-        return self._process.exitcode
+        process.join(5)
+        return process.exitcode
 
 
 class _WorkerDied(Exception):
@@ -136,6 +165,18 @@ class _WorkerDied(Exception):
 
 class NotInWorker(LookupError):
     """The worker cannot find the derivation: only what ``--load`` or an entry point registers is there."""
+
+
+def not_in_worker(d: Derivation, seed: int) -> Result:
+    """The ``error`` of a derivation the worker processes cannot find, naming the fix."""
+    return _error(
+        d,
+        seed,
+        "registered in this process only: --timeout and --jobs check in worker processes, which find only the"
+        " derivations of --load files and entry points; declare it in a file and --load it (or drop --timeout"
+        " and use --jobs 1)",
+        0.0,
+    )
 
 
 def _error(d: Derivation, seed: int, message: str, seconds: float) -> Result:

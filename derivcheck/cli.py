@@ -12,8 +12,12 @@
 
 Exit status: 0 when every outcome matches its expectation, 1 otherwise, 2 for
 a usage error (including a pattern that matches nothing), 3 for an internal
-error (one line; ``--verbose`` shows its traceback), 130 when interrupted
-(Ctrl-C: the reports still hold the derivations that finished).
+error (one line; ``--verbose`` shows its traceback), 130 when interrupted by
+Ctrl-C (SIGINT) and 143 when stopped by SIGTERM: then the reports (``--json``,
+``--junit-xml``, ``--markdown``) hold the derivations that finished, marked
+``interrupted``, and the table and summary are printed. A reader that stops
+reading (``derivcheck run --all | head -1``) does not stop the run: printing
+stops, the run finishes and writes its reports, and exits with its status.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import fnmatch
 import importlib.metadata
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -32,23 +37,44 @@ from collections.abc import Sequence
 from derivcheck import _cache, _devices
 from derivcheck._api import DEFAULT_TRIALS, check_and_shrink
 from derivcheck._format import one_line
-from derivcheck._isolate import NotInWorker, Worker
+from derivcheck._isolate import NotInWorker, Worker, not_in_worker
 from derivcheck._registry import LoadError, load, registry
 from derivcheck._report.explain import render
 from derivcheck._report.json import to_json, write_atomic, write_json
 from derivcheck._report.junit import junit_xml
 from derivcheck._report.markdown import markdown
 from derivcheck._report.replay import Replay, sizes_arg
-from derivcheck._report.table import table
-from derivcheck._report.text import details
+from derivcheck._report.table import Grid, list_grid, plain_lines, rich_table, run_grid
+from derivcheck._report.terminal import Screen
+from derivcheck._report.text import MEMORY_HINT, details, printable
 from derivcheck._result import Result, summary
 from derivcheck._shrink import ShrinkError, at_sizes, parse_sizes
 
-EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 3, 130, 143
 
 
 class UsageError(Exception):
     pass
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread and handled as Ctrl-C is: what finished is reported (exit 143)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _handle_sigterm() -> None:
+    """Turn SIGTERM into :class:`Terminated` for the command's duration (main thread only; undone by main)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    _UNDO.append(lambda: signal.signal(signal.SIGTERM, previous))
+
+
+def _stop_status(exc: KeyboardInterrupt) -> int:
+    return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -243,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``derivcheck`` command; returns the exit status."""
     from rich.console import Console
 
-    out = Console(soft_wrap=False, highlight=False)
+    out = Screen(Console(soft_wrap=False, highlight=False))
     err_console = Console(stderr=True, highlight=False)
 
     def err(msg: str) -> None:
@@ -257,6 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = getattr(args, "verbose", False)
     restore = _log_tracebacks(err_console.file) if verbose else None
     try:
+        _handle_sigterm()
         if args.command == "list":
             return _cmd_list(args, out, err)
         if args.command == "explain":
@@ -265,9 +292,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         err(f"usage error: {exc}")
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        err("interrupted")
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        err("terminated" if isinstance(exc, Terminated) else "interrupted")
+        return _stop_status(exc)
+    except MemoryError:
+        err(f"error: {MEMORY_HINT}")
+        return EXIT_INTERNAL
     except Exception as exc:
         if verbose:
             import traceback
@@ -299,18 +329,20 @@ def _log_tracebacks(stream):
 
 
 def _cmd_list(args, out, err) -> int:
-    from rich.table import Table
-
     problems, pool = _pool(args, err)
     chosen = _select(pool, args.patterns, True, True)
-    t = Table(show_lines=False)
-    for col in ("derivation", "claim", "expected", "source"):
-        t.add_column(col, overflow="fold")
-    for d in chosen:
-        t.add_row(d.name, d.kind, d.expect.word, d.source)
-    out.print(t)
-    out.print(f"{len(chosen)} derivations")
+    _show(out, list_grid(chosen))
+    out.line(f"{len(chosen)} derivations")
     return EXIT_MISMATCH if problems else EXIT_OK
+
+
+def _show(out: Screen, grid: Grid) -> None:
+    """A table: rich on a terminal (names whole, the source dropped when narrow), else plain aligned lines."""
+    if out.is_terminal:
+        out.print(rich_table(grid, width=out.width))
+    else:
+        for line in plain_lines(grid):
+            out.line(line)
 
 
 def _cmd_run(args, out, err) -> int:
@@ -319,10 +351,9 @@ def _cmd_run(args, out, err) -> int:
     chosen = _at_sizes(_select(pool, args.patterns, args.all, bool(args.load)), args.sizes)
     _set_up_compilation(args)
     jobs = _jobs(args.jobs, len(chosen))
-    results = []
+    results: list[Result] = []
     start = time.perf_counter()
-    interrupted = False
-    live = out.is_terminal
+    stopped = None  # the exit status of a Ctrl-C or SIGTERM
     workers: list = []
     if args.timeout is not None or jobs > 1:
         workers = [Worker(args.load, args.timeout) for _ in range(jobs)]
@@ -333,43 +364,20 @@ def _cmd_run(args, out, err) -> int:
             try:
                 return worker.check(d, trials=args.trials, seed=args.seed, sizes=sizes, shrink=args.shrink)
             except NotInWorker:  # registered in this process only (not by --load or an entry point)
-                pass
+                if args.timeout is not None or args.jobs is not None:  # asked for: never silently in-process
+                    return not_in_worker(d, args.seed)
         with _IN_PROCESS:  # JAX runs in one thread of this process at a time
             return check_and_shrink(d, trials=args.trials, seed=args.seed, shrink=args.shrink, loads=args.load)
 
     try:
-        if live:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            with Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=out,
-                transient=True,
-            ) as progress:
-                task = progress.add_task("checking", total=len(chosen))
-                for d, r in zip(chosen, _in_order(check_one, chosen, workers), strict=False):
-                    progress.update(task, description=f"checked {d.name}")
-                    results.append(r)
-                    progress.advance(task)
-        else:
-            width = len(str(len(chosen)))
-            for i, (d, r) in enumerate(zip(chosen, _in_order(check_one, chosen, workers), strict=False), 1):
-                results.append(r)
-                path = f" [{r.path}]" if r.path else ""
-                print(
-                    f"[{i:>{width}}/{len(chosen)}] {d.name}: {r.outcome} (expected {r.expect.word}) {r.seconds:.2f}s"
-                    + path,
-                    flush=True,
-                )
-    except KeyboardInterrupt:
-        interrupted = True
-        err(f"interrupted: reporting the {len(results)} finished of {len(chosen)} derivations")
+        _check_all(chosen, _in_order(check_one, chosen, workers), results, out)
+    except KeyboardInterrupt as exc:
+        stopped = _stop_status(exc)
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        err(f"{what}: reporting the {len(results)} finished of {len(chosen)} derivations")
     finally:
         for worker in workers:
-            worker.close()
+            worker.stop()
     seconds = time.perf_counter() - start
 
     def replay(r: Result) -> str:
@@ -378,15 +386,42 @@ def _cmd_run(args, out, err) -> int:
     def explain_hint(r: Result) -> str:  # the default trials left out
         return dataclasses.replace(_replay(args, r), trials=_unless_default(args.trials)).explain()
 
+    interrupted = stopped is not None
     run = dict(seed=args.seed, trials=args.trials, seconds=seconds, problems=problems, interrupted=interrupted)
     written = _write_reports(args, results, run, replay, err)  # first: a second Ctrl-C must not lose them
-    out.print(table(results))
-    for line in details(results, replay=replay, explain=explain_hint):
-        out.print(line, markup=False, highlight=False, soft_wrap=True)
-    out.print(summary(results, seconds, seed=args.seed, trials=args.trials, problems=len(problems)), markup=False)
-    if interrupted:
-        return EXIT_INTERRUPTED
+    _show(out, run_grid(results))
+    for line in details(results, replay=replay, explain=explain_hint, verbose=args.verbose):
+        out.line(line)
+    out.line(summary(results, seconds, seed=args.seed, trials=args.trials, problems=len(problems)))
+    if stopped is not None:
+        return stopped
     return EXIT_OK if all(r.ok for r in results) and not problems and written else EXIT_MISMATCH
+
+
+def _check_all(chosen: Sequence, checked, results: list, out: Screen) -> None:
+    """Append each result of ``checked`` (in the order of ``chosen``) to ``results`` as it comes, showing progress:
+    a live bar naming the derivation being checked on a terminal, else one line per result."""
+    if not out.is_terminal:
+        width = len(str(len(chosen)))
+        for i, (d, r) in enumerate(zip(chosen, checked, strict=False), 1):
+            results.append(r)
+            path = f" [{r.path}]" if r.path else ""
+            verdict = f"{r.outcome} (expected {r.expect.word}) {r.seconds:.2f}s{path}"
+            out.line(f"[{i:>{width}}/{len(chosen)}] {d.name}: {verdict}")
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=out.console, transient=True) as progress:
+        task = progress.add_task(_checking(chosen, 0), total=len(chosen))
+        for i, r in enumerate(checked, 1):
+            results.append(r)
+            progress.update(task, description=_checking(chosen, i), advance=1)
+
+
+def _checking(chosen: Sequence, i: int) -> str:
+    """The progress bar's words while ``chosen[i]`` is being checked."""
+    return f"checking {printable(chosen[i].name)}" if i < len(chosen) else "done"
 
 
 def _check_outputs(args, options: Sequence[str]) -> None:
@@ -461,13 +496,14 @@ def _cmd_explain(args, out, err) -> int:
         d, trials=args.trials, seed=args.seed, shrink=args.shrink, loads=args.load, seconds=args.seconds
     )
     for line in render(d, result, trials=args.trials, loads=args.load):
-        out.print(line, markup=False, highlight=False, soft_wrap=True)
+        out.line(line)
+    written = True
     if args.json:
         doc = to_json(
             [result], seed=args.seed, trials=args.trials, seconds=time.perf_counter() - start, problems=problems
         )
-        write_json(args.json, doc)
-    return EXIT_OK if result.ok and not problems else EXIT_MISMATCH
+        written = _written(args.json, lambda path: write_json(path, doc), err)
+    return EXIT_OK if result.ok and not problems and written else EXIT_MISMATCH
 
 
 _UNDO: list = []
@@ -577,16 +613,17 @@ def _write_reports(args, results, run: dict, replay, err) -> bool:
         (args.junit_xml, lambda path: write_atomic(path, junit_xml(results, **run, replay=replay))),
         (args.markdown, lambda path: write_atomic(path, markdown(results, **run, replay=replay))),
     ]
-    ok = True
-    for path, write in writers:
-        if not path:
-            continue
-        try:
-            write(path)
-        except OSError as exc:
-            err(f"error: could not write {path}: {exc.strerror or exc}")
-            ok = False
-    return ok
+    return all([_written(path, write, err) for path, write in writers if path])
+
+
+def _written(path: str, write, err) -> bool:
+    """``write(path)``; a report that cannot be written is a one-line error (returns False)."""
+    try:
+        write(path)
+    except OSError as exc:
+        err(f"error: could not write {path}: {exc.strerror or exc}")
+        return False
+    return True
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,12 +8,23 @@ files pytest collects — test modules, and modules matching the ini setting
 default registry at large, so the built-in catalog and other installed
 packages' derivations stay out of a project's test run.
 
-* The item is named after the derivation, carries the marker ``derivcheck``
+* The item is named after the derivation, without the module's label when
+  the name starts with it (``tests/derivations_x.py::grad`` for ``x.grad``
+  or ``derivations_x.grad``; the same under every ``--import-mode``); it carries the marker ``derivcheck``
   and the claim's kind as a keyword (``-k gradient``, ``-m "not derivcheck"``),
   plus any mark applied to the derivation (above or below its decorator) or to
   the module (``pytestmark``).
 * ``--derivcheck-trials N`` and ``--derivcheck-seed S`` set every check's
-  trials and root seed.
+  trials and root seed (``S`` may be ``random``: one per session, in the
+  header line and in every reproduce command).
+* An unexpected failure is shrunk to a minimal counterexample within
+  ``--derivcheck-shrink-seconds`` (5). With pytest's cache on, the last
+  failing draw of each derivation (its seed, trials and size set) is
+  remembered in ``.pytest_cache`` and checked first on the next run, as
+  hypothesis replays its example database: still failing, it is reported at
+  once; holding, it is forgotten and the full check runs.
+* ``--tb=line`` gives one line per failure, ``--tb=short`` the head line,
+  diagnosis and reproduce command, ``--tb=no`` nothing.
 * A derivation declared ``expect=dc.fails(reason)`` is a strict xfail: it
   shows as ``xfailed`` when it fails, and an ``XPASS(strict)`` failure when it
   holds. An ``error`` outcome is a failure whatever was expected.
@@ -26,6 +37,7 @@ packages' derivations stay out of a project's test run.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import warnings
 from pathlib import Path
@@ -33,14 +45,17 @@ from typing import Any
 
 import pytest
 
-from derivcheck._api import DEFAULT_TRIALS, check
+from derivcheck._api import DEFAULT_TRIALS, check, with_counterexample
 from derivcheck._derivation import Derivation
+from derivcheck._inputs import Inputs
 from derivcheck._registry import declared_in
-from derivcheck._report.replay import Replay
-from derivcheck._report.text import failure_report
+from derivcheck._report.replay import Replay, trials_at_sizes
+from derivcheck._report.text import describe, failure_report, headline, is_diagnosis_of_claim
 from derivcheck._result import Result
+from derivcheck._shrink import ShrinkError, at_sizes
 
 MARKER = "derivcheck"
+MEMORY_KEY = "derivcheck/last_failures"  # in pytest's cache: derivation name -> its last failing draw
 
 
 class DerivcheckWarning(UserWarning):
@@ -68,12 +83,34 @@ def collect_derivations(collector: pytest.Collector, module: Any) -> list[Deriva
     """One item per derivation that ``module``'s code declared in the default registry."""
     wrapped = _marks_above(module)
     items = []
-    for d in declared_in(module.__name__):
-        item = DerivationItem.from_parent(collector, name=d.name.replace("::", ":"), derivation=d)
+    declared = declared_in(module.__name__)
+    names = _item_names([d.name for d in declared], _labels(module.__name__, Path(str(collector.path))))
+    for d, name in zip(declared, names, strict=True):
+        item = DerivationItem.from_parent(collector, name=name.replace("::", ":"), derivation=d)
         for mark in [*wrapped.get(id(d), []), *_marks_below(d)]:
             item.add_marker(mark)
         items.append(item)
     return items
+
+
+def _labels(module: str, path: Path) -> list[str]:
+    """What a module's derivation names may start with: its name (``tests.derivations_x``), the file's stem
+    (``derivations_x``) and the stem without ``derivations_``/``test_`` (``x``); longest first."""
+    stem = path.stem
+    short = stem.removeprefix("derivations_").removeprefix("test_").removesuffix("_test")
+    return sorted({module, module.rsplit(".", 1)[-1], stem, short} - {""}, key=len, reverse=True)
+
+
+def _item_names(names: list[str], labels: list[str]) -> list[str]:
+    """Each name without the first label it starts with (``x.grad`` -> ``grad``), unless that makes two alike."""
+
+    def short(name: str) -> str:
+        label = next((label for label in labels if name.startswith(label + ".") and len(name) > len(label) + 1), "")
+        return name[len(label) + 1 :] if label else name
+
+    shortened = [short(n) for n in names]
+    return [s if shortened.count(s) == 1 and s not in names[:i] + names[i + 1 :] else n
+            for i, (n, s) in enumerate(zip(names, shortened, strict=True))]  # fmt: skip
 
 
 def _marks_below(d: Derivation) -> list[pytest.MarkDecorator]:
@@ -84,7 +121,9 @@ def _marks_below(d: Derivation) -> list[pytest.MarkDecorator]:
 
 
 def _decorator(name: str, args: tuple, kwargs: Any) -> pytest.MarkDecorator:
-    return getattr(pytest.mark, name).with_args(*args, **kwargs)
+    with warnings.catch_warnings():  # pytest warned at the user's own line already: not a second time, here
+        warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
+        return getattr(pytest.mark, name).with_args(*args, **kwargs)
 
 
 def _marks_above(module: Any) -> dict[int, list[pytest.MarkDecorator]]:
@@ -121,7 +160,8 @@ class DerivationItem(pytest.Item):
 
     def runtest(self) -> None:
         trials = self.config.getoption("derivcheck_trials") or DEFAULT_TRIALS
-        r = check(self.derivation, trials=trials, seed=self.config.getoption("derivcheck_seed"))
+        seed = self.config.getoption("derivcheck_seed")
+        r = self._remembered_failure() or self._check(trials, seed)
         self.result = r
         self.user_properties += [("derivcheck_outcome", r.outcome), ("derivcheck_seed", r.seed)]
         for note in r.notes:
@@ -131,10 +171,75 @@ class DerivationItem(pytest.Item):
         if r.outcome == "fails":
             raise DerivationFailed(r)
 
+    def _check(self, trials: int, seed: int) -> Result:
+        """The check; an unexpected failure shrunk (within the time budget) and remembered for the next run."""
+        d = self.derivation
+        r = check(d, trials=trials, seed=seed)
+        unexpected = r.outcome == "fails" and d.expect.holds
+        seconds = self.config.getoption("derivcheck_shrink_seconds")
+        if unexpected and seconds > 0:
+            r = with_counterexample(r, d, seconds=seconds)
+        self._remember(r, trials if unexpected else None)
+        return r
+
+    def _remembered_failure(self) -> Result | None:
+        """The last run's failing draw of this derivation, checked again first: its result if it still fails."""
+        memory = self._memory()
+        draw = memory.get(self.derivation.name) if memory is not None else None
+        d = self.derivation
+        if not draw or not d.expect.holds or not isinstance(d.inputs, Inputs):
+            return None
+        try:
+            seed, trials, sizes = int(draw["seed"]), int(draw["trials"]), {k: int(v) for k, v in draw["sizes"]}
+            r = check(at_sizes(d, sizes), trials=trials_at_sizes(d.inputs, trials), seed=seed)
+        except (KeyError, TypeError, ValueError, ShrinkError):
+            return None  # an old or foreign entry: the full check decides
+        if r.outcome != "fails":
+            return None
+        self.replayed = (seed, trials)
+        return r
+
+    def _remember(self, r: Result, trials: int | None) -> None:
+        """Keep an unexpected failure's draw (``trials`` given) for the next run, or forget this derivation's."""
+        memory = self._memory()
+        if memory is None:
+            return
+        name = self.derivation.name
+        if trials is not None and r.worst is not None:
+            memory[name] = {"seed": r.seed, "trials": trials, "sizes": [list(kv) for kv in r.worst.sizes]}
+        elif memory.pop(name, None) is None:
+            return
+        self.config.cache.set(MEMORY_KEY, dict(list(memory.items())[-MEMORY_SIZE:]))
+
+    def _memory(self) -> dict | None:
+        cache = getattr(self.config, "cache", None)
+        if cache is None:
+            return None
+        memory = cache.get(MEMORY_KEY, {})
+        return memory if isinstance(memory, dict) else {}
+
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, DerivationFailed | DerivationCheckError):
-            return failure_report(excinfo.value.result, f"reproduce: {self.replay_command()}")
+            return self._failure_repr(excinfo.value.result)
         return super().repr_failure(excinfo, style=style)
+
+    def _failure_repr(self, r: Result) -> FailureRepr:
+        """The failure's account at the length ``--tb`` asks: ``line`` one line, ``short`` three, else all."""
+        last = f"reproduce: {self.replay_command()}"
+        style = self.config.getoption("tbstyle", "auto")
+        if style == "line":  # pytest prints the crash line (below) after the report: the report is empty
+            lines = []
+        elif style == "short":
+            diagnosis = r.diagnosis is not None and not is_diagnosis_of_claim(r.diagnosis)
+            lines = [headline(r), *([f"  diagnosis: {describe(r.diagnosis)}"] if diagnosis else []), f"  {last}"]
+        else:
+            lines = failure_report(r, last).splitlines()
+        if getattr(self, "replayed", None) and lines:
+            seed, trials = self.replayed
+            note = f"the last run's failing draw (seed {seed}, {trials} trials), replayed first from pytest's cache"
+            lines.insert(len(lines) - 1, f"  note: {note}")
+        line = _line_of(self.derivation.derived, self.path)
+        return FailureRepr(lines, Crash(str(self.path), None if line is None else line + 1, headline(r)))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, _line_of(self.derivation.derived, self.path), f"derivation {self.derivation.name}"
@@ -142,7 +247,38 @@ class DerivationItem(pytest.Item):
     def replay_command(self) -> str:
         """The pytest command line that checks this derivation again, with the same trials and seed."""
         seed, trials = self.config.getoption("derivcheck_seed"), self.config.getoption("derivcheck_trials")
+        seed, trials = getattr(self, "replayed", (seed, trials))
         return Replay(self.derivation.name, seed, trials).pytest(self.nodeid)
+
+
+MEMORY_SIZE = 200  # derivations whose last failing draw is remembered (the most recent)
+
+
+@dataclasses.dataclass(frozen=True)
+class Crash:
+    """Where and what, in one line: what ``--tb=line`` and pytest's short summary show."""
+
+    path: str
+    lineno: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.lineno}: {self.message}" if self.lineno else f"{self.path}: {self.message}"
+
+
+@dataclasses.dataclass(frozen=True)
+class FailureRepr:
+    """A failure report in plain lines, with its one-line :class:`Crash` (pytest's ``longrepr`` protocol)."""
+
+    lines: list[str]
+    reprcrash: Crash
+
+    def toterminal(self, tw: Any) -> None:
+        for line in self.lines:
+            tw.line(line)
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines) if self.lines else str(self.reprcrash)
 
 
 def _line_of(fn: Any, path: Path) -> int | None:

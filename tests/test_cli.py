@@ -57,6 +57,9 @@ def test_run_all_matching_catalog_pattern_exits_zero(capsys):
     assert main(["run", "softmax_ce.gradient*", "--trials", "30"]) == 0
     out = capsys.readouterr().out
     assert "softmax_ce.gradient" in out and "fail as expected" in out
+    # a green run is quiet: one line per expected failure, no diagnosis or commands (those are under -v)
+    assert sum(line.startswith("ok (fails as expected): softmax_ce.") for line in out.splitlines()) == 3
+    assert "why:" not in out and "diagnosis:" not in out and "replay:" not in out
 
 
 def test_usage_errors_exit_2(capsys):
@@ -81,6 +84,16 @@ def test_broken_user_file_is_one_line_and_the_run_goes_on(tmp_path, capsys):
 def test_list_shows_the_catalog(capsys):
     assert main(["list", "logistic.*"]) == 0
     assert "logistic.hessian" in capsys.readouterr().out
+
+
+def test_piped_list_is_one_plain_line_per_derivation_its_name_first(capsys):
+    """Not a terminal: no box, no 80-column folding; each line's first word pastes into `explain`."""
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = dc.registry().names()
+    assert lines[0].split()[0] == "derivation" and lines[-1] == f"{len(names)} derivations"
+    assert [line.split()[0] for line in lines[1:-1]] == names
+    assert not any(ch in "".join(lines) for ch in "│┃━")
 
 
 UNNAMED = textwrap.dedent(
@@ -180,3 +193,24 @@ def test_reports_never_overwrite_each_other_or_the_users_file(tmp_path, capsys):
     assert "is the file --load reads" in capsys.readouterr().err
     assert main(["explain", "mine.cube_grad_wrong", "--load", str(mine), "--json", str(mine)]) == 2
     assert mine.read_text() == before and not (tmp_path / "out").exists()
+
+
+def test_explain_json_to_an_unwritable_path_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    code = main(["explain", "softmax_ce.gradient", "--trials", "10", "--json", str(blocker / "out.json")])
+    err = capsys.readouterr().err
+    assert code == 1 and f"error: could not write {blocker / 'out.json'}: " in err and len(err.splitlines()) == 1
+    assert "internal error" not in err
+
+
+def test_out_of_memory_is_one_line_saying_what_to_lower(monkeypatch, capsys):
+    from derivcheck import cli
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError()
+
+    monkeypatch.setattr(cli, "check_and_shrink", exhausted)
+    assert main(["explain", "softmax_ce.gradient", "--trials", "10"]) == 3
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: out of memory: lower --trials") and "--sizes" in err and "\n" not in err

@@ -81,7 +81,7 @@ def test_the_replay_command_reproduces_the_worst_trial(cli_reg, capsys, tmp_path
 
 
 def test_run_prints_a_one_line_diagnosis_and_the_explain_hint(cli_reg, capsys):
-    code, out = run_cli(["run", "demo.*", "--trials", "40", "--seed", "2"], capsys)
+    code, out = run_cli(["run", "demo.*", "--trials", "40", "--seed", "2", "--verbose"], capsys)  # expected: -v
     assert code == 0
     lines = out.splitlines()
     diag = [ln for ln in lines if ln.strip().startswith("diagnosis:")]

@@ -4,6 +4,7 @@ Runs are in-process (fast) against a fresh default registry, except where the
 point is a clean interpreter (the plugin must not import derivcheck or JAX).
 """
 
+import os
 import shutil
 import sys
 import textwrap
@@ -43,11 +44,11 @@ def test_example_project_gives_one_item_per_derivation_an_xfail_and_a_readable_f
     result.assert_outcomes(passed=6, failed=1, xfailed=1)
     result.stdout.fnmatch_lines(
         [
-            "PASSED tests/derivations_logistic.py::logistic.gradient",
-            "PASSED tests/derivations_logistic.py::logistic.hessian",
-            "PASSED tests/derivations_logistic.py::logistic.hessian_is_psd",
-            "XFAIL tests/derivations_logistic.py::logistic.gradient_as_in_notes - expected to fail: *sign typo*",
-            "FAILED tests/test_layer.py::layer.jacobian_transposed - *",
+            "PASSED tests/derivations_logistic.py::gradient",
+            "PASSED tests/derivations_logistic.py::hessian",
+            "PASSED tests/derivations_logistic.py::hessian_is_psd",
+            "XFAIL tests/derivations_logistic.py::gradient_as_in_notes - expected to fail: *sign typo*",
+            "FAILED tests/test_layer.py::jacobian_transposed - *",
         ],
         consecutive=False,
     )
@@ -59,8 +60,7 @@ def test_example_project_gives_one_item_per_derivation_an_xfail_and_a_readable_f
             "    W = *",
             "    derived   (actual)   = *",
             "    reference (expected) = *",
-            "  reproduce: pytest tests/test_layer.py::layer.jacobian_transposed --derivcheck-seed 0 "
-            "--derivcheck-trials 40",
+            "  reproduce: pytest tests/test_layer.py::jacobian_transposed --derivcheck-seed 0 --derivcheck-trials 40",
         ]
     )
     text = result.stdout.str()
@@ -96,13 +96,13 @@ def test_selection_by_keyword_and_marker(pytester):
         result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--collect-only", "-q", *args)
         return sorted(line for line in result.outlines if "::" in line)
 
-    every = ["test_sel.py::sel.grad", "test_sel.py::sel.hess_marked_above", "test_sel.py::sel.jac_marked_below"]
+    every = ["test_sel.py::grad", "test_sel.py::hess_marked_above", "test_sel.py::jac_marked_below"]
     assert ids() == sorted([*every, "test_sel.py::test_plain"])
     assert ids("-m", "derivcheck") == every
     assert ids("-m", "not derivcheck") == ["test_sel.py::test_plain"]
     assert ids("-m", "slow") == every[1:]
-    assert ids("-k", "gradient or plain") == ["test_sel.py::sel.grad", "test_sel.py::test_plain"]
-    assert ids("-k", "hess") == ["test_sel.py::sel.hess_marked_above"]
+    assert ids("-k", "gradient or plain") == ["test_sel.py::grad", "test_sel.py::test_plain"]
+    assert ids("-k", "hess") == ["test_sel.py::hess_marked_above"]
 
 
 def test_module_marks_apply_to_its_derivations(pytester):
@@ -119,7 +119,7 @@ def test_module_marks_apply_to_its_derivations(pytester):
     )
     pytester.makeini("[pytest]\nmarkers = slow: slow checks\n")
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--collect-only", "-q", "-m", "slow")
-    assert [line for line in result.outlines if "::" in line] == ["derivations_marked.py::marked.grad"]
+    assert [line for line in result.outlines if "::" in line] == ["derivations_marked.py::grad"]
 
 
 def test_expected_failure_that_holds_is_a_strict_xpass_and_an_error_is_never_an_xfail(pytester):
@@ -159,7 +159,7 @@ def test_options_reach_the_check_and_the_replay_command(pytester):
     result.stdout.fnmatch_lines(
         [
             "opts.wrong (gradient): fails (expected holds) — differs from jax.grad in 14 of 14 trials*",
-            "  reproduce: pytest test_opts.py::opts.wrong --derivcheck-seed 5 --derivcheck-trials 14",
+            "  reproduce: pytest test_opts.py::wrong --derivcheck-seed 5 --derivcheck-trials 14",
         ]
     )
     bad = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--derivcheck-trials", "0")
@@ -242,7 +242,7 @@ def test_installed_derivations_reach_the_command_but_not_pytest(pytester, monkey
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: extpkg\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text("[derivcheck.derivations]\nextpkg = extpkg_derivations\n")
-    monkeypatch.setenv("PYTHONPATH", str(site))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])]))
     derivcheck_cmd = str(Path(sys.executable).parent / "derivcheck")
     listed = pytester.run(derivcheck_cmd, "list", "extpkg.*")
     assert listed.ret == 0, listed.stderr.str()
@@ -261,4 +261,131 @@ def test_installed_derivations_reach_the_command_but_not_pytest(pytester, monkey
         """,
     )
     collected = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--collect-only", "-q", "test_user.py")
-    assert sorted(line for line in collected.outlines if "::" in line) == ["test_user.py::user.only"]
+    assert sorted(line for line in collected.outlines if "::" in line) == ["test_user.py::only"]
+
+
+# ------------------------------------------------------- what hypothesis taught pytest users
+
+WRONG = """
+@dc.gradient(of=cube, inputs=SPEC, name="opts.wrong")
+def wrong(x):
+    return 2 * x**2
+"""
+
+
+def test_header_names_seed_and_trials_and_a_random_seed_is_replayable(pytester):
+    import _derivcheck_pytestplugin
+    from derivcheck._api import DEFAULT_TRIALS
+
+    assert _derivcheck_pytestplugin.DEFAULT_TRIALS == DEFAULT_TRIALS  # the header says derivcheck's default
+    write(pytester, "test_opts.py", WRONG)
+    plain = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--derivcheck-shrink-seconds", "0")
+    plain.stdout.fnmatch_lines(["derivcheck: seed 0, 300 trials per derivation"])
+    args = ["-p", "no:cacheprovider", "--derivcheck-trials", "12", "--derivcheck-shrink-seconds", "0"]
+    first = pytester.runpytest_inprocess(*args, "--derivcheck-seed=random")
+    header = next(line for line in first.outlines if line.startswith("derivcheck: seed "))
+    seed = int(header.split()[2])
+    assert header == f"derivcheck: seed {seed} (random; replay with --derivcheck-seed {seed}), 12 trials per derivation"
+    reproduce = f"  reproduce: pytest test_opts.py::wrong --derivcheck-seed {seed} --derivcheck-trials 12"
+    assert reproduce in first.outlines
+    again = pytester.runpytest_inprocess(*args, "--derivcheck-seed", str(seed))
+    worst = [line for line in first.outlines if line.startswith("    x = ")]
+    assert worst and worst == [line for line in again.outlines if line.startswith("    x = ")]
+
+
+def test_an_unexpected_failure_shows_its_minimal_counterexample(pytester):
+    write(pytester, "test_opts.py", WRONG)
+    shrunk = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--derivcheck-trials", "12")
+    shrunk.stdout.fnmatch_lines(["  counterexample (n=*", "    x = *", "  worst trial (n=3*"])
+    none = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--derivcheck-trials", "12", *SHRINK_OFF)
+    assert not any(line.startswith("  counterexample (") for line in none.outlines)
+
+
+SHRINK_OFF = ("--derivcheck-shrink-seconds", "0")
+
+
+def test_the_last_failing_draw_is_replayed_first_and_forgotten_once_fixed(pytester):
+    write(pytester, "test_opts.py", WRONG)
+    first = pytester.runpytest_inprocess("--derivcheck-trials", "12", "--derivcheck-seed", "5", *SHRINK_OFF)
+    first.assert_outcomes(failed=1)
+    assert "opts.wrong" in json_cache(pytester)
+    second = pytester.runpytest_inprocess(*SHRINK_OFF)  # another seed and trials: the remembered draw comes first
+    second.assert_outcomes(failed=1)
+    second.stdout.fnmatch_lines(
+        [
+            "*note: the last run's failing draw (seed 5, 12 trials), replayed first from pytest's cache",
+            "  reproduce: pytest test_opts.py::wrong --derivcheck-seed 5 --derivcheck-trials 12",
+        ]
+    )
+    write(pytester, "test_opts.py", WRONG.replace("2 * x**2", "3 * x**2"))
+    fixed = pytester.runpytest_inprocess("--derivcheck-trials", "12", *SHRINK_OFF)
+    fixed.assert_outcomes(passed=1)
+    assert "opts.wrong" not in json_cache(pytester)
+
+
+def json_cache(pytester) -> dict:
+    import json
+
+    path = pytester.path / ".pytest_cache" / "v" / "derivcheck" / "last_failures"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def test_node_ids_leave_out_the_module_and_stay_the_same_in_every_import_mode(pytester):
+    pytester.mkpydir("pkg")
+    body = HEADER + textwrap.dedent(
+        """
+        @dc.gradient(of=cube, inputs=SPEC)
+        def grad(x):
+            return 3 * x**2
+
+        @dc.hessian(of=cube, inputs=SPEC, name="u.hess")
+        def hess(x):
+            return jnp.diag(6 * x)
+        """
+    )
+    (pytester.path / "pkg" / "derivations_u.py").write_text(body)
+    for mode in ("prepend", "append", "importlib"):
+        result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--collect-only", "-q", f"--import-mode={mode}")
+        ids = sorted(line for line in result.outlines if "::" in line)
+        assert ids == ["pkg/derivations_u.py::grad", "pkg/derivations_u.py::hess"], mode
+
+
+def test_tb_styles_shorten_the_failure_report(pytester):
+    write(pytester, "test_opts.py", WRONG)
+    args = ("-p", "no:cacheprovider", "--derivcheck-trials", "12", *SHRINK_OFF)
+    line = pytester.runpytest_inprocess(*args, "--tb=line")
+    line.stdout.fnmatch_lines(["*test_opts.py:*: opts.wrong (gradient): fails (expected holds) — differs from*"])
+    assert not any("worst trial" in x or "reproduce" in x for x in line.outlines)
+    short = pytester.runpytest_inprocess(*args, "--tb=short")
+    short.stdout.fnmatch_lines(["opts.wrong (gradient): fails*", "  diagnosis: *", "  reproduce: pytest *"])
+    assert not any("worst trial" in x for x in short.outlines)
+    no = pytester.runpytest_inprocess(*args, "--tb=no")
+    assert not any("reproduce" in x or "diagnosis" in x for x in no.outlines)
+
+
+MARKED = """
+@pytest.mark.heavy_mk
+@dc.gradient(of=cube, inputs=SPEC, name="mk.above")
+def above(x):
+    return 3 * x**2
+
+@dc.gradient(of=cube, inputs=SPEC, name="mk.below")
+@pytest.mark.heavy_mk
+def below(x):
+    return 3 * x**2
+"""
+
+
+def test_marks_on_derivations_warn_only_as_pytest_does(pytester):
+    """(A mark name of its own: pytest remembers registered marks across in-process runs.)"""
+    write(pytester, "derivations_mk.py", MARKED)
+    args = ("-p", "no:cacheprovider", "--derivcheck-trials", "8")
+    warn = ("-W", "default::pytest.PytestUnknownMarkWarning")  # not the outer suite's "error"
+    unregistered = pytester.runpytest_inprocess(*args, "-m", "heavy_mk", *warn)
+    unregistered.assert_outcomes(passed=2, warnings=2)  # pytest's own, at the user's two lines; none from derivcheck
+    assert not any("pytest_plugin.py" in line for line in unregistered.outlines)
+    strict = pytester.runpytest_inprocess(*args, "--strict-markers")
+    strict.stdout.fnmatch_lines(["*'heavy_mk' not found in `markers` configuration option*"])
+    pytester.makeini("[pytest]\nmarkers = heavy_mk: slow checks\n")
+    registered = pytester.runpytest_inprocess(*args, "-m", "heavy_mk", "--strict-markers", "-W", "error")
+    registered.assert_outcomes(passed=2)

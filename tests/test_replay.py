@@ -7,7 +7,7 @@ import pytest
 
 import derivcheck as dc
 from derivcheck._derivation import HOLDS
-from derivcheck._report.replay import Replay, sizes_arg, trials_at_sizes
+from derivcheck._report.replay import Replay, glob_escape, sizes_arg, trials_at_sizes
 from derivcheck._result import Cell, Result, Trial
 from derivcheck.cli import main
 
@@ -65,3 +65,21 @@ def test_the_command_prints_the_records_commands(tmp_path, fresh_default_registr
     record = Replay("cli.wrong", 3, 12, (("n", 2),), (str(user),))
     assert f"    replay: {record.run()}" in out.splitlines()
     assert f"    why: {record.explain()}" in out.splitlines()
+
+
+def test_never_trials_zero():
+    assert "--trials" not in Replay("a.b", seed=2, trials=0).run()
+    assert "--trials" not in Replay("a.b", seed=2, trials=0).explain()
+
+
+def test_a_name_with_glob_characters_replays_only_itself(fresh_default_registry, capsys):
+    """``run`` takes patterns: the printed command escapes ``[``, ``*``, ``?`` so that it matches one name."""
+    spec = dc.inputs(x=dc.normal("n"), sizes=[{"n": 2}], regimes=("typical",))
+    for name in ("g[1]*?", "g1xy", "g[1]*?.other"):
+        dc.gradient(of=lambda x: jnp.sum(x**2), inputs=spec, name=name)(lambda x: x)  # all wrong
+    command = Replay("g[1]*?", 0, 5).run()
+    assert shlex.split(command)[2] == glob_escape("g[1]*?") == "g[[]1][*][?]"
+    assert main([*shlex.split(command)[1:]]) == 1
+    out = capsys.readouterr().out
+    assert "1 derivations" in out and "UNEXPECTED FAILS: g[1]*? —" in out
+    assert "g1xy" not in out and "other" not in out

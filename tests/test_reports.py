@@ -147,6 +147,15 @@ def test_junit_xml_survives_characters_xml_cannot_hold():
     assert case.find("failure").get("message") == 'bad \ufffd[31mcolour\ufffd[0m & <tags> "quotes"'
 
 
+def test_markdown_escapes_user_text_in_cells_and_sections():
+    r = _result("a|b<i>\x1b[31m", "fails", message="line\nbreak \x1b[2J", source="x | y\n<script>")
+    md = markdown([r], seed=0, trials=1, seconds=0.1)
+    assert "\x1b" not in md and "<script>" not in md and "<i>" not in md
+    row = next(line for line in md.splitlines() if line.startswith("| ❌"))
+    assert row.count(" | ") == 6  # no cell split by a user's pipe
+    assert "\\x1b[2J" in md  # shown, not obeyed
+
+
 def test_markdown_fence_outlasts_backticks_in_messages():
     r = _result("x", "error", message="returns ```three``` backticks")
     md = markdown([r], seed=0, trials=1, seconds=0.0)
@@ -181,8 +190,8 @@ def test_failure_lines_show_diagnosis_counterexample_and_worst_trial():
     assert "worst error: relative 0.33, absolute 4 (tolerance rtol=1e-07, atol=1e-12)" in lines
     assert "diagnosis: factor 2/3" in lines
     assert lines.index("counterexample (n=1, regime large):") < lines.index("worst trial (n=2, regime large):")
-    assert "  x = [1.]" in lines
-    assert "  derived   (actual)   = [2. 8.]" in lines and "  reference (expected) = [ 3. 12.]" in lines
+    assert "  x = [1]" in lines
+    assert "  derived   (actual)   = [2, 8]" in lines and "  reference (expected) = [3, 12]" in lines
 
 
 def test_interrupted_runs_say_so_in_every_report():

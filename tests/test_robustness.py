@@ -269,6 +269,42 @@ def test_timeout_stops_a_derivation_that_runs_forever_and_a_crash_is_an_error(tm
     assert f"replay: derivcheck run slow.b_forever --seed 0 --trials 5 --load {path} --timeout 4" in text
 
 
+UNNAMED_FILE = """
+import jax, jax.numpy as jnp
+import derivcheck as dc
+
+SPEC = dc.inputs(x=dc.normal("n"), sizes=[{"n": 2}], regimes=("typical",))
+
+@dc.gradient(of=lambda x: jnp.sum(x**2), inputs=SPEC)
+def endless(x):
+    y = jax.lax.while_loop(lambda c: jnp.all(c < 1e30), lambda c: c + 1e-30, x)
+    return 2 * x + 0 * y
+"""
+
+
+def test_timeout_stops_an_endless_derivation_declared_without_a_name(tmp_path, fresh_default_registry, capsys):
+    """The worker finds it under its default name (``<stem>.<function>``), so the limit is kept."""
+    path = tmp_path / "mine.py"
+    path.write_text(UNNAMED_FILE)
+    out = tmp_path / "out.json"
+    start = time.monotonic()
+    code = main(["run", "--load", str(path), "--timeout", "5", "--trials", "5", "--json", str(out)])
+    assert code == 1 and time.monotonic() - start < 60
+    (result,) = json.loads(out.read_text())["results"]
+    assert result["name"] == "mine.endless" and result["message"].startswith("timed out after 5s")
+
+
+@pytest.mark.parametrize("option", [["--timeout", "30"], ["--jobs", "2"]])
+def test_a_derivation_the_workers_cannot_find_is_an_error_not_a_silent_fallback(fresh_default_registry, capsys, option):
+    """Registered by this process's Python code only: a worker cannot check it, and says how to fix that."""
+    spec = dc.inputs(x=dc.normal("n"), sizes=[{"n": 2}], regimes=("typical",))
+    for k in range(2):
+        dc.gradient(of=lambda x: jnp.sum(x**2), inputs=spec, name=f"here_only.g{k}")(lambda x: 2 * x)
+    assert main(["run", "here_only.*", "--trials", "5", *option]) == 1
+    text = capsys.readouterr().out
+    assert text.count("registered in this process only") == 2 and "--load it" in text
+
+
 def test_ctrl_c_stops_cleanly_and_writes_what_finished(tmp_path):
     path = tmp_path / "slow_derivations.py"
     path.write_text(SLOW_FILE)
@@ -323,7 +359,7 @@ def test_internal_error_is_one_line_unless_verbose(monkeypatch, fresh_default_re
     def broken_table(*args, **kwargs):
         raise RuntimeError("a bug in derivcheck")
 
-    monkeypatch.setattr(cli, "table", broken_table)
+    monkeypatch.setattr(cli, "run_grid", broken_table)
     spec = dc.inputs(x=dc.normal("n"), sizes=[{"n": 2}], regimes=("typical",))
     dc.gradient(of=lambda x: jnp.sum(x**2), inputs=spec, name="internal.fine")(lambda x: 2 * x)
     assert main(["run", "internal.*", "--trials", "5"]) == 3

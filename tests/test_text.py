@@ -1,5 +1,7 @@
 """A failure's account is written once (:mod:`derivcheck._report.text`); every report takes its lines."""
 
+import dataclasses
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -47,7 +49,7 @@ def test_failure_lines_are_one_fact_each(failed):
     assert lines[1] == "worst error: relative 0.33, absolute 4 (tolerance rtol=1e-05, atol=1e-08)"
     assert lines[2:] == [*text.trial_lines("worst trial", WORST), "note: float32"]
     assert lines[2] == "worst trial (n=2, regime large):"
-    assert lines[3:6] == ["  x = [ 1. -2.]", "  derived   (actual)   = [2. 8.]", "  reference (expected) = [ 3. 12.]"]
+    assert lines[3:6] == ["  x = [1, -2]", "  derived   (actual)   = [2, 8]", "  reference (expected) = [3, 12]"]
 
 
 def test_the_command_details_use_the_same_trial_lines(failed):
@@ -78,3 +80,27 @@ def test_derivcheck_testing_raises_the_same_account():
     assert any(line.startswith("  worst error: relative ") for line in message)
     assert any(line.startswith("  worst trial (") for line in message)
     assert message[-1] == "  (seed 0, 12 trials)"
+
+
+def test_numbers_show_tiny_values_and_never_minus_zero():
+    assert text.array_line(np.array([1e-10, -0.0, 123456.0, -2.5])) == "[1e-10, 0, 1.235e+05, -2.5]"
+    assert text.value(-0.0) == "0" and text.g4(-3e-12) == "-3e-12"
+    assert text.vector([-0.0, 0.5]) == "[0, 0.5]"
+
+
+def test_a_green_run_is_quiet_one_line_per_expected_failure(failed):
+    holds = Result(name="t.ok", kind="gradient", outcome="holds", expect=HOLDS, message="holds")
+    xfail = dataclasses.replace(failed, name="t.as_written", expect=dc.fails("sign typo in the notes"), notes=())
+    noted = dataclasses.replace(holds, name="t.f32", notes=("checked at float32",))
+    lines = text.details([holds, xfail, noted], replay=lambda r: "RUN", explain=lambda r: "EXPLAIN")
+    assert lines == [
+        "ok (fails as expected): t.as_written — sign typo in the notes",
+        "ok: t.f32 — note: checked at float32",
+    ]
+    verbose = text.details([holds, xfail], replay=lambda r: "RUN", explain=lambda r: "EXPLAIN", verbose=True)
+    assert (
+        verbose[0].startswith("ok (fails as expected): t.as_written — derived differs")
+        and "    why: EXPLAIN" in verbose
+    )
+    unexpected = text.details([failed], replay=lambda r: "RUN", explain=lambda r: "EXPLAIN")
+    assert "    replay: RUN" in unexpected and any(line.startswith("    worst input") for line in unexpected)

@@ -10,7 +10,7 @@ import html
 import re
 from collections.abc import Callable, Sequence
 
-from derivcheck._report.text import failure_lines, num, verdict_line
+from derivcheck._report.text import failure_lines, num, printable, verdict_line
 from derivcheck._result import Result
 
 _MARK = {"ok": "✅", "unexpected": "❌", "error": "⚠️"}
@@ -53,9 +53,9 @@ def markdown(
 
 
 def _section(r: Result, replay: Callable[[Result], str] | None) -> list[str]:
-    body = failure_lines(r) + ([f"replay: {replay(r)}"] if replay else [])
+    body = [printable(line) for line in failure_lines(r) + ([f"replay: {replay(r)}"] if replay else [])]
     fence = _fence(body)
-    summary = f"{_status(r)} <code>{html.escape(r.name)}</code> — {html.escape(verdict_line(r))}"
+    summary = f"{_status(r)} <code>{_inline(r.name)}</code> — {_inline(verdict_line(r))}"
     return [f"<details><summary>{summary}</summary>", "", fence + "text", *body, fence, "", "</details>"]
 
 
@@ -65,11 +65,12 @@ def _status(r: Result) -> str:
 
 def _cell(text: str) -> str:
     """Text safe inside a table cell: one line, HTML-escaped, pipes that do not split the row."""
-    return html.escape(" ".join(str(text).split())).replace("|", "&#124;")
+    return _inline(text).replace("|", "&#124;")
 
 
 def _inline(text: str) -> str:
-    return html.escape(" ".join(str(text).split()))
+    """One line, control characters escaped (:func:`printable`), then HTML-escaped."""
+    return html.escape(printable(" ".join(str(text).split())))
 
 
 def _fence(lines: Sequence[str]) -> str:

@@ -46,8 +46,11 @@ class Replay:
     timeout: float | None = None
 
     def run(self) -> str:
-        """``derivcheck run NAME --seed S --trials T [--sizes k=v,…] [--load F …] [--timeout SECONDS]``."""
-        words = ["derivcheck", "run", *self._common()]
+        """``derivcheck run NAME --seed S --trials T [--sizes k=v,…] [--load F …] [--timeout SECONDS]``.
+
+        ``run`` takes name patterns, so a name's glob characters are escaped to match only that name.
+        """
+        words = ["derivcheck", "run", glob_escape(self.name), *self._common()[1:]]
         if self.timeout is not None:
             words += ["--timeout", f"{self.timeout:g}"]
         return shlex.join(words)
@@ -65,7 +68,7 @@ class Replay:
 
     def _common(self) -> list[str]:
         words = [self.name, "--seed", str(self.seed)]
-        if self.trials is not None:
+        if self.trials:  # never --trials 0 (a usage error): no trials known, the default
             words += ["--trials", str(self.trials)]
         if self.sizes is not None:
             words += ["--sizes", sizes_arg(self.sizes)]
@@ -81,6 +84,15 @@ class Replay:
         if w is None or not isinstance(d.inputs, Inputs):
             return cls(d.name, result.seed, trials, None, tuple(loads))
         return cls(d.name, result.seed, trials_at_sizes(d.inputs, trials), w.sizes, tuple(loads))
+
+
+def glob_escape(name: str) -> str:
+    """``name`` as a glob pattern (``derivcheck run``'s) that matches only itself: ``[``, ``*``, ``?`` bracketed.
+
+    >>> glob_escape("f[1]*?")
+    'f[[]1][*][?]'
+    """
+    return "".join(f"[{ch}]" if ch in "[*?" else ch for ch in name)
 
 
 def sizes_arg(sizes: Sizes) -> str:

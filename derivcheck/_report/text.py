@@ -18,6 +18,7 @@ and the HTML all render these lines or fields; none writes its own.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -28,6 +29,28 @@ from derivcheck._report.replay import Replay
 from derivcheck._result import Result
 
 WIDTH = 100  # characters of an array or a one-line account before it is clipped with "…"
+
+# ------------------------------------------------------------------ user text
+
+
+def printable(text: Any) -> str:
+    """``text`` safe to print: control characters (escape sequences, newlines), lone surrogates and other
+    unprintable code points written as Python escapes, so the terminal, a log or Markdown sees them, not obeys them.
+
+    >>> printable("a\\x1b[31mb\\nc")
+    'a\\\\x1b[31mb\\\\nc'
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == " " else _escaped(ch) for ch in text)
+
+
+def _escaped(ch: str) -> str:
+    if unicodedata.category(ch) == "Zs":  # a space of another width: harmless
+        return ch
+    return ch.encode("unicode_escape").decode("ascii")
+
 
 # --------------------------------------------------------------------- numbers
 
@@ -56,7 +79,7 @@ def value(x: Any) -> str:
     >>> value(3.14159), value(None)
     ('3.142', '-')
     """
-    return "-" if x is None or x != x else f"{x:.4g}"
+    return "-" if x is None or x != x else f"{x + 0.0:.4g}"
 
 
 def exact(x: float) -> str:
@@ -74,7 +97,7 @@ def exact(x: float) -> str:
 
 def vector(v: Any, k: int = 8) -> str:
     """The first ``k`` entries of a vector, three significant digits each: ``[0.707, -0.707]``."""
-    return fmt_vector(v, k=k, spec=".3g")
+    return fmt_vector(None if v is None else np.asarray(v, dtype=float) + 0.0, k=k, spec=".3g")  # never -0
 
 
 def clip(text: str, width: int = WIDTH) -> str:
@@ -82,9 +105,22 @@ def clip(text: str, width: int = WIDTH) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def g4(x: Any) -> str:
+    """Four significant digits, tiny values shown (``1e-10``, not ``0.``), never ``-0``.
+
+    >>> g4(1.23456), g4(-1e-10), g4(-0.0), g4(2.0)
+    ('1.235', '-1e-10', '0', '2')
+    """
+    return f"{float(x) + 0.0:.4g}"
+
+
 def array_line(x: Any, width: int = WIDTH) -> str:
-    """An array on one line, four digits per entry, clipped to ``width``: ``[ 1. -2.5]``."""
-    text = np.array2string(np.asarray(x), precision=4, suppress_small=True, threshold=12, max_line_width=10**6)
+    """An array on one line, :func:`g4` entries, clipped to ``width``: ``[1, -2.5, 3e-09]``."""
+    arr = np.asarray(x)
+    if arr.ndim == 0:
+        return g4(arr) if np.issubdtype(arr.dtype, np.floating) else str(arr)
+    formatter = {"float_kind": g4, "complex_kind": lambda z: f"{complex(z):.4g}"}
+    text = np.array2string(arr, separator=", ", threshold=12, max_line_width=10**6, formatter=formatter)
     return clip(" ".join(text.split()), width)
 
 
@@ -198,16 +234,21 @@ def details(
     results: Iterable[Result],
     replay: Callable[[Result], str] | None = None,
     explain: Callable[[Result], str] | None = None,
+    verbose: bool = False,
 ) -> list[str]:
-    """The command's lines under its table, for each result worth a closer look (failures, errors, notes).
+    """The command's lines under its table, pytest's ``-ra`` style: a green run is quiet.
 
-    ``replay`` gives the command that reproduces a result, shown for every
-    failure and error; ``explain`` the ``derivcheck explain`` command shown for
-    a failure (the default: ``--seed`` only). An unexpected failure also shows
-    its worst trial.
+    An unexpected outcome or an error gets its account: the message, notes,
+    diagnosis, the worst input of a failure, the ``replay`` command, and for a
+    failure the ``explain`` command (default: ``--seed`` only). A failure that
+    was expected gets one line (its reason), a note on a result that is as
+    expected one line each; ``verbose`` gives those the full account too.
     """
     lines = []
     for r in results:
+        if r.ok and not verbose:
+            lines += _one_liners(r)
+            continue
         singular = r.spectrum is not None and r.spectrum.min_rank < r.spectrum.n  # "holds, but singular": say so
         if r.outcome == "holds" and r.ok and not r.notes and not singular:
             continue
@@ -222,4 +263,15 @@ def details(
             lines.append(f"    replay: {replay(r)}")
         if r.outcome == "fails":
             lines.append(f"    why: {explain(r) if explain is not None else Replay(r.name, r.seed).explain()}")
+        if r.outcome == "error" and "MemoryError" in r.message:
+            lines.append(f"    hint: {MEMORY_HINT}")
     return lines
+
+
+MEMORY_HINT = "out of memory: lower --trials, or check at smaller sizes (--sizes, or smaller sizes= in the inputs)"
+
+
+def _one_liners(r: Result) -> list[str]:
+    """A result as expected, in one line per thing worth knowing: the reason of an expected failure, each note."""
+    lines = [f"{verdict(r)}: {r.name} — {r.expect.reason}"] if r.outcome == "fails" else []
+    return lines + [f"{verdict(r)}: {r.name} — note: {n}" for n in r.notes]
