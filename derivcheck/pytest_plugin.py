@@ -154,6 +154,7 @@ class DerivationItem(pytest.Item):
         self.add_marker(MARKER)
         if derivation.claim_id:  # the claim type's id as a keyword: -k gradient, -k "not hessian"
             self.extra_keyword_matches.add(derivation.claim_id)
+        self.extra_keyword_matches.add(derivation.name)  # the full name, though the node id may shorten it
         if not derivation.expect.holds:
             reason = f"expected to fail: {derivation.expect.reason}"
             self.add_marker(pytest.mark.xfail(reason=reason, strict=True, raises=DerivationFailed))
