@@ -13,7 +13,7 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
-from derivcheck._compare import Tolerance
+from derivcheck._compare import ResolvedTolerance
 from derivcheck._derivation import Derivation, Expect
 from derivcheck._inputs import Sizes, sizes_label
 
@@ -223,7 +223,7 @@ class Evidence:
 
     derivation: Derivation
     analysis: str
-    tol: Tolerance
+    tol: ResolvedTolerance
     size_sets: tuple[SizeSetEvidence, ...] = ()
     arg_names: tuple[str, ...] = ()
     worst_derived: np.ndarray | None = None

@@ -38,7 +38,7 @@ import numpy as np
 from derivcheck._checks import Plan, check_claim, plan_of
 from derivcheck._checks._engine import CheckConfig, evaluate
 from derivcheck._checks.robust import at_kink
-from derivcheck._compare import Tolerance
+from derivcheck._compare import ResolvedTolerance
 from derivcheck._derivation import Derivation
 from derivcheck._inputs import Inputs, Sizes
 from derivcheck._registry import registry
@@ -353,7 +353,7 @@ class _Evaluator:
     a trial on a kink of ``of`` (where any subgradient is right) does not count as failing.
     """
 
-    def __init__(self, d: Derivation, family: Any, tol: Tolerance, sizes: Sizes, budget: _Budget):
+    def __init__(self, d: Derivation, family: Any, tol: ResolvedTolerance, sizes: Sizes, budget: _Budget):
         self.d, self.family, self.tol, self.sizes, self.budget = d, family, tol, sizes, budget
 
     def run(self, cands: list[_Trial]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, Any]:
@@ -380,7 +380,7 @@ def _simplify(d: Derivation, found: Result, budget: _Budget) -> Counterexample:
     plan = plan_of(_at(d, w.sizes))  # what the check at these sizes ran: the path and the dense products
     simplified: list[str] = []
     if plan is not None:
-        ev = _Evaluator(plan.derivation, plan.family, Tolerance(found.rtol, found.atol), w.sizes, budget)
+        ev = _Evaluator(plan.derivation, plan.family, ResolvedTolerance(found.rtol, found.atol), w.sizes, budget)
         stats, failed, rel, _ = ev.run([trial])
         if failed[0]:
             keep = _keeper(stats, rel[0])
@@ -448,7 +448,9 @@ def _counterexample(
     w = found.worst
     derived, reference, abs_err, rel_err = w.derived, w.reference, w.abs_err, w.rel_err
     if plan is not None and simplified:
-        ev = _Evaluator(plan.derivation, plan.family, Tolerance(found.rtol, found.atol), w.sizes, _Budget(math.inf))
+        ev = _Evaluator(
+            plan.derivation, plan.family, ResolvedTolerance(found.rtol, found.atol), w.sizes, _Budget(math.inf)
+        )
         stats, _, rel, values = ev.run([trial])
         derived, reference = (None if v is None else np.asarray(v[0]) for v in values)
         abs_err = float(np.asarray(stats.get("abs_err", [np.nan]))[0])

@@ -74,7 +74,7 @@ from derivcheck._checks._engine import (
 )
 from derivcheck._checks._kind import Kind
 from derivcheck._checks.identity import eval_shape_or_raise, failing_regimes_text, fname, require_float_array
-from derivcheck._compare import ROUNDING_FACTOR, Tolerance, bound, evaluate_with_scale, merge_tolerance
+from derivcheck._compare import ROUNDING_FACTOR, ResolvedTolerance, bound, evaluate_with_scale, merge_tolerance
 from derivcheck._derivation import Derivation, EquivalentObjective, Expectation, ExpectedGradient
 from derivcheck._inputs import Sizes, sizes_label, stable_hash
 from derivcheck._result import Result, Trial
@@ -264,7 +264,7 @@ def _exact_rounding(d: Derivation):
     return jax.jit(jax.vmap(one), compiler_options=fast_compile_options())  # a few cheap trials
 
 
-def _allowance(scale, tol: Tolerance):
+def _allowance(scale, tol: ResolvedTolerance):
     """``atol + rtol · scale`` of the check's tolerance: below it, a difference is rounding, not a wrong claim."""
     return bound(tol, scale)
 
@@ -356,7 +356,7 @@ def targets_layout(d: Derivation, abstract: tuple) -> tuple[np.ndarray, int]:
     return box["index"], box["n"]
 
 
-def _trial_stats(claimed, mean, var, n, idx, n_derived, z_crit, z_pow, tol: Tolerance) -> dict[str, np.ndarray]:
+def _trial_stats(claimed, mean, var, n, idx, n_derived, z_crit, z_pow, tol: ResolvedTolerance) -> dict[str, np.ndarray]:
     """Per trial: z-scores, sample count, resolution, the deviation of the derived part, flags."""
     t = claimed["t"]
     estimate, se = mean[:, idx], np.sqrt(var[:, idx] / n[:, None])

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from derivcheck._compare import Tolerance, bound, fits
+from derivcheck._compare import ResolvedTolerance, bound, fits
 from derivcheck._derivation import Derivation
 from derivcheck._diagnose._words import dim_descriptions
 from derivcheck._inputs import Sizes
@@ -79,7 +79,7 @@ class Observations:
     """Everything the diagnosis reads about one failing check (see :class:`~derivcheck._result.Evidence`)."""
 
     derivation: Derivation
-    tol: Tolerance
+    tol: ResolvedTolerance
     groups: list[Group]
     worst_derived: np.ndarray | None = None
     worst_reference: np.ndarray | None = None
