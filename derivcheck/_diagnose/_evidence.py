@@ -48,6 +48,17 @@ class Group:
     slack: np.ndarray
 
     @property
+    def reference_values(self) -> np.ndarray:
+        """``reference``, for the steps that compare both sides (run only where :func:`comparable` holds).
+
+        Raises ``ValueError`` when the reference was not kept; :func:`derivcheck._diagnose.diagnose`
+        reports that as no diagnosis.
+        """
+        if self.reference is None:
+            raise ValueError(f"the reference values were not kept at {dict(self.sizes)}")
+        return self.reference
+
+    @property
     def shape(self) -> tuple[int, ...]:
         return tuple(self.derived.shape[1:])
 
@@ -137,8 +148,8 @@ def fits_rows(obs: Observations, g: Group, x: np.ndarray, y: np.ndarray) -> np.n
 
 def wrong_entries(obs: Observations, g: Group) -> np.ndarray:
     """Entries whose error alone would fail the trial: ``|D_i − R_i| > bound``."""
-    limit = allowed(obs, g, g.derived, g.reference)
-    return np.abs(g.derived - g.reference) > expand(limit, g.derived)
+    limit = allowed(obs, g, g.derived, g.reference_values)
+    return np.abs(g.derived - g.reference_values) > expand(limit, g.derived)
 
 
 def fits_row(obs: Observations, g: Group, t: int, other: np.ndarray) -> bool:
@@ -149,8 +160,8 @@ def fits_row(obs: Observations, g: Group, t: int, other: np.ndarray) -> bool:
 
 def nonzero(obs: Observations, g: Group) -> np.ndarray:
     """Entries where either side is non-zero beyond the check's bound."""
-    limit = expand(allowed(obs, g, g.derived, g.reference), g.derived)
-    return np.maximum(np.abs(g.derived), np.abs(g.reference)) > limit
+    limit = expand(allowed(obs, g, g.derived, g.reference_values), g.derived)
+    return np.maximum(np.abs(g.derived), np.abs(g.reference_values)) > limit
 
 
 @dataclasses.dataclass(frozen=True)
