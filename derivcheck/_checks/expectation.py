@@ -57,6 +57,7 @@ import dataclasses
 import functools
 import math
 from statistics import NormalDist
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -169,7 +170,7 @@ def validate(d: Derivation, args: tuple) -> None:
         if not jnp.issubdtype(args[wrt].dtype, jnp.floating):
             raise CheckError(f"argument {d.arg_names[wrt]} must be floats to differentiate")
     objective = claim.estimates == "objective"
-    if claim.estimates == "value":
+    if wrt is None:  # a plain expectation (estimates == "value"): derived is like of's output
         want = of_out.shape
     else:
         want = () if objective else args[wrt].shape
@@ -534,7 +535,9 @@ def summarize(d: Derivation, run: Run) -> tuple[str, dict]:
 def _worst_detail(stats: dict, i: int) -> dict:
     """The worst trial's tested components: claimed value, estimate, standard error, z-score."""
     k = int(np.sum(np.isfinite(stats["claimed"][i])))
-    detail = {key: [float(v) for v in stats[key][i][:k]] for key in ("claimed", "estimate", "standard_error", "z")}
+    detail: dict[str, Any] = {
+        key: [float(v) for v in stats[key][i][:k]] for key in ("claimed", "estimate", "standard_error", "z")
+    }
     detail.update(samples=int(stats["samples"][i]), n_derived=int(stats["n_derived"][i]))
     if "exact_err" in stats:
         scale = max(float(stats["exact_scale"][i]), float(np.finfo(np.float64).tiny))
