@@ -45,6 +45,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import DTypeLike
 
 from derivcheck import _jaxpr
 
@@ -77,13 +78,13 @@ DEFAULT_TOLERANCES: dict[str, Tolerance] = {
 }
 
 
-def default_tolerance(dtype: object) -> Tolerance:
+def default_tolerance(dtype: DTypeLike) -> Tolerance:
     """The table's entry for ``dtype`` (float64's for unknown dtypes)."""
     name = np.dtype(dtype).name if dtype is not None else "float64"
     return DEFAULT_TOLERANCES.get(name, DEFAULT_TOLERANCES["float64"])
 
 
-def merge_tolerance(dtype: object, override: Tolerance | None) -> ResolvedTolerance:
+def merge_tolerance(dtype: DTypeLike, override: Tolerance | None) -> ResolvedTolerance:
     """The dtype's default with the author's overrides on top (``0`` is kept as ``0``)."""
     base = default_tolerance(dtype)
     rtol = None if override is None else override.rtol
