@@ -73,7 +73,8 @@ def enable(path: str | os.PathLike[str] | None = None) -> Path | None:
         target = owned_dir(Path(path).expanduser() if path is not None else default_dir())
     except OSError:
         return None
-    current = jax.config.jax_compilation_cache_dir
+    # jax's Config declares its options at runtime, so its stubs do not list them
+    current = jax.config.jax_compilation_cache_dir  # pyright: ignore[reportAttributeAccessIssue]
     if current:
         return target if Path(current) == target else None
     jax.config.update("jax_compilation_cache_dir", str(target))
@@ -142,5 +143,6 @@ def active_dir() -> Path | None:
     """The cache directory JAX uses in this process, or ``None``."""
     import jax
 
-    current = jax.config.jax_compilation_cache_dir
+    # jax's Config declares its options at runtime, so its stubs do not list them
+    current = jax.config.jax_compilation_cache_dir  # pyright: ignore[reportAttributeAccessIssue]
     return Path(current) if current else None

@@ -45,6 +45,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import DTypeLike
 
 from derivcheck import _jaxpr
 
@@ -57,6 +58,18 @@ class Tolerance:
     atol: float | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class ResolvedTolerance:
+    """The tolerance a check judges with: the dtype's default merged with the author's overrides.
+
+    Both fields are set (see :func:`merge_tolerance`); every judge and the inequality
+    :func:`bound` read this, never a :class:`Tolerance` whose fields may be ``None``.
+    """
+
+    rtol: float
+    atol: float
+
+
 DEFAULT_TOLERANCES: dict[str, Tolerance] = {
     "float64": Tolerance(rtol=1e-7, atol=1e-12),
     "float32": Tolerance(rtol=2e-3, atol=1e-5),
@@ -65,21 +78,29 @@ DEFAULT_TOLERANCES: dict[str, Tolerance] = {
 }
 
 
-def default_tolerance(dtype: object) -> Tolerance:
+def default_tolerance(dtype: DTypeLike) -> Tolerance:
     """The table's entry for ``dtype`` (float64's for unknown dtypes)."""
     name = np.dtype(dtype).name if dtype is not None else "float64"
     return DEFAULT_TOLERANCES.get(name, DEFAULT_TOLERANCES["float64"])
 
 
-def merge_tolerance(dtype: object, override: Tolerance | None) -> Tolerance:
+def merge_tolerance(dtype: DTypeLike, override: Tolerance | None) -> ResolvedTolerance:
     """The dtype's default with the author's overrides on top (``0`` is kept as ``0``)."""
     base = default_tolerance(dtype)
-    if override is None:
-        return base
-    return Tolerance(
-        rtol=base.rtol if override.rtol is None else float(override.rtol),
-        atol=base.atol if override.atol is None else float(override.atol),
+    rtol = None if override is None else override.rtol
+    atol = None if override is None else override.atol
+    return ResolvedTolerance(
+        rtol=_default_field(base, "rtol") if rtol is None else float(rtol),
+        atol=_default_field(base, "atol") if atol is None else float(atol),
     )
+
+
+def _default_field(base: Tolerance, field: str) -> float:
+    """``base.rtol`` or ``base.atol``; a :data:`DEFAULT_TOLERANCES` entry edited to ``None`` is an error."""
+    value = getattr(base, field)
+    if value is None:
+        raise ValueError(f"DEFAULT_TOLERANCES entry {base} must set {field}")
+    return value
 
 
 def sup_norm(x: jnp.ndarray) -> jnp.ndarray:
@@ -100,7 +121,7 @@ def trial_errors(derived: jnp.ndarray, reference: jnp.ndarray) -> tuple[jnp.ndar
     return abs_err, scale, finite
 
 
-def bound(tol: Tolerance, scale: Any, rounding: Any = 0):
+def bound(tol: ResolvedTolerance, scale: Any, rounding: Any = 0):
     """The tolerance inequality's right-hand side: ``atol + rtol · scale + rounding``.
 
     The one place it is written: every judge, the diagnosis and the families
@@ -108,14 +129,15 @@ def bound(tol: Tolerance, scale: Any, rounding: Any = 0):
     ``(atol + rtol · scale) + rounding``, and without the addition when
     ``rounding`` is the literal ``0``, so a value compares exactly as before.
 
-    >>> bound(Tolerance(rtol=0.5, atol=1.0), 4.0), bound(Tolerance(rtol=0.5, atol=1.0), 4.0, rounding=0.25)
+    >>> tol = ResolvedTolerance(rtol=0.5, atol=1.0)
+    >>> bound(tol, 4.0), bound(tol, 4.0, rounding=0.25)
     (3.0, 3.25)
     """
     allowed = tol.atol + tol.rtol * scale
     return allowed if _is_zero(rounding) else allowed + rounding
 
 
-def fits(err: Any, tol: Tolerance, scale: Any, rounding: Any = 0):
+def fits(err: Any, tol: ResolvedTolerance, scale: Any, rounding: Any = 0):
     """``err ≤ atol + rtol · scale + rounding``: two values are equal by the check's own test.
 
     (A NaN ``err`` does not fit; use :func:`exceeds` where a NaN must not fail.)
@@ -127,12 +149,12 @@ def _is_zero(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and x == 0
 
 
-def exceeds(abs_err: np.ndarray, scale: np.ndarray, tol: Tolerance, rounding: Any = 0) -> np.ndarray:
+def exceeds(abs_err: np.ndarray, scale: np.ndarray, tol: ResolvedTolerance, rounding: Any = 0) -> np.ndarray:
     """Which trials fail: ``abs_err > atol + rtol * scale (+ rounding)``."""
     return np.asarray(abs_err) > bound(tol, np.asarray(scale), rounding)
 
 
-def relative_error(abs_err: np.ndarray, scale: np.ndarray, tol: Tolerance, rounding: Any = 0.0) -> np.ndarray:
+def relative_error(abs_err: np.ndarray, scale: np.ndarray, tol: ResolvedTolerance, rounding: Any = 0.0) -> np.ndarray:
     """``abs_err / max(scale, (atol + rounding) / rtol)``: about ``rtol`` where a trial starts failing.
 
     Dividing by at least ``(atol + rounding) / rtol`` keeps values that are both
@@ -155,7 +177,7 @@ def equality_scale(stats: dict[str, np.ndarray]) -> np.ndarray:
 ROUNDING_FACTOR = 256.0
 
 
-def judge_equality(stats: dict[str, np.ndarray], tol: Tolerance):
+def judge_equality(stats: dict[str, np.ndarray], tol: ResolvedTolerance):
     """``(failed, badness, rel_err)`` of an equality claim.
 
     A trial fails when ``‖D − R‖∞ > atol + rtol · max(‖D‖, ‖R‖, T) + rounding``,

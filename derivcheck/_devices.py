@@ -64,7 +64,9 @@ def resolve(spec: Any = None) -> tuple[Any, ...]:
                 raise ValueError(f"devices: expected 'all' or a count, got {spec!r}") from None
         else:
             return tuple(jax.local_devices())
-    if isinstance(spec, int) and not isinstance(spec, bool):
+    if isinstance(spec, bool):  # an int to Python, but no count of devices (tuple(True) would fail less clearly)
+        raise TypeError(f"devices: expected 'all', a count or a sequence of devices, got {spec!r}")
+    if isinstance(spec, int):
         available = jax.local_devices()
         if not 1 <= spec <= len(available):
             raise ValueError(f"devices: asked for {spec}, but {len(available)} local device(s) are available")

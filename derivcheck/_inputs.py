@@ -115,6 +115,7 @@ class ArraySpec(Protocol):
 
     def sample(self, rng: np.random.Generator, n: int, sizes: Mapping[str, int], regime: Regime) -> np.ndarray:
         """``n`` draws, shape ``(n, *self.shape(sizes))``."""
+        ...
 
 
 def _shape(dims: tuple[Dim, ...], sizes: Mapping[str, int]) -> tuple[int, ...]:
@@ -485,7 +486,7 @@ class Inputs:
 class CustomInputs:
     """Arguments drawn by a user's callable ``key -> tuple of args`` (one size, one regime)."""
 
-    draw: Callable[[jax.Array], tuple]
+    draw: Callable[[jax.Array], Any]  # a tuple of args, or one array for a single argument
     sizes: tuple[Sizes, ...] = ((),)
     regimes: tuple[str, ...] = ("custom",)
 

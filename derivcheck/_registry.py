@@ -357,7 +357,7 @@ def declare(
             raise DerivationError(f"of= must be a function, got {of!r}")
         arg_names = _arg_names(fn, claim, spec)
         if hasattr(claim, "wrt"):
-            resolve_wrt(claim.wrt, arg_names, name)
+            resolve_wrt(claim.wrt, arg_names, "" if name is None else name)
     except (DerivationError, InputSpecError) as exc:
         problem = str(exc)
     except Exception as exc:

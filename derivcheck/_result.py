@@ -13,7 +13,7 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
-from derivcheck._compare import Tolerance
+from derivcheck._compare import ResolvedTolerance
 from derivcheck._derivation import Derivation, Expect
 from derivcheck._inputs import Sizes, sizes_label
 
@@ -223,7 +223,7 @@ class Evidence:
 
     derivation: Derivation
     analysis: str
-    tol: Tolerance
+    tol: ResolvedTolerance
     size_sets: tuple[SizeSetEvidence, ...] = ()
     arg_names: tuple[str, ...] = ()
     worst_derived: np.ndarray | None = None
@@ -476,7 +476,7 @@ def _array(x: Any) -> Any:
     arr = np.asarray(x)
     if arr.dtype.kind in "fc":
         arr = np.where(np.isfinite(arr), arr, np.nan)
-        return [None if np.isnan(v) else float(v) for v in arr.ravel()] if arr.ndim else _num(arr)
+        return [None if np.isnan(v) else float(v) for v in arr.ravel()] if arr.ndim else _num(float(arr))
     return arr.tolist()
 
 
@@ -518,7 +518,7 @@ def _jsonable(x: Any) -> Any:
         return None
     if hasattr(x, "to_dict"):
         return x.to_dict()
-    if dataclasses.is_dataclass(x):
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):  # a record, not a record class
         return {k: _jsonable(v) for k, v in dataclasses.asdict(x).items()}
     if isinstance(x, np.ndarray):
         return _array_json(x)

@@ -38,12 +38,12 @@ import numpy as np
 from derivcheck._checks import Plan, check_claim, plan_of
 from derivcheck._checks._engine import CheckConfig, evaluate
 from derivcheck._checks.robust import at_kink
-from derivcheck._compare import Tolerance
+from derivcheck._compare import ResolvedTolerance
 from derivcheck._derivation import Derivation
 from derivcheck._inputs import Inputs, Sizes
 from derivcheck._registry import registry
 from derivcheck._report.replay import Replay, sizes_arg
-from derivcheck._result import Result, _array_json, _num
+from derivcheck._result import Result, Trial, _array_json, _num
 
 SHRINK_SECONDS = 20.0  # default time budget of one shrink
 PER_REGIME = 16  # trials per regime of each size-set check (at least the run's own, so its failing cell recurs)
@@ -182,6 +182,26 @@ class _Budget:
         return not over
 
 
+@dataclasses.dataclass(frozen=True)
+class _Failing:
+    """A failing check and its worst trial, the point a shrink starts from."""
+
+    result: Result
+    worst: Trial
+
+    @classmethod
+    def of(cls, result: Result | None) -> _Failing | None:
+        """``None`` unless ``result`` fails with a worst trial (an error outcome or a hold has none to shrink)."""
+        if result is None or result.outcome != "fails" or result.worst is None:
+            return None
+        return cls(result, result.worst)
+
+    @property
+    def tol(self) -> ResolvedTolerance:
+        """The tolerance the check judged with."""
+        return ResolvedTolerance(self.result.rtol, self.result.atol)
+
+
 def minimal_counterexample(
     derivation: Derivation | str,
     result: Result | None = None,
@@ -203,20 +223,22 @@ def minimal_counterexample(
     d = _resolve(derivation)
     if result is None:
         result = _checked(d, CheckConfig(trials=trials or CheckConfig.trials, seed=seed or 0))
-    if result is None or result.outcome != "fails" or result.worst is None:
+    failing = _Failing.of(result)
+    if failing is None:
         return None
+    result = failing.result
     seed = result.seed if seed is None else seed
     budget = _Budget(seconds)
     with jax.enable_x64(True):
         if not isinstance(d.inputs, Inputs) or plan_of(d) is None:
-            return _as_is(d, result, budget, Replay.of_worst(d, result, loads).run())
+            return _as_is(d, failing, budget, Replay.of_worst(d, result, loads).run())
         budget.per = max(PER_REGIME, max((c.trials for c in result.cells), default=0))
-        sizes, found = _shrink_sizes(d, _smallest_failing(d, result), seed, budget, result)
+        sizes, found = _shrink_sizes(d, _smallest_failing(d, failing), seed, budget, failing)
         cx = _simplify(d, found, budget)
     replay = Replay(d.name, seed, budget.per * len(d.inputs.regimes), sizes, tuple(loads)).run()
     return dataclasses.replace(
         cx,
-        shrunk_from=result.worst.sizes,
+        shrunk_from=failing.worst.sizes,
         checks=budget.checks,
         evaluations=budget.evaluations,
         seconds=time.perf_counter() - budget.start,
@@ -241,20 +263,20 @@ def _at(d: Derivation, sizes: Sizes) -> Derivation:
     return dataclasses.replace(d, inputs=dataclasses.replace(d.inputs, sizes=(sizes,)))
 
 
-def _smallest_failing(d: Derivation, result: Result) -> Sizes:
+def _smallest_failing(d: Derivation, run: _Failing) -> Sizes:
     """The failing size set with the fewest entries (the run's worst trial's when no cells)."""
-    failing = {c.sizes for c in result.cells if c.failures}
+    failing = {c.sizes for c in run.result.cells if c.failures}
     if not failing:
-        return result.worst.sizes
+        return run.worst.sizes
     return min(failing, key=lambda s: (math.prod(v for _, v in s), list(d.inputs.sizes).index(s)))
 
 
-def _check_at(d: Derivation, sizes: Sizes, seed: int, budget: _Budget, cache: dict) -> Result | None:
+def _check_at(d: Derivation, sizes: Sizes, seed: int, budget: _Budget, cache: dict) -> _Failing | None:
     """The check restricted to ``sizes`` (cached); ``None`` when it does not fail."""
     if sizes not in cache:
         budget.checks += 1
         r = _checked(_at(d, sizes), CheckConfig(trials=budget.per * len(d.inputs.regimes), seed=seed))
-        cache[sizes] = r if r is not None and r.outcome == "fails" and r.worst is not None else None
+        cache[sizes] = _Failing.of(r)
     return cache[sizes]
 
 
@@ -298,9 +320,9 @@ def _lowest(d: Derivation, dim: str) -> int:
     return max([1, *lows])
 
 
-def _shrink_sizes(d: Derivation, start: Sizes, seed: int, budget: _Budget, result: Result) -> tuple[Sizes, Result]:
+def _shrink_sizes(d: Derivation, start: Sizes, seed: int, budget: _Budget, result: _Failing) -> tuple[Sizes, _Failing]:
     """Lower each free dimension while the restricted check still fails (a few passes)."""
-    cache: dict[Sizes, Result | None] = {}
+    cache: dict[Sizes, _Failing | None] = {}
     current = start
     found = _check_at(d, current, seed, budget, cache)
     if found is None:  # the failing cell drawn again did not fail (a non-deterministic function): keep the run's
@@ -353,7 +375,7 @@ class _Evaluator:
     a trial on a kink of ``of`` (where any subgradient is right) does not count as failing.
     """
 
-    def __init__(self, d: Derivation, family: Any, tol: Tolerance, sizes: Sizes, budget: _Budget):
+    def __init__(self, d: Derivation, family: Any, tol: ResolvedTolerance, sizes: Sizes, budget: _Budget):
         self.d, self.family, self.tol, self.sizes, self.budget = d, family, tol, sizes, budget
 
     def run(self, cands: list[_Trial]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, Any]:
@@ -370,7 +392,7 @@ def _kinks(stats: dict[str, np.ndarray]) -> np.ndarray:
     return np.asarray(at_kink(stats), bool) if "abs_err" in stats else np.zeros(len(stats["finite_reference"]), bool)
 
 
-def _simplify(d: Derivation, found: Result, budget: _Budget) -> Counterexample:
+def _simplify(d: Derivation, found: _Failing, budget: _Budget) -> Counterexample:
     """Replace values by simpler ones while the trial still clearly fails (module docstring)."""
     w = found.worst
     names = d.arg_names or tuple(k for k in w.inputs if k != d.claim.extra_arg)
@@ -380,7 +402,7 @@ def _simplify(d: Derivation, found: Result, budget: _Budget) -> Counterexample:
     plan = plan_of(_at(d, w.sizes))  # what the check at these sizes ran: the path and the dense products
     simplified: list[str] = []
     if plan is not None:
-        ev = _Evaluator(plan.derivation, plan.family, Tolerance(found.rtol, found.atol), w.sizes, budget)
+        ev = _Evaluator(plan.derivation, plan.family, found.tol, w.sizes, budget)
         stats, failed, rel, _ = ev.run([trial])
         if failed[0]:
             keep = _keeper(stats, rel[0])
@@ -443,12 +465,12 @@ def _greedy(
 
 
 def _counterexample(
-    d: Derivation, found: Result, trial: _Trial, simplified: tuple[str, ...], plan: Plan | None
+    d: Derivation, found: _Failing, trial: _Trial, simplified: tuple[str, ...], plan: Plan | None
 ) -> Counterexample:
     w = found.worst
     derived, reference, abs_err, rel_err = w.derived, w.reference, w.abs_err, w.rel_err
     if plan is not None and simplified:
-        ev = _Evaluator(plan.derivation, plan.family, Tolerance(found.rtol, found.atol), w.sizes, _Budget(math.inf))
+        ev = _Evaluator(plan.derivation, plan.family, found.tol, w.sizes, _Budget(math.inf))
         stats, _, rel, values = ev.run([trial])
         derived, reference = (None if v is None else np.asarray(v[0]) for v in values)
         abs_err = float(np.asarray(stats.get("abs_err", [np.nan]))[0])
@@ -478,7 +500,7 @@ def _eigenvalues(derived: Any) -> np.ndarray | None:
     return np.linalg.eigvalsh((h + h.T) / 2)
 
 
-def _as_is(d: Derivation, result: Result, budget: _Budget, replay: str) -> Counterexample:
+def _as_is(d: Derivation, result: _Failing, budget: _Budget, replay: str) -> Counterexample:
     """Custom inputs (sizes and constraints unknown) or a claim judged by its own statistics: the worst trial."""
     w = result.worst
     return dataclasses.replace(

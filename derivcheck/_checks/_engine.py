@@ -21,13 +21,13 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast, overload
 
 import jax
 import numpy as np
 
 from derivcheck import _devices
-from derivcheck._compare import Tolerance, merge_tolerance
+from derivcheck._compare import ResolvedTolerance, merge_tolerance
 from derivcheck._derivation import Derivation
 from derivcheck._format import one_line
 from derivcheck._inputs import Normal, Sizes, regime_params, sizes_label, stable_hash
@@ -67,15 +67,19 @@ class Family(Protocol):
         Optional, ``validate_values(d, args, extra, values) -> str | None``: the same verdict from
         one trial's abstract values (as :meth:`trial` returns them), without tracing again;
         ``None`` when something is wrong, and :meth:`validate` then says what."""
+        ...
 
     def extra_inputs(self, d: Derivation, args: tuple) -> dict[str, jax.ShapeDtypeStruct]:
         """Shapes of inputs the claim adds (a VJP's cotangent), drawn like a normal array."""
+        ...
 
     def trial(self, d: Derivation, args: tuple, extra: dict) -> tuple[dict[str, jax.Array], tuple]:
         """``(stats, (derived, reference))`` of one trial; ``reference`` may be ``None``."""
+        ...
 
-    def judge(self, stats: dict[str, np.ndarray], tol: Tolerance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def judge(self, stats: dict[str, np.ndarray], tol: ResolvedTolerance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(failed, badness, rel_err)`` per trial; the worst trial maximises badness."""
+        ...
 
     def summarize(self, d: Derivation, run: Run) -> tuple[str, dict[str, Any]]:
         """The message and extra Result fields (e.g. a spectrum) of a finished run.
@@ -83,27 +87,39 @@ class Family(Protocol):
         Optional, ``analysis``: how a failure is diagnosed — ``"equality"`` (a derived value
         against a reference), ``"spectrum"`` (definiteness) or, by default, ``"conditions"``
         (see :class:`~derivcheck._result.Evidence`)."""
+        ...
 
 
-class Labels(Sequence):
+class Conditioned(Family, Protocol):
+    """A family that measures the rounding scales of failing trials (see :func:`_measure_conditioning`)."""
+
+    def conditioning(self, d: Derivation, args: tuple, extra: dict) -> dict[str, jax.Array]:
+        """The cancelled terms ``T`` (``"terms"``) and the rounding allowance of one trial (traceable)."""
+        ...
+
+
+T = TypeVar("T")
+
+
+class Labels(Sequence[T]):
     """One label per trial (its size set or regime), stored as a code per trial into the distinct labels.
 
     A list of 10⁴ references costs milliseconds to build and to tell apart; the codes are one
     NumPy array. Indexing with an int gives the label, as a list would.
     """
 
-    def __init__(self, values: Sequence[Any], codes: np.ndarray) -> None:
+    def __init__(self, values: Sequence[T], codes: np.ndarray) -> None:
         self.values = list(values)
         self.codes = np.asarray(codes, dtype=np.int64)
 
     @classmethod
-    def repeat(cls, values: Sequence[Any], counts: Sequence[int]) -> Labels:
+    def repeat(cls, values: Sequence[T], counts: Sequence[int]) -> Labels[T]:
         """``values[0]`` ``counts[0]`` times, then ``values[1]`` ``counts[1]`` times, …"""
         return cls(values, np.repeat(np.arange(len(values)), counts))
 
     @classmethod
-    def concat(cls, parts: Sequence[Labels]) -> Labels:
-        values: list[Any] = []
+    def concat(cls, parts: Sequence[Labels[T]]) -> Labels[T]:
+        values: list[T] = []
         codes = []
         for p in parts:
             codes.append(p.codes + len(values))
@@ -113,7 +129,13 @@ class Labels(Sequence):
     def __len__(self) -> int:
         return len(self.codes)
 
-    def __getitem__(self, i):
+    @overload
+    def __getitem__(self, i: int) -> T: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[T]: ...
+
+    def __getitem__(self, i: int | slice) -> T | list[T]:
         if isinstance(i, slice):
             return [self.values[c] for c in self.codes[i]]
         return self.values[self.codes[i]]
@@ -133,13 +155,13 @@ class Run:
     """Everything a batched check gathered, for the family's summary."""
 
     derivation: Derivation
-    tol: Tolerance
+    tol: ResolvedTolerance
     stats: dict[str, np.ndarray]
     failed: np.ndarray
     badness: np.ndarray
     rel_err: np.ndarray
-    sizes: list[Sizes]
-    regimes: list[str]
+    sizes: Sequence[Sizes]  # each trial's size set
+    regimes: Sequence[str]  # each trial's regime
     cells: list[Cell]
     worst: Trial
 
@@ -187,7 +209,8 @@ def _compiled(family: Family, d: Derivation, what: str, devices: tuple = (), fas
 
     def one(args, extra):
         if what == "conditioning":
-            return family.conditioning(d, args, extra)
+            # only asked of families that have a conditioning pass (see _judge: hasattr(family, "conditioning"))
+            return cast(Conditioned, family).conditioning(d, args, extra)
         stats, values = family.trial(d, args, extra)
         return (stats, values) if what == "values" else stats
 
@@ -199,7 +222,7 @@ class _Batch:
     """The trials of one size set, every regime, drawn and (after :meth:`call`) evaluated."""
 
     sizes: Sizes
-    names: Labels  # each trial's regime
+    names: Labels[str]  # each trial's regime
     index: np.ndarray
     args: tuple
     extra: dict
@@ -433,7 +456,7 @@ def _per_trial(stats, failed, rel, trial_sizes, trial_regimes) -> dict[str, np.n
     return {**stats, **labels, "failed": np.asarray(failed), "rel_err": np.asarray(rel)}
 
 
-def _judge(family: Family, d: Derivation, batches: list[_Batch], tol: Tolerance):
+def _judge(family: Family, d: Derivation, batches: list[_Batch], tol: ResolvedTolerance):
     """The judge step: ``(stats, failed, badness, rel_err)`` of evaluated batches.
 
     Trials that fail the plain test get the family's rounding scales measured
@@ -460,7 +483,9 @@ class Verdicts:
     values: Any  # both sides of every candidate, as the family's trial returns them
 
 
-def evaluate(d: Derivation, family: Family, args: tuple, extra: dict, tol: Tolerance, sizes: Sizes = ()) -> Verdicts:
+def evaluate(
+    d: Derivation, family: Family, args: tuple, extra: dict, tol: ResolvedTolerance, sizes: Sizes = ()
+) -> Verdicts:
     """Judge given trials (a leading trial axis on ``args`` and ``extra``) exactly as a check does.
 
     The single judge step :func:`run_batched` uses (:func:`_judge`), on trials

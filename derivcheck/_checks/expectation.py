@@ -57,6 +57,7 @@ import dataclasses
 import functools
 import math
 from statistics import NormalDist
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -74,7 +75,7 @@ from derivcheck._checks._engine import (
 )
 from derivcheck._checks._kind import Kind
 from derivcheck._checks.identity import eval_shape_or_raise, failing_regimes_text, fname, require_float_array
-from derivcheck._compare import ROUNDING_FACTOR, Tolerance, bound, evaluate_with_scale, merge_tolerance
+from derivcheck._compare import ROUNDING_FACTOR, ResolvedTolerance, bound, evaluate_with_scale, merge_tolerance
 from derivcheck._derivation import Derivation, EquivalentObjective, Expectation, ExpectedGradient
 from derivcheck._inputs import Sizes, sizes_label, stable_hash
 from derivcheck._result import Result, Trial
@@ -169,7 +170,7 @@ def validate(d: Derivation, args: tuple) -> None:
         if not jnp.issubdtype(args[wrt].dtype, jnp.floating):
             raise CheckError(f"argument {d.arg_names[wrt]} must be floats to differentiate")
     objective = claim.estimates == "objective"
-    if claim.estimates == "value":
+    if wrt is None:  # a plain expectation (estimates == "value"): derived is like of's output
         want = of_out.shape
     else:
         want = () if objective else args[wrt].shape
@@ -264,7 +265,7 @@ def _exact_rounding(d: Derivation):
     return jax.jit(jax.vmap(one), compiler_options=fast_compile_options())  # a few cheap trials
 
 
-def _allowance(scale, tol: Tolerance):
+def _allowance(scale, tol: ResolvedTolerance):
     """``atol + rtol · scale`` of the check's tolerance: below it, a difference is rounding, not a wrong claim."""
     return bound(tol, scale)
 
@@ -356,7 +357,7 @@ def targets_layout(d: Derivation, abstract: tuple) -> tuple[np.ndarray, int]:
     return box["index"], box["n"]
 
 
-def _trial_stats(claimed, mean, var, n, idx, n_derived, z_crit, z_pow, tol: Tolerance) -> dict[str, np.ndarray]:
+def _trial_stats(claimed, mean, var, n, idx, n_derived, z_crit, z_pow, tol: ResolvedTolerance) -> dict[str, np.ndarray]:
     """Per trial: z-scores, sample count, resolution, the deviation of the derived part, flags."""
     t = claimed["t"]
     estimate, se = mean[:, idx], np.sqrt(var[:, idx] / n[:, None])
@@ -534,7 +535,9 @@ def summarize(d: Derivation, run: Run) -> tuple[str, dict]:
 def _worst_detail(stats: dict, i: int) -> dict:
     """The worst trial's tested components: claimed value, estimate, standard error, z-score."""
     k = int(np.sum(np.isfinite(stats["claimed"][i])))
-    detail = {key: [float(v) for v in stats[key][i][:k]] for key in ("claimed", "estimate", "standard_error", "z")}
+    detail: dict[str, Any] = {
+        key: [float(v) for v in stats[key][i][:k]] for key in ("claimed", "estimate", "standard_error", "z")
+    }
     detail.update(samples=int(stats["samples"][i]), n_derived=int(stats["n_derived"][i]))
     if "exact_err" in stats:
         scale = max(float(stats["exact_scale"][i]), float(np.finfo(np.float64).tiny))

@@ -46,7 +46,7 @@ import numpy as np
 from derivcheck._checks._engine import CheckConfig, CheckError, fast_compile_options, jit_hint, one_line
 from derivcheck._checks._kind import Kind
 from derivcheck._checks.identity import fname
-from derivcheck._compare import Tolerance, fits, merge_tolerance
+from derivcheck._compare import ResolvedTolerance, fits, merge_tolerance
 from derivcheck._derivation import Derivation, Limit
 from derivcheck._inputs import Inputs, OneHot, Sizes, _all_dims, sizes_label
 from derivcheck._result import Cell, Result, Trial
@@ -129,7 +129,7 @@ def _at_point(d: Derivation, p: Plan, args: tuple, j: int) -> tuple:
     return (*args[:i], t, *args[i + 1 :])
 
 
-def _difference(got, ref, tol: Tolerance):
+def _difference(got, ref, tol: ResolvedTolerance):
     """``‖D − R‖₂ / max(‖D‖₂, ‖R‖₂)``, 0 within the tolerance ``tol``, and whether each side is finite."""
     got, ref = jnp.ravel(jnp.asarray(got, jnp.float64)), jnp.ravel(jnp.asarray(ref, jnp.float64))
     diff = jnp.sqrt(jnp.sum((got - ref) ** 2))
@@ -155,13 +155,13 @@ def _compiled(d: Derivation, p: Plan):
     return jax.jit(jax.vmap(path), compiler_options=fast_compile_options())  # a few cheap trials
 
 
-def _log_mean(rel: np.ndarray, tol: Tolerance) -> np.ndarray:
+def _log_mean(rel: np.ndarray, tol: ResolvedTolerance) -> np.ndarray:
     """Per point, the mean over trials of ``log max(d, rtol)``: a geometric mean, robust to one noisy path."""
     floor = tol.rtol
     return np.mean(np.log(np.maximum(rel, floor)), axis=0)
 
 
-def _rate(h: np.ndarray, log_m: np.ndarray, tol: Tolerance) -> float:
+def _rate(h: np.ndarray, log_m: np.ndarray, tol: ResolvedTolerance) -> float:
     """Least-squares ``r`` in ``m ∝ h^r`` over the last :data:`TAIL` points (``inf`` once at the tolerance).
 
     Only the tail counts: a difference that first shrinks and then levels off

@@ -53,6 +53,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -177,15 +178,17 @@ def _operators(d: Derivation, args: tuple):
     claim = d.claim
     i = d.wrt_index
     of = getattr(claim, "of", None)
-    reference = None
+    reference: Callable[[jax.Array], jax.Array] | None = None
     if of is not None:
         x = args[i]
 
         def f(z):
             return of(*args[:i], z, *args[i + 1 :])
 
-        def reference(v):
+        def hvp(v):
             return jax.jvp(jax.grad(f), (x,), (v,))[1]
+
+        reference = hvp
 
     if claim.hvp:
         shape = tuple(jnp.shape(args[i]))
@@ -387,7 +390,10 @@ class MatrixFree:
         probes = extra["probes"]
 
         def ref(a, v):
-            return _operators(d, a)[2](v)
+            reference = _operators(d, a)[2]
+            if reference is None:  # traced only when _operators_have_reference(d): of= is given
+                raise CheckError("no reference Hessian-vector product: the claim has no of=")
+            return reference(v)
 
         def der(a, v):
             return _operators(d, a)[1](v)
@@ -426,7 +432,7 @@ class MatrixFree:
     def summarize(self, d: Derivation, run: Run):
         if self.definiteness is None:
             return self._summarize_equality(d, run)
-        return self._summarize_definite(d, run)
+        return self._summarize_definite(d, run, self.definiteness)
 
     def _summarize_equality(self, d, run):
         n, bad = run.trials, int(run.failed.sum())
@@ -440,7 +446,7 @@ class MatrixFree:
             f"{w.rel_err:.2g} at {where(w.sizes, w.regime)}"
         ), {}
 
-    def _summarize_definite(self, d, run):
+    def _summarize_definite(self, d, run, kind: str):
         s = run.stats
         i = int(np.argmax(run.badness))
         n, steps = int(s["n"][i]), int(s["steps"][i])
@@ -449,7 +455,6 @@ class MatrixFree:
         spectrum = Spectrum(
             n=n, lambda_min=lo, lambda_max=hi, rank=-1, margin=margin, found=found, min_rank=-1, max_rank=-1
         )
-        kind = self.definiteness
         eps = kw_epsilon(n, steps)
         bound = "" if eps == 0 else f" (λ_min ≥ θ_min − {eps / (1 - eps):.2g}·(θ_max − θ_min) with prob. ≥ 99.9%)"
         how = f"Lanczos, {steps} steps on n = {n}{bound}"

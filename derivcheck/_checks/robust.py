@@ -30,13 +30,13 @@ time, global state, a counter).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from derivcheck._checks._engine import CheckError, Family, Run, where
+from derivcheck._checks._engine import CheckError, Conditioned, Run, where
 from derivcheck._compare import sup_norm
 from derivcheck._derivation import Derivation
 from derivcheck._result import Result
@@ -81,6 +81,18 @@ def at_kink(stats: dict[str, np.ndarray]) -> np.ndarray:
     return (narrow > 0) & (narrow >= wide / 8) & (narrow >= 0.5 * np.asarray(stats["abs_err"]))
 
 
+class Guardable(Conditioned, Protocol):
+    """A differential family as :class:`KinkAware` needs it: with its reference side and a values-only validation."""
+
+    def reference(self, d: Derivation, args: tuple, extra: dict) -> Any:
+        """JAX's side of one trial (traceable)."""
+        ...
+
+    def validate_values(self, d: Derivation, args: tuple, extra: dict, values: tuple) -> str | None:
+        """The dtype to judge at from one trial's abstract values, ``None`` when :meth:`validate` must say more."""
+        ...
+
+
 @dataclasses.dataclass(frozen=True)
 class KinkAware:
     """A differential family that tells a kink of ``of`` from a formula error (see the module docstring).
@@ -88,7 +100,7 @@ class KinkAware:
     ``inner`` is the family it guards; its ``reference(d, args, extra)`` is JAX's side of one trial.
     """
 
-    inner: Family
+    inner: Guardable
 
     @property
     def analysis(self) -> str:
@@ -119,7 +131,7 @@ class KinkAware:
         if not kinks.any():
             return message, extra
         first = int(np.argmax(kinks))
-        regimes = sorted({run.regimes[j] for j in np.flatnonzero(kinks)})
+        regimes = sorted({run.regimes[int(j)] for j in np.flatnonzero(kinks)})
         if kinks.sum() < run.failed.sum():
             return f"{message}; {int(kinks.sum())} of them on a kink of of= (not differentiable there)", extra
         jump = float(run.stats["jump_narrow"][first])

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from derivcheck._compare import Tolerance, bound, fits
+from derivcheck._compare import ResolvedTolerance, bound, fits
 from derivcheck._derivation import Derivation
 from derivcheck._diagnose._words import dim_descriptions
 from derivcheck._inputs import Sizes
@@ -46,6 +46,17 @@ class Group:
     reference: np.ndarray | None
     floor: np.ndarray
     slack: np.ndarray
+
+    @property
+    def reference_values(self) -> np.ndarray:
+        """``reference``, for the steps that compare both sides (run only where :func:`comparable` holds).
+
+        Raises ``ValueError`` when the reference was not kept; :func:`derivcheck._diagnose.diagnose`
+        reports that as no diagnosis.
+        """
+        if self.reference is None:
+            raise ValueError(f"the reference values were not kept at {dict(self.sizes)}")
+        return self.reference
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -79,7 +90,7 @@ class Observations:
     """Everything the diagnosis reads about one failing check (see :class:`~derivcheck._result.Evidence`)."""
 
     derivation: Derivation
-    tol: Tolerance
+    tol: ResolvedTolerance
     groups: list[Group]
     worst_derived: np.ndarray | None = None
     worst_reference: np.ndarray | None = None
@@ -137,8 +148,8 @@ def fits_rows(obs: Observations, g: Group, x: np.ndarray, y: np.ndarray) -> np.n
 
 def wrong_entries(obs: Observations, g: Group) -> np.ndarray:
     """Entries whose error alone would fail the trial: ``|D_i − R_i| > bound``."""
-    limit = allowed(obs, g, g.derived, g.reference)
-    return np.abs(g.derived - g.reference) > expand(limit, g.derived)
+    limit = allowed(obs, g, g.derived, g.reference_values)
+    return np.abs(g.derived - g.reference_values) > expand(limit, g.derived)
 
 
 def fits_row(obs: Observations, g: Group, t: int, other: np.ndarray) -> bool:
@@ -149,8 +160,8 @@ def fits_row(obs: Observations, g: Group, t: int, other: np.ndarray) -> bool:
 
 def nonzero(obs: Observations, g: Group) -> np.ndarray:
     """Entries where either side is non-zero beyond the check's bound."""
-    limit = expand(allowed(obs, g, g.derived, g.reference), g.derived)
-    return np.maximum(np.abs(g.derived), np.abs(g.reference)) > limit
+    limit = expand(allowed(obs, g, g.derived, g.reference_values), g.derived)
+    return np.maximum(np.abs(g.derived), np.abs(g.reference_values)) > limit
 
 
 @dataclasses.dataclass(frozen=True)

@@ -185,13 +185,13 @@ def _fit_terms(obs: Observations, subset: tuple[str, ...]) -> list[list[float]] 
     """Per kept row, least-squares ``β`` with ``D − R = Σ β_b b``, if it fits every row."""
     coefs: list[list[float]] = [[] for _ in subset]
     for g in obs.failing_groups:
-        err = (g.derived - g.reference).reshape(g.rows.size, -1)
+        err = (g.derived - g.reference_values).reshape(g.rows.size, -1)
         for t in range(g.rows.size):
             cols = [np.ones(err.shape[1]) if b == "1" else g.kept_inputs(b)[t].reshape(-1) for b in subset]
             a = np.stack(cols, axis=1)
             beta, *_ = np.linalg.lstsq(a, err[t], rcond=None)
             resid = np.abs(err[t] - a @ beta).max(initial=0)
-            scale = max(np.abs(g.derived[t]).max(), np.abs(g.reference[t]).max(), g.floor[t])
+            scale = max(np.abs(g.derived[t]).max(), np.abs(g.reference_values[t]).max(), g.floor[t])
             if resid > bound(obs.tol, scale, g.slack[t]) or np.linalg.matrix_rank(a) < len(subset):
                 return None
             for k, b in enumerate(beta):

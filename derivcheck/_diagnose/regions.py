@@ -243,9 +243,11 @@ def _inside_words(obs: Observations, region: Region) -> str:
     sizes: dict[str, list[int]] = {}
     for g in obs.failing_groups:
         m = region.build(g)
+        if m is None:  # the region was chosen because it builds for every failing size set (see coverage)
+            raise ValueError(f"{region.words} does not build at {dict(g.sizes)}")
         for t in range(min(g.rows.size, len(m))):  # a piecewise region covers the traced rows only
             ds.append(g.derived[t][m[t]])
-            rs.append(g.reference[t][m[t]])
+            rs.append(g.reference_values[t][m[t]])
             for k, v in g.sizes:
                 sizes.setdefault(k, []).append(v)
     tol = obs.tol
@@ -287,7 +289,7 @@ def _index_symbols(names: list[str]) -> list[str]:
 
 def _spread(obs: Observations, g: Group, x: np.ndarray, axis: int) -> tuple[int, bool]:
     """Along ``axis``: how many fibres have two non-zero entries, and whether all such are constant."""
-    limit = expand(allowed(obs, g, g.derived, g.reference), x)
+    limit = expand(allowed(obs, g, g.derived, g.reference_values), x)
     live = np.abs(x) > limit
     f = np.moveaxis(x, axis + 1, -1)
     lv = np.moveaxis(live, axis + 1, -1)
@@ -305,7 +307,7 @@ def _independent(obs: Observations, which: str, axis: int) -> bool | None:
     for g in obs.failing_groups:
         if g.shape[axis] < 2:
             continue
-        x = {"derived": g.derived, "reference": g.reference, "error": g.derived - g.reference}[which]
+        x = {"derived": g.derived, "reference": g.reference_values, "error": g.derived - g.reference_values}[which]
         n, ok = _spread(obs, g, x, axis)
         fibres += n
         constant &= ok

@@ -48,7 +48,7 @@ def factors(obs: Observations, perm: tuple[int, ...]) -> list[np.ndarray] | None
     """``c_t = ⟨D, P(R)⟩ / ⟨P(R), P(R)⟩`` per kept row, if ``D = c_t P(R)`` fits every row."""
     out = []
     for g in obs.failing_groups:
-        pr = np.transpose(g.reference, (0, *(i + 1 for i in perm)))
+        pr = np.transpose(g.reference_values, (0, *(i + 1 for i in perm)))
         flat_d, flat_r = g.derived.reshape(len(pr), -1), pr.reshape(len(pr), -1)
         denom = np.einsum("ij,ij->i", flat_r, flat_r)
         if np.any(denom == 0):
@@ -89,7 +89,7 @@ def _factor_check(obs: Observations, perm: tuple[int, ...]) -> Callable[[np.ndar
         start = 0
         for g in obs.failing_groups:
             k = g.rows.size
-            pr = np.transpose(g.reference, (0, *(i + 1 for i in perm)))
+            pr = np.transpose(g.reference_values, (0, *(i + 1 for i in perm)))
             if not fits_rows(obs, g, g.derived, expand(values[start : start + k], pr) * pr).all():
                 return False
             start += k
@@ -208,7 +208,7 @@ def _swap_pair(obs: Observations, g: Group, t: int, wrong: np.ndarray, axes: tup
             covered |= np.isin(grid[a], (i, j))
         if (wrong & ~covered).any():
             continue
-        moved = _swapped(g.reference[t], axes, int(i), int(j))
+        moved = _swapped(g.reference_values[t], axes, int(i), int(j))
         if fits_row(obs, g, t, moved):
             return int(i), int(j)
     return None

@@ -50,6 +50,8 @@ def asymmetric(obs: Observations, count: int) -> Diagnosis:
             i, j = np.unravel_index(int(np.argmax(e)), e.shape)
             if best is None or e[i, j] > best[0]:
                 best = (e[i, j], int(min(i, j)), int(max(i, j)), h)
+    if best is None:  # no failing trial's matrix was kept: diagnose() reports no diagnosis
+        raise ValueError("no failing trial's matrix was kept to show the asymmetry")
     _, i, j, h = best
     summary = f"not symmetric: H[{i},{j}] = {h[i, j]:.4g} but H[{j},{i}] = {h[j, i]:.4g}"
     return Diagnosis(
@@ -155,7 +157,8 @@ def _mode_words(ms: list[_Mode], kind: str, names: list[str]) -> str:
 
 def _rank_words(ms: list[_Mode], dim: str) -> str:
     """``rank K − 1``, ``rank 1``, ``rank DC − D``: the rank as a constant or a size, if most trials agree."""
-    best, hits, fits = "", 0, None
+    best, hits = "", 0
+    fits: list[bool] = []  # which trials the best rank expression fits (set once hits > 0)
     for text, fn in _rank_candidates(ms[0].sizes, dim):
         match = [fn(dict(m.sizes), m.n) == m.n - m.wrong for m in ms]
         if sum(match) > hits:

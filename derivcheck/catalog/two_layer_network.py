@@ -26,6 +26,8 @@ the reference differentiates the notes' function with the other entries held
 constant (see :mod:`derivcheck.catalog._cases`).
 """
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
@@ -316,7 +318,7 @@ def dz1_dW1(W1, x, b1, ct):
 
 # ---------------------------------------------------------------- Q3.3: ∂L/∂W⁽¹⁾
 
-NET = dict(
+NET: dict[str, Any] = dict(  # the argument specs, passed on as dc.inputs(**NET, sizes=...)
     W1=dc.normal("da", "dx"),
     b1=dc.normal("da"),
     W2=dc.normal("K", "da"),
