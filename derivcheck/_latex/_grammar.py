@@ -56,9 +56,12 @@ single: LETTER | DIGIT | CMD | TOP | "(" sum ")" -> paren
      | HAT "{" sum "}"                -> accent
      | HAT (LETTER | CMD)             -> accent
      | "(" sum ")"                    -> paren
+     | "(" tuple ")"                  -> paren
      | "[" sum "]"                    -> paren
+     | "{" sum "}"                    -> group
      | FRAC "{" sum "}" "{" sum "}"   -> frac
      | CASES_BEGIN case_row (CR case_row)* CASES_END -> cases
+tuple: sum ("," sum)+             -> list
 case_row: sum "&" condition
 condition: index_name "=" index_name       -> cond_eq
          | index_name NEQ index_name       -> cond_ne
@@ -106,7 +109,9 @@ def _strip_font(text: str, font: str) -> str:
                 depth += {"{": 1, "}": -1}.get(text[j], 0)
                 if depth == 0:
                     break
-            text = text[:start] + "{" + text[i + 1 : j] + "}" + text[j + 1 :]
+            body = text[i + 1 : j].strip()
+            single = re.fullmatch(r"[a-zA-Z]|\\[a-zA-Z]+", body) is not None
+            text = text[:start] + (body if single else "{" + body + "}") + text[j + 1 :]
         else:
             text = text[:start] + text[i:]
     return text

@@ -72,8 +72,13 @@ class Context:
         self.ranges[index] = dim
 
 
+_TOKEN_ATOMS = {"LETTER": "letter", "DIGIT": "number", "NUMBER": "number", "CMD": "command"}
+
+
 def read(node: Any, ctx: Context) -> T.Term:
     """The term of an expression subtree."""
+    if isinstance(node, lark.Token):
+        node = lark.Tree(_TOKEN_ATOMS.get(node.type, "letter"), [node])
     data = node.data
     if data in ("plus", "minus"):
         a, b = read(node.children[0], ctx), read(node.children[1], ctx)
@@ -200,7 +205,7 @@ def _apply_definition(entry: Entry, content: Any, ctx: Context) -> T.Term:
         body = read(entry.body, ctx)
     finally:
         ctx.locals.pop()
-    return dataclasses.replace(body, tex=f"\\left({body.tex}\\right)", prec=T.ATOM)
+    return T.grouped(body, f"\\left({body.tex}\\right)")
 
 
 def resolve(node: Any, ctx: Context) -> Function | tuple[T.Term, tuple[str, ...]]:
@@ -211,8 +216,15 @@ def resolve(node: Any, ctx: Context) -> Function | tuple[T.Term, tuple[str, ...]
         return with_scripts(T.constant(canon(atom), canon(atom)), scripts, ctx, canon(node)), ()
     if data == "paren":
         inner = read(atom.children[0], ctx)
-        inner = dataclasses.replace(T.materialize(inner), tex=f"\\left({inner.tex}\\right)", prec=T.ATOM)
+        inner = T.grouped(T.materialize(inner), f"\\left({inner.tex}\\right)")
         return with_scripts(inner, scripts, ctx, canon(node)), ()
+    if data == "group":
+        return with_scripts(
+            T.grouped(read(atom.children[0], ctx), read(atom.children[0], ctx).tex), scripts, ctx, canon(node)
+        ), ()
+    if data == "group":
+        inner = read(atom.children[0], ctx)
+        return with_scripts(T.grouped(inner, inner.tex), scripts, ctx, canon(node)), ()
     if data == "frac":
         return with_scripts(read_frac(atom, ctx), scripts, ctx, canon(node)), ()
     if data == "cases":
@@ -278,7 +290,7 @@ def _indexed(entry: Entry, scripts: list[Any], rest: list[Any], ctx: Context) ->
     finally:
         ctx.renames.pop()
         ctx.locals.pop()
-    return dataclasses.replace(body, tex=f"\\left({body.tex}\\right)", prec=T.ATOM)
+    return T.grouped(body, f"\\left({body.tex}\\right)")
 
 
 def _array(entry: Entry, scripts: list[Any], ctx: Context, where: str):
@@ -352,9 +364,7 @@ def _builtin(node: Any, atom: Any, scripts: list[Any], ctx: Context):
         tex = f"\\delta_{{{a} {b}}}"
         return T.leaf(f"jnp.eye({size})", la + lb, "".join(ctx.letters.index(n) for n in idx), idx, (), "", tex), ()
     if base == "e" and len(scripts) == 1 and scripts[0].data == "sup":
-        arg = read(scripts[0].children[0].children[0], ctx) if True else None
-        if arg is None:
-            raise LatexError(f"{where}: e^{{…}} needs an exponent in braces")
+        arg = read(script_body(scripts[0]), ctx)
         return T.apply("jnp.exp", arg, "\\exp"), ()
     if base in ctx.dims and not scripts:
         ctx.used.add(base)
@@ -383,7 +393,7 @@ def read_frac(frac: Any, ctx: Context) -> T.Term:
         product = T.materialize(recip)
     else:
         product = T.multiply(top, recip, ctx.letters, canon(frac))
-    return dataclasses.replace(product, tex=f"\\frac{{{top.tex}}}{{{bottom.tex}}}", prec=T.ATOM)
+    return T.grouped(product, f"\\frac{{{top.tex}}}{{{bottom.tex}}}")
 
 
 def _given_derivative(num: Any, den: Any, ctx: Context) -> T.Term:
@@ -455,6 +465,10 @@ def _sum_index(limits: Any, ctx: Context) -> tuple[str, Any]:
     return names[0], None
 
 
+def _names(condition: Any) -> list[Any]:
+    return [c for c in condition.children if isinstance(c, lark.Tree) and c.data == "index_name"]
+
+
 def read_cases(node: Any, ctx: Context) -> T.Term:
     """``\\begin{cases} A & i = k \\\\ B & i \\neq k \\end{cases}``: ``A`` on the diagonal ``i = k``, ``B`` off it."""
     rows = [c for c in node.children if isinstance(c, lark.Tree) and c.data == "case_row"]
@@ -465,8 +479,8 @@ def read_cases(node: Any, ctx: Context) -> T.Term:
     eq_row = kinds.index("cond_eq") if "cond_eq" in kinds else None
     if eq_row is None or kinds[1 - eq_row] not in ("cond_ne", "cond_else"):
         raise LatexError("cases: the conditions must be i = k and i \\neq k (or otherwise): nothing else is read")
-    a, b = (ctx.name(canon(n)) for n in conds[eq_row].children)
-    if kinds[1 - eq_row] == "cond_ne" and {ctx.name(canon(n)) for n in conds[1 - eq_row].children} != {a, b}:
+    a, b = (ctx.name(canon(n)) for n in _names(conds[eq_row]))
+    if kinds[1 - eq_row] == "cond_ne" and {ctx.name(canon(n)) for n in _names(conds[1 - eq_row])} != {a, b}:
         raise LatexError(f"cases: the conditions {canon(conds[0])} and {canon(conds[1])} do not cover every {a}, {b}")
     on, off = read(rows[eq_row].children[0], ctx), read(rows[1 - eq_row].children[0], ctx)
     for n in (a, b):

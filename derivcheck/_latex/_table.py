@@ -49,6 +49,8 @@ def canon(node: Any) -> str:
         return "\\top"
     if data == "paren":
         return f"({canon(ch[0])})"
+    if data == "group":
+        return canon(ch[0])
     if data == "product":
         return " ".join(canon(c) for c in ch)
     if data == "neg":

@@ -89,6 +89,13 @@ def paren(code: str, prec: int, need: int) -> str:
     return code if prec >= need else f"({code})"
 
 
+def grouped(t: Term, tex: str) -> Term:
+    """``t`` shown as ``tex`` (already bracketed) and used as an atom: its code parenthesised if needed."""
+    if t.lazy:
+        return dataclasses.replace(t, tex=tex, prec=ATOM)
+    return dataclasses.replace(t, code=paren(t.code, t.prec, ATOM), tex=tex, prec=ATOM)
+
+
 def constant(code: str, tex: str) -> Term:
     return Term(code=code, tex=tex)
 
