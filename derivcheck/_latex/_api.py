@@ -112,7 +112,8 @@ def _cotangent(table: Table, kind: str) -> list[str]:
     names = {e.value for e in table.derivatives.values()}
     if len(names) != 1:
         raise LatexError(
-            "a backward pass (VJP) needs its upstream gradient declared: r'\\frac{\\partial L}{\\partial y}': dc.tensor('ct', 'n')"
+            "a backward pass (VJP) needs its upstream gradient declared: "
+            "r'\\frac{\\partial L}{\\partial y}': dc.tensor('ct', 'n')"
         )
     return sorted(names)
 
@@ -136,11 +137,11 @@ def _assemble(lhs: Lhs, rhs: T.Term, rhs_node: Any, ctx: R.Context) -> tuple[str
     """The code of the result: implicit sums (Einstein/Tullio), then laid out as the left-hand side says."""
     labels = [a for a, _ in lhs.axes if a is not None]
     summed = [i for i in rhs.idx if i not in labels]
-    bad = [i for i in summed if i in rhs.nl]
+    bad = [i for i in summed if i not in rhs.lin]
     if bad:
         raise LatexError(
-            f"index {bad[0]} is absent from the left-hand side but appears inside a function, a quotient or a power "
-            f"on the right: summing outside or inside is ambiguous; write \\sum_{bad[0]} where it belongs"
+            f"index {bad[0]} is absent from the left-hand side and appears only inside a function, a quotient or a "
+            f"power on the right: summing outside or inside is ambiguous; write \\sum_{bad[0]} where it belongs"
         )
     terms = _top_terms(rhs_node)
     if summed and len(terms) > 1:
@@ -162,7 +163,8 @@ def _layout(t: T.Term, lhs: Lhs, ctx: R.Context) -> str:
     slots = [d for a, d in lhs.axes if a is None]
     if tuple(slots) != tuple(t.hid):
         raise LatexError(
-            f"shape mismatch: the left-hand side {lhs.tex} has hidden axes {tuple(slots)}, the right-hand side is {t.shape_words()}"
+            f"shape mismatch: the left-hand side {lhs.tex} has hidden axes {tuple(slots)}, "
+            f"the right-hand side is {t.shape_words()}"
         )
     factors, out, coefs = T._as_factors(t, ctx.letters)
     hidden = iter(out[len(t.idx) :])
@@ -274,18 +276,19 @@ def latex(
         return claim
 
     default = f"{_registry.module_label(module)}.latex_{frame.f_lineno}"
-    return _registry.declare(
-        make_claim,
-        derived,
-        inputs=inputs,
-        name=name or default,
-        source=source,
-        statement=statement,
-        expect=expect,
-        rtol=rtol,
-        atol=atol,
-        registry=registry,
-    )
+    options = dict(inputs=inputs, name=name or default, source=source, statement=statement, expect=expect)
+    options.update(rtol=rtol, atol=atol, registry=registry)
+    return _declare_as(module)(make_claim, derived, options)
+
+
+def _trampoline(make_claim: Any, derived: Any, options: dict[str, Any]) -> Any:
+    return _registry.declare(make_claim, derived, **options)
+
+
+def _declare_as(module: str) -> Any:
+    """:func:`_trampoline` run with ``module`` as its globals' name: the registry records the user's module."""
+    scope = {"__name__": module, "_registry": _registry}
+    return types.FunctionType(_trampoline.__code__, scope, "declare")
 
 
 def _unreadable(inputs: Any) -> Any:

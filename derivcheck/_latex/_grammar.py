@@ -92,7 +92,8 @@ _DROP = re.compile(
 )
 _SPACES = re.compile(r"\\[,;:! ]|\\quad(?![a-zA-Z])|\\qquad(?![a-zA-Z])|~")
 _TRANSPOSE = re.compile(
-    r"\^\s*(\{\s*(\\top|T|\\mathsf\{T\}|\\mathrm\{T\}|\\intercal|\\mathsf T|\\mathrm T)\s*\}|\\top|T(?![a-zA-Z])|\\intercal)"
+    r"\^\s*(\{\s*(\\top|T|\\mathsf\{T\}|\\mathrm\{T\}|\\intercal|\\mathsf T|\\mathrm T)\s*\}"
+    r"|\\top|T(?![a-zA-Z])|\\intercal)"
 )
 _FRAC_SHORT = re.compile(r"\\frac\s*([0-9a-zA-Z])\s*([0-9a-zA-Z])")
 _TEXT = re.compile(r"\\text\{\s*(if|for|when)\s*\}|,\s*(?=&)|\\text\{\s*otherwise\s*\}|\\text\{\s*else\s*\}")

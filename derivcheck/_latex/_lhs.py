@@ -53,7 +53,8 @@ def read_lhs(node: Any, ctx: R.Context, kind: str, wrt: str) -> Lhs:
         order, numerator, denominators, rest = _nabla_form(atom, scripts, rest)
     else:
         raise LatexError(
-            f"the left-hand side {canon(node)} is not a derivative: write \\frac{{\\partial J}}{{\\partial \\theta_j}}, "
+            f"the left-hand side {canon(node)} is not a derivative: write "
+            "\\frac{\\partial J}{\\partial \\theta_j}, "
             "\\nabla_w J, or declare it in symbols= (e.g. 'g': r'\\nabla_\\theta J')"
         )
     _check_trailing(rest, numerator, ctx)

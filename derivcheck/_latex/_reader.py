@@ -19,13 +19,14 @@ The reading rules of the dialect:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import Any
 
 import lark
 
 from derivcheck._latex import _terms as T
-from derivcheck._latex._symbols import LatexError
 from derivcheck._latex._scripts import sample_index, script_body, with_scripts
+from derivcheck._latex._symbols import LatexError
 from derivcheck._latex._table import Entry, Table, canon, index_names, split_factor
 
 BUILTIN_FUNCTIONS = {
@@ -117,7 +118,7 @@ def _hadamard_chain(children: list[Any], ops: list[int], ctx: Context) -> T.Term
         raise LatexError(f"`{canon_all(children)}`: \\cdot and \\odot together; add parentheses")
     bounds = [-1, *ops, len(children)]
     acc: T.Term | None = None
-    for lo, hi in zip(bounds, bounds[1:], strict=False):
+    for lo, hi in itertools.pairwise(bounds):
         group = children[lo + 1 : hi]
         value, used = factor_value(group, 0, ctx)
         if used != len(group):
@@ -387,7 +388,11 @@ def read_frac(frac: Any, ctx: Context) -> T.Term:
     if bottom.hid:
         raise LatexError(f"\\frac{{{canon(num)}}}{{{canon(den)}}}: division by {bottom.shape_words()}")
     recip = dataclasses.replace(
-        bottom, code=f"1 / {T.paren(bottom.code, bottom.prec, T.ATOM)}", prec=T.PRODUCT, nl=bottom.nl | set(bottom.idx)
+        bottom,
+        code=f"1 / {T.paren(bottom.code, bottom.prec, T.ATOM)}",
+        prec=T.PRODUCT,
+        nl=bottom.nl | set(bottom.idx),
+        lin=frozenset(),
     )
     if canon(num) == "1":
         product = T.materialize(recip)
@@ -411,7 +416,8 @@ def _given_derivative(num: Any, den: Any, ctx: Context) -> T.Term:
     entry = ctx.table.derivatives.get((canon(num.children[1]), canon(atom)))
     if entry is None:
         raise LatexError(
-            f"{where} on the right-hand side: declare \\frac{{\\partial {canon(num.children[1])}}}{{\\partial {canon(atom)}}} in symbols= (dc.tensor)"
+            f"{where} on the right-hand side: declare "
+            f"\\frac{{\\partial {canon(num.children[1])}}}{{\\partial {canon(atom)}}} in symbols= (dc.tensor)"
         )
     term, _ = _array(entry, scripts, ctx, where)
     return dataclasses.replace(
@@ -428,7 +434,8 @@ def read_sum(node: Any, ctx: Context) -> T.Term:
     where = f"\\sum_{{{index}}}"
     if index in ctx.bound or index in ctx.free_lhs:
         raise LatexError(
-            f"{where}: {index} is already {'bound by an outer sum' if index in ctx.bound else 'a free index of the left-hand side'}"
+            f"{where}: {index} is already "
+            f"{'bound by an outer sum' if index in ctx.bound else 'a free index of the left-hand side'}"
         )
     if bounds is not None:
         ctx.unify(index, bounds, where)
@@ -494,4 +501,12 @@ def read_cases(node: Any, ctx: Context) -> T.Term:
     mask = T.Term(code=f"jnp.eye(⟨{a}⟩, dtype=bool)", idx=(a, b))
     codes = [T.align_code(t, idx, len(hid), ctx.letters)[0] for t in (mask, on, off)]
     tex = f"\\begin{{cases}} {on.tex} & {a} = {b} \\\\ {off.tex} & {a} \\neq {b} \\end{{cases}}"
-    return T.Term(code=f"jnp.where({', '.join(codes)})", idx=idx, hid=hid, orient=orient, tex=tex, nl=on.nl | off.nl)
+    return T.Term(
+        code=f"jnp.where({', '.join(codes)})",
+        idx=idx,
+        hid=hid,
+        orient=orient,
+        tex=tex,
+        nl=on.nl | off.nl,
+        lin=on.lin | off.lin | {a, b},
+    )

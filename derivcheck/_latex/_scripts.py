@@ -68,6 +68,7 @@ def _script(term: T.Term, s: Any, ctx: Any, where: str) -> T.Term:
             tex=f"{T.paren(m.tex, m.prec, T.ATOM)}^{{{text}}}",
             prec=T.PRODUCT,
             nl=m.nl | set(m.idx),
+            lin=frozenset(),
         )
     if text == "-1":
         m = T.materialize(term)
@@ -78,6 +79,7 @@ def _script(term: T.Term, s: Any, ctx: Any, where: str) -> T.Term:
                 tex=f"{T.paren(m.tex, m.prec, T.ATOM)}^{{-1}}",
                 prec=T.ATOM,
                 nl=m.nl | set(m.idx),
+                lin=frozenset(),
             )
         if not m.hid:
             return dataclasses.replace(
@@ -86,6 +88,7 @@ def _script(term: T.Term, s: Any, ctx: Any, where: str) -> T.Term:
                 tex=f"{T.paren(m.tex, m.prec, T.ATOM)}^{{-1}}",
                 prec=T.PRODUCT,
                 nl=m.nl | set(m.idx),
+                lin=frozenset(),
             )
         raise LatexError(f"{where}: the inverse of {m.shape_words()}")
     raise LatexError(
@@ -122,6 +125,7 @@ def _index_hidden(term: T.Term, names: list[str], ctx: Any, where: str) -> T.Ter
     tex = f"{T.paren(m.tex, m.prec, T.ATOM)}_{{{','.join(names)}}}"
     rest = m.hid[len(names) :]
     return T.Term(
+        lin=m.lin | set(names),
         code="",
         idx=idx,
         hid=rest,

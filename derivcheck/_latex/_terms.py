@@ -34,7 +34,8 @@ class Term:
 
     ``code`` evaluates to an array with axes ``idx + hid``; ``orient`` is
     ``"col"`` or ``"row"`` for one hidden axis. ``nl``: the named indices that
-    passed through a nonlinear operation (they may not be summed implicitly).
+    passed through a nonlinear operation; ``lin``: those that also stand in a
+    product outside any (Einstein: only those may be summed implicitly).
     A lazy product has ``factors`` (code, einsum letters), ``out`` (the letters
     of its axes) and scalar ``coefs``; its ``code`` is empty until materialized.
     """
@@ -46,6 +47,7 @@ class Term:
     tex: str = ""
     prec: int = ATOM
     nl: frozenset[str] = frozenset()
+    lin: frozenset[str] = frozenset()
     factors: tuple[tuple[str, str], ...] | None = None
     out: str = ""
     coefs: tuple[str, ...] = ()
@@ -102,7 +104,17 @@ def constant(code: str, tex: str) -> Term:
 
 def leaf(code: str, letters: str, out: str, idx, hid, orient, tex) -> Term:
     """An array whose axes carry ``letters`` (repeats take a diagonal), read as axes ``out``."""
-    return Term(code="", idx=tuple(idx), hid=tuple(hid), orient=orient, tex=tex, factors=((code, letters),), out=out)
+    idx = tuple(idx)
+    return Term(
+        code="",
+        idx=idx,
+        hid=tuple(hid),
+        orient=orient,
+        tex=tex,
+        factors=((code, letters),),
+        out=out,
+        lin=frozenset(idx),
+    )
 
 
 def _as_factors(t: Term, letters: Letters) -> tuple[list[tuple[str, str]], str, list[str]]:
@@ -183,6 +195,7 @@ def multiply(a: Term, b: Term, letters: Letters, what: str) -> Term:
         tex=tex,
         prec=PRODUCT,
         nl=a.nl | b.nl,
+        lin=a.lin | b.lin,
         factors=tuple(fa + fb),
         out=out,
         coefs=tuple(ca + cb),
@@ -202,7 +215,15 @@ def hadamard(a: Term, b: Term, letters: Letters) -> Term:
     out = "".join(letters.index(i) for i in idx) + oa[len(a.idx) :]
     tex = f"{paren(a.tex, a.prec, PRODUCT)} \\odot {paren(b.tex, b.prec, PRODUCT)}"
     return dataclasses.replace(
-        a, idx=idx, tex=tex, prec=PRODUCT, nl=a.nl | b.nl, factors=tuple(fa + fb), out=out, coefs=tuple(ca + cb)
+        a,
+        idx=idx,
+        tex=tex,
+        prec=PRODUCT,
+        nl=a.nl | b.nl,
+        lin=a.lin | b.lin,
+        factors=tuple(fa + fb),
+        out=out,
+        coefs=tuple(ca + cb),
     )
 
 
@@ -211,7 +232,7 @@ def scale(t: Term, coef: str, tex_prefix: str) -> Term:
     if not t.lazy:
         code = f"-{paren(t.code, t.prec, PRODUCT)}" if coef == "-1" else f"{coef} * {paren(t.code, t.prec, PRODUCT)}"
         tex = f"{tex_prefix}{paren(t.tex, t.prec, PRODUCT)}"
-        return Term(code=code, idx=t.idx, hid=t.hid, orient=t.orient, tex=tex, prec=PRODUCT, nl=t.nl)
+        return Term(code=code, idx=t.idx, hid=t.hid, orient=t.orient, tex=tex, prec=PRODUCT, nl=t.nl, lin=t.lin)
     return dataclasses.replace(
         t, coefs=(coef, *t.coefs), tex=f"{tex_prefix}{paren(t.tex, t.prec, PRODUCT)}", prec=PRODUCT
     )
@@ -227,7 +248,13 @@ def summed(t: Term, names: list[str], letters: Letters) -> Term:
     drop = {letters.index(n) for n in names}
     idx = tuple(i for i in t.idx if i not in names)
     return dataclasses.replace(
-        t, code="", idx=idx, factors=tuple(fs), out="".join(ch for ch in out if ch not in drop), coefs=tuple(cs)
+        t,
+        code="",
+        idx=idx,
+        lin=t.lin - set(names),
+        factors=tuple(fs),
+        out="".join(ch for ch in out if ch not in drop),
+        coefs=tuple(cs),
     )
 
 
@@ -254,7 +281,7 @@ def materialize(t: Term) -> Term:
         prec = PRODUCT
     if sign:
         code, prec = f"-{paren(code, prec, PRODUCT)}", PRODUCT
-    return Term(code=code, idx=t.idx, hid=t.hid, orient=t.orient, tex=t.tex, prec=prec, nl=t.nl)
+    return Term(code=code, idx=t.idx, hid=t.hid, orient=t.orient, tex=t.tex, prec=prec, nl=t.nl, lin=t.lin)
 
 
 def align_code(t: Term, idx: tuple[str, ...], n_hid: int, letters: Letters) -> tuple[str, int]:
@@ -285,7 +312,9 @@ def add(a: Term, b: Term, sign: str, letters: Letters) -> Term:
     cb, pb = align_code(b, idx, len(hid), letters)
     ca, cb = paren(ca, pa, SUM), paren(cb, pb, PRODUCT if sign == "-" else SUM)
     tex = f"{a.tex} {sign} {paren(b.tex, b.prec, PRODUCT if sign == '-' else SUM)}"
-    return Term(code=f"{ca} {sign} {cb}", idx=idx, hid=hid, orient=orient, tex=tex, prec=SUM, nl=a.nl | b.nl)
+    return Term(
+        code=f"{ca} {sign} {cb}", idx=idx, hid=hid, orient=orient, tex=tex, prec=SUM, nl=a.nl | b.nl, lin=a.lin | b.lin
+    )
 
 
 def apply(fn_code: str, t: Term, tex_name: str) -> Term:
