@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import derivcheck as dc
-import derivcheck.catalog  # noqa: F401  (registers the catalog)
+import derivcheck.catalog  # registers the catalog
 
 jax.config.update("jax_enable_x64", True)
 

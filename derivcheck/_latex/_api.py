@@ -166,6 +166,7 @@ def _layout(t: T.Term, lhs: Lhs, ctx: R.Context) -> str:
             f"shape mismatch: the left-hand side {lhs.tex} has hidden axes {tuple(slots)}, "
             f"the right-hand side is {t.shape_words()}"
         )
+    ctx.letters.begin()
     factors, out, coefs = T._as_factors(t, ctx.letters)
     hidden = iter(out[len(t.idx) :])
     dst, extra, seen = "", [], set()

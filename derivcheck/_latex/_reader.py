@@ -214,7 +214,7 @@ def resolve(node: Any, ctx: Context) -> Function | tuple[T.Term, tuple[str, ...]
     atom, scripts = split_factor(node)
     data = atom.data
     if data == "number":
-        return with_scripts(T.constant(canon(atom), canon(atom)), scripts, ctx, canon(node)), ()
+        return with_scripts(T.constant(repr(float(canon(atom))), canon(atom)), scripts, ctx, canon(node)), ()
     if data == "paren":
         inner = read(atom.children[0], ctx)
         inner = T.grouped(T.materialize(inner), f"\\left({inner.tex}\\right)")
@@ -311,6 +311,7 @@ def _array(entry: Entry, scripts: list[Any], ctx: Context, where: str):
         raise LatexError(
             f"{where}: {entry.key} has {len(hidden)} axes left without indices; the dialect reads matrices at most"
         )
+    ctx.letters.begin()
     hid_letters = {a: ctx.letters.fresh() for a in hidden}
     letters = "".join(
         ctx.letters.index(axis_label[a]) if a in axis_label else hid_letters[a] for a in range(len(entry.dims))

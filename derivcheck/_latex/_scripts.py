@@ -118,6 +118,7 @@ def _index_hidden(term: T.Term, names: list[str], ctx: Any, where: str) -> T.Ter
     for n, d in zip(names, m.hid, strict=False):
         ctx.unify(n, d, where)
     own = "".join(ctx.letters.index(i) for i in m.idx)
+    ctx.letters.begin()
     hidden = [ctx.letters.fresh() for _ in m.hid]
     labels = [ctx.letters.index(n) for n in names] + hidden[len(names) :]
     idx = m.idx + tuple(n for n in dict.fromkeys(names) if n not in m.idx)

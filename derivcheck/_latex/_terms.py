@@ -69,7 +69,8 @@ class Letters:
 
     def __init__(self) -> None:
         self.of_index: dict[str, str] = {}
-        self._hidden = iter(string.ascii_uppercase)
+        self._next = 0
+        self._since = 0
 
     def index(self, name: str) -> str:
         if name not in self.of_index:
@@ -77,14 +78,23 @@ class Letters:
             own = name[0] if name[0] in string.ascii_lowercase and "'" not in name else ""
             pool = [own] if own and own not in used else []
             pool += [c for c in string.ascii_lowercase if c not in used]
+            if not pool:
+                raise LatexError("the statement has more than 26 indices")
             self.of_index[name] = pool[0]
         return self.of_index[name]
 
+    def begin(self) -> None:
+        """Start one einsum: the hidden letters handed out from here on must be distinct."""
+        self._since = 0
+
     def fresh(self) -> str:
-        try:
-            return next(self._hidden)
-        except StopIteration:
-            raise LatexError("the statement has too many matrix products to read (26 hidden axes)") from None
+        """A capital letter for a hidden axis (cycling: every einsum re-letters its factors)."""
+        self._since += 1
+        if self._since > len(string.ascii_uppercase):
+            raise LatexError("one product of the statement has more than 26 matrix axes to read")
+        letter = string.ascii_uppercase[self._next % len(string.ascii_uppercase)]
+        self._next += 1
+        return letter
 
 
 def paren(code: str, prec: int, need: int) -> str:
@@ -123,7 +133,7 @@ def _as_factors(t: Term, letters: Letters) -> tuple[list[tuple[str, str]], str, 
         if not t.idx and not t.hid:
             return [], "", [paren(t.code, t.prec, PRODUCT)]
         out = "".join(letters.index(i) for i in t.idx) + "".join(letters.fresh() for _ in t.hid)
-        return [(t.code, out)], out, []
+        return [(paren(t.code, t.prec, PRODUCT), out)], out, []
     rename: dict[str, str] = {}
     for _, ls in t.factors or ():
         for ch in ls:
@@ -178,6 +188,7 @@ def _matrix_rule(a: Term, b: Term, ha: str, hb: str, what: str):
 
 def multiply(a: Term, b: Term, letters: Letters, what: str) -> Term:
     """``a b``: named indices entry by entry, hidden axes as matrices (see the module docstring)."""
+    letters.begin()
     fa, oa, ca = _as_factors(a, letters)
     fb, ob, cb = _as_factors(b, letters)
     fa, fb = _apart(fa, oa, fb, ob, letters)
@@ -206,6 +217,7 @@ def hadamard(a: Term, b: Term, letters: Letters) -> Term:
     """``a \\odot b``: entry by entry, hidden shapes equal."""
     if a.hid != b.hid or (len(a.hid) == 1 and (a.orient or "col") != (b.orient or "col")):
         raise LatexError(f"shape mismatch in \\odot: {a.shape_words()} and {b.shape_words()}")
+    letters.begin()
     fa, oa, ca = _as_factors(a, letters)
     fb, ob, cb = _as_factors(b, letters)
     fa, fb = _apart(fa, oa, fb, ob, letters)
@@ -242,6 +254,7 @@ def summed(t: Term, names: list[str], letters: Letters) -> Term:
     """``t`` with the named indices ``names`` summed (one einsum with the product)."""
     if not names:
         return t
+    letters.begin()
     fs, out, cs = _as_factors(t, letters)
     if not fs:
         raise LatexError(f"summing over {', '.join(names)}: the summand does not depend on it")
