@@ -169,3 +169,10 @@ def test_kronecker_delta_with_primes_and_block_hessian_layout():
     w, X = jnp.asarray(rng.normal(size=(3, 4))), jnp.asarray(rng.normal(size=(5, 3)))
     Y = jax.nn.one_hot(jnp.arange(5) % 4, 4)
     np.testing.assert_allclose(derived(w, X, Y), jax.hessian(ll)(w, X, Y), atol=1e-12)
+
+
+def test_a_number_plus_a_matrix_is_ambiguous():
+    message = _error(
+        r"H = X^\top X + 1", {**SYMBOLS, "X": "X", "H": r"\nabla^2_\theta J"}, dc.Hessian(of=cost, wrt="theta")
+    )
+    assert "ambiguous" in message and "identity" in message

@@ -319,6 +319,11 @@ def add(a: Term, b: Term, sign: str, letters: Letters) -> Term:
     """``a ± b``: named indices broadcast, hidden shapes equal (a number broadcasts)."""
     if a.hid and b.hid and (a.hid != b.hid or (len(a.hid) == 1 and (a.orient or "col") != (b.orient or "col"))):
         raise LatexError(f"shape mismatch in {sign}: {a.shape_words()} and {b.shape_words()}")
+    if len(a.hid) + len(b.hid) == 2 and not (a.hid and b.hid):
+        raise LatexError(
+            f"a number {sign} a matrix is ambiguous ({a.tex} {sign} {b.tex}): times the identity, or entrywise? "
+            "declare the matrix you mean (e.g. I) in symbols="
+        )
     idx = a.idx + tuple(i for i in b.idx if i not in a.idx)
     hid, orient = (a.hid, a.orient) if a.hid else (b.hid, b.orient)
     ca, pa = align_code(a, idx, len(hid), letters)
