@@ -75,6 +75,9 @@ def check(derivation: Derivation | str, *, trials: int = DEFAULT_TRIALS, seed: i
     except SystemExit as exc:  # a derived function or `of` calling sys.exit() is that derivation's error
         result = _error(derivation, config, f"the check called sys.exit({exc.code!r}); a derivation must return")
     result = attach(result)  # the engine's evidence becomes the diagnosis: every failure carries one
+    reading = getattr(derivation.derived, "reading", None)  # a derivation read from LaTeX echoes its reading
+    if reading is not None:
+        result = dataclasses.replace(result, reading=reading.as_dict())
     return _with_seconds(result, time.perf_counter() - start)
 
 

@@ -273,6 +273,10 @@ class Result:
     :mod:`derivcheck._checks`), for readers that branch on the claim; ``definiteness`` is a
     definiteness claim's ``pd``/``psd``/``nd``/``nsd``. Neither is in the JSON form (``kind`` is)."""
     definiteness: str = ""
+    reading: dict[str, Any] | None = None
+    """For a derivation read from LaTeX (:func:`derivcheck.latex`): how its statement was read
+    (claim, index ranges, implicit sums, the code it became, the statement re-rendered), as in
+    :class:`derivcheck.Reading`. In the JSON form only when present."""
     evidence: Evidence | None = dataclasses.field(default=None, compare=False, repr=False)
     """What the engine gathered for the diagnosis of a failure, until the orchestration
     (:func:`derivcheck.check`) turns it into :attr:`diagnosis` and drops it. Not part of the
@@ -334,7 +338,7 @@ class Result:
             "counterexample": _jsonable(self.counterexample),
             "details": _jsonable(self.details),
             "path": self.path,
-        }
+        } | ({"reading": dict(self.reading)} if self.reading is not None else {})
 
     def _repr_html_(self) -> str:
         """Jupyter: verdict, errors per size set and regime, spectrum, diagnosis, counterexample."""

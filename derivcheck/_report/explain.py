@@ -30,7 +30,7 @@ LARGEST = 8
 
 def render(d: Derivation, result: Result, *, trials: int, loads: Sequence[str] = ()) -> list[str]:
     """The explanation of ``result`` (a check of ``d`` with ``trials`` trials), line by line."""
-    lines = _claim_lines(d) + _verdict_lines(result)
+    lines = _claim_lines(d) + _reading_lines(d) + _verdict_lines(result)
     if result.diagnosis is not None:
         lines += ["", *_diagnosis_lines(result.diagnosis)]
     if result.counterexample is not None:
@@ -43,6 +43,12 @@ def render(d: Derivation, result: Result, *, trials: int, loads: Sequence[str] =
 
 
 # ------------------------------------------------------------------------ parts
+
+
+def _reading_lines(d: Derivation) -> list[str]:
+    """How a statement read from LaTeX was read (:func:`derivcheck.latex`), else nothing."""
+    reading = getattr(d.derived, "reading", None)
+    return [] if reading is None else ["", *reading.text().splitlines(), ""]
 
 
 def _claim_lines(d: Derivation) -> list[str]:

@@ -61,6 +61,11 @@ def derivation_markdown(d: Derivation) -> str:
         parts.append(f"*expected to fail:* {d.expect.reason}")
     if d.problem:
         parts.append(f"*cannot be checked as declared:* {d.problem}")
+    reading = getattr(d.derived, "reading", None)
+    if reading is not None:  # read from LaTeX: show how, rendered, and the code it became
+        parts.append(f"*read as:* {reading.claim}\n\n$${reading.latex}$$")
+        parts.append(f"```python\n{reading.source}\n```")
+        return "\n\n".join(parts)
     code = derivation_source(d)
     if code:
         parts.append(f"```python\n{code}\n```")

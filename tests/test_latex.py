@@ -1,0 +1,178 @@
+"""dc.latex: the dialect's readings, its refusals (one line naming what to declare), and the echo."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import derivcheck as dc
+from derivcheck._latex._api import read
+
+jax.config.update("jax_enable_x64", True)
+
+
+def cost(theta, X, y):
+    z = X @ theta
+    return jnp.mean(jnp.logaddexp(0.0, z) - y * z)
+
+
+DATA = dc.inputs(theta=dc.normal("d"), X=dc.normal("m", "d"), y=dc.bernoulli("m"))
+SYMBOLS = {"J": cost, r"\theta": "theta", "x": "X", "y": "y", r"h_\theta(x)": r"\sigma(\theta^\top x)"}
+GRADIENT = dc.Gradient(of=cost, wrt="theta")
+STATEMENT = r"\frac{\partial J}{\partial \theta_j} = \frac{1}{m} \sum_{i=1}^m (h_\theta(x^{(i)}) - y^{(i)}) x_j^{(i)}"
+
+
+def _args(seed=0, m=5, d=3):
+    rng = np.random.default_rng(seed)
+    return (
+        jnp.asarray(rng.normal(size=d)),
+        jnp.asarray(rng.normal(size=(m, d))),
+        jnp.asarray(rng.integers(0, 2, m) * 1.0),
+    )
+
+
+def test_reads_the_notes_gradient_into_one_einsum():
+    reading, derived = read(STATEMENT, SYMBOLS, GRADIENT, DATA)
+    assert reading.expression == (
+        "(1 / m) * jnp.einsum('i,ij->j', (jax.nn.sigmoid(jnp.einsum('C,iC->i', theta, X)) - y), X)"
+    )
+    args = _args()
+    np.testing.assert_allclose(derived(*args), jax.grad(cost)(*args), rtol=1e-12)
+    assert "m = X.shape[0]" in reading.source
+    assert ("i", "m") in reading.ranges and ("j", "d") in reading.ranges
+
+
+def test_the_echo_re_renders_the_statement_with_every_index_explicit():
+    reading, _ = read(STATEMENT, SYMBOLS, GRADIENT, DATA)
+    text = reading.text()
+    assert "gradient of cost w.r.t. theta, entry [j]" in text
+    assert r"\mathtt{X}_{i,j}" in reading.latex and r"\operatorname{sigmoid}" in reading.latex
+    assert reading.as_dict()["expression"] == reading.expression
+
+
+def test_registered_derivation_carries_statement_reading_and_verdict():
+    with dc.scoped_registry():
+        d = dc.latex(STATEMENT, symbols=SYMBOLS, claim=GRADIENT, inputs=DATA, name="mine.grad")
+        assert d.statement == STATEMENT and not d.problem
+        assert dc.reading_of(d).expression.startswith("(1 / m)")
+        assert "read from LaTeX as" in d.doc
+        assert dc.check(d, trials=10).outcome == "holds"
+
+
+def test_implicit_summation_of_an_index_absent_from_the_left():
+    reading, derived = read(
+        r"\frac{\partial J}{\partial \theta_j} = \frac{1}{m} (h_\theta(x^{(i)}) - y^{(i)}) x_j^{(i)}",
+        SYMBOLS,
+        GRADIENT,
+        DATA,
+    )
+    assert reading.summed == ("i",)
+    args = _args(1)
+    np.testing.assert_allclose(derived(*args), jax.grad(cost)(*args), rtol=1e-12)
+
+
+def _error(statement, symbols=SYMBOLS, claim=GRADIENT, inputs=DATA):
+    with pytest.raises(dc.LatexError) as info:
+        read(statement, symbols, claim, inputs)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_unknown_symbol_is_named_with_what_to_declare():
+    message = _error(r"\frac{\partial J}{\partial \theta_j} = \sum_{i=1}^m q_i x_j^{(i)}")
+    assert "unknown symbol q" in message and "symbols=" in message
+
+
+def test_ambiguous_juxtaposition_after_a_bare_function_is_refused():
+    message = _error(r"\frac{\partial J}{\partial \theta_j} = \sum_{i=1}^m \log y^{(i)} x_j^{(i)}")
+    assert "followed by more factors" in message
+
+
+def test_ambiguous_odot_next_to_a_product_is_refused():
+    message = _error(r"g = X^\top y \odot y", {**SYMBOLS, "X": "X", "g": r"\nabla_\theta J"})
+    assert "ambiguous" in message
+
+
+def test_range_clash_and_bounds_are_checked():
+    assert "ranges over" in _error(r"\frac{\partial J}{\partial \theta_j} = \sum_{i=1}^d y^{(i)} x_j^{(i)}")
+    assert "start at 1" in _error(r"\frac{\partial J}{\partial \theta_j} = \sum_{i=0}^m y^{(i)} x_j^{(i)}")
+    assert "not a dimension" in _error(r"\frac{\partial J}{\partial \theta_j} = \sum_{i=1}^N y^{(i)} x_j^{(i)}")
+
+
+def test_range_that_cannot_be_inferred_says_what_to_declare():
+    reading_symbols = {"J": cost, r"\theta": "theta", "x": "X"}
+    message = _error(r"\frac{\partial J}{\partial \theta_j} = \delta_{ab} \theta_j", reading_symbols)
+    assert "range of index a cannot be inferred" in message or "superscript" in message or "indices" in message
+
+
+def test_shape_mismatch_is_refused_never_broadcast():
+    message = _error(r"g = X y", {**SYMBOLS, "X": "X", "g": r"\nabla_\theta J"})
+    assert "shape mismatch" in message and "(d ≠ m)" in message
+    message = _error(r"g = y y", {**SYMBOLS, "g": r"\nabla_\theta J"})
+    assert "a column vector (m) times a column vector (m)" in message
+
+
+def test_result_shape_must_match_the_left_hand_side():
+    message = _error(r"g = X^\top X", {**SYMBOLS, "X": "X", "g": r"\nabla_\theta J"})
+    assert "shape mismatch" in message
+
+
+def test_left_hand_side_must_match_the_claim():
+    assert "is a hessian" in _error(r"\frac{\partial^2 J}{\partial \theta_j \partial \theta_k} = x_j^{(1)}")
+    message = _error(r"\frac{\partial J}{\partial y_j} = y_j", claim=dc.Gradient(of=cost, wrt="theta"))
+    assert "the claim differentiates 'theta'" in message
+
+
+def test_implicit_sum_inside_a_function_is_ambiguous():
+    message = _error(r"\frac{\partial J}{\partial \theta_j} = \exp(y^{(i)}) \theta_j")
+    assert "inside a function" in message or "superscript" in message
+
+
+def test_implicit_index_missing_from_a_term_is_refused():
+    message = _error(r"\frac{\partial J}{\partial \theta_j} = x_j^{(i)} y^{(i)} + \theta_j")
+    assert "does not carry it" in message
+
+
+def test_a_declaration_problem_is_carried_not_raised():
+    with dc.scoped_registry():
+        d = dc.latex(
+            r"g = q",
+            symbols={"g": r"\nabla_\theta J", "J": cost, r"\theta": "theta"},
+            claim=GRADIENT,
+            inputs=DATA,
+            name="bad",
+        )
+        assert "unknown symbol q" in d.problem
+        assert dc.check(d).outcome == "error"
+
+
+def test_kronecker_delta_with_primes_and_block_hessian_layout():
+    def ll(w, X, Y):
+        return jnp.sum(Y * jax.nn.log_softmax(X @ w, axis=-1))
+
+    symbols = {
+        r"\ell": ll,
+        "w": dc.tensor("w", axes=(1, 0)),
+        "x": "X",
+        r"\mu": dc.tensor(lambda w, X: jax.nn.softmax(X @ w, axis=-1), "m", "C"),
+        "H_{c,c'}": r"\frac{\partial^2 \ell}{\partial w_c \partial w_{c'}^\top}",
+    }
+    inputs = dc.inputs(w=dc.normal("D", "C"), X=dc.normal("m", "D"), Y=dc.one_hot("m", classes="C"))
+    _, derived = read(
+        r"H_{c,c'} = - \sum_{i=1}^m \mu_{ic} (\delta_{c,c'} - \mu_{ic'}) x_i x_i^\top",
+        symbols,
+        dc.Hessian(of=ll, wrt="w"),
+        inputs,
+    )
+    rng = np.random.default_rng(3)
+    w, X = jnp.asarray(rng.normal(size=(3, 4))), jnp.asarray(rng.normal(size=(5, 3)))
+    Y = jax.nn.one_hot(jnp.arange(5) % 4, 4)
+    np.testing.assert_allclose(derived(w, X, Y), jax.hessian(ll)(w, X, Y), atol=1e-12)
+
+
+def test_a_number_plus_a_matrix_is_ambiguous():
+    message = _error(
+        r"H = X^\top X + 1", {**SYMBOLS, "X": "X", "H": r"\nabla^2_\theta J"}, dc.Hessian(of=cost, wrt="theta")
+    )
+    assert "ambiguous" in message and "identity" in message
