@@ -64,6 +64,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from derivcheck._checks._engine import (
+    COMPILED_KEPT,
     CheckConfig,
     CheckError,
     Run,
@@ -236,7 +237,7 @@ def _sampler(of, noise, wrt: int | None):
     return jax.jit(lambda args, keys, t, *rest: jax.lax.map(lambda akt: one(*akt, *rest), (args, keys, t)))
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=COMPILED_KEPT)
 def _claimed(d: Derivation):
     """``jit(vmap(trial ↦ (t, derived finite, exact error, exact scale)))``: the cheap, claim-specific part."""
 
@@ -252,7 +253,7 @@ def _claimed(d: Derivation):
     return jax.jit(jax.vmap(one), compiler_options=fast_compile_options())  # a few cheap trials
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=COMPILED_KEPT)
 def _exact_rounding(d: Derivation):
     """The measured rounding of the closed-form comparison (:func:`derivcheck._compare.rounding_allowance`)."""
 
