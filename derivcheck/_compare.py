@@ -175,22 +175,43 @@ def equality_scale(stats: dict[str, np.ndarray]) -> np.ndarray:
 
 
 ROUNDING_FACTOR = 256.0
+"""``256 ε M``, the allowance of the checks that still measure rounding by the largest
+intermediate ``M`` (definiteness margins, convexity chords); equality claims measure it
+(:func:`rounding_allowance`)."""
 
 
 def judge_equality(stats: dict[str, np.ndarray], tol: ResolvedTolerance):
     """``(failed, badness, rel_err)`` of an equality claim.
 
     A trial fails when ``‖D − R‖∞ > atol + rtol · max(‖D‖, ‖R‖, T) + rounding``,
-    where ``T`` and ``rounding = 256 ε M`` (``M`` the largest intermediate of
-    either side, see :func:`evaluate_with_scale`) are measured only for trials
-    that fail without them: they say how much of the difference rounding alone
-    can explain, for results that are small only because large terms cancel.
+    where ``T`` (:func:`conditioning_scale`) and ``rounding`` (the measured
+    rounding of both sides, :func:`rounding_allowance`) are measured only for
+    trials that fail without them: they say how much of the difference
+    rounding alone can explain, for results that are small only because large
+    terms cancel.
+
+    ``rel_err`` is the relative error as it is: ``‖D − R‖∞ / max(‖D‖∞, ‖R‖∞)``
+    for a failing trial (a factor-2 error shows ``0.5``, whatever the size of
+    the values), and, for a trial that holds, the same with the denominator
+    floored at ``(atol + rounding)/rtol`` so that two values that are both
+    rounding noise do not show an error of order 1.
     """
     scale = equality_scale(stats)
     rounding = np.asarray(stats.get("rounding", 0.0))
     failed = np.asarray(stats["abs_err"]) > bound(tol, scale, rounding)
-    rel = relative_error(stats["abs_err"], scale, tol, rounding)
+    rel = np.where(
+        failed,
+        plain_relative_error(stats["abs_err"], stats["scale"]),
+        relative_error(stats["abs_err"], scale, tol, rounding),
+    )
     return failed, rel, rel
+
+
+def plain_relative_error(abs_err: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``‖D − R‖∞ / max(‖D‖∞, ‖R‖∞)``, no floor (``0`` when both sides are zero)."""
+    abs_err, scale = np.asarray(abs_err, dtype=np.float64), np.asarray(scale, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(scale > 0, abs_err / np.where(scale > 0, scale, 1.0), np.where(abs_err > 0, np.inf, 0.0))
 
 
 PERTURBATION = 2.0**-20
@@ -248,6 +269,133 @@ def evaluate_with_scale(fn, *args):
 
     outs = _jaxpr.run(closed.jaxpr, closed.consts, jax.tree.leaves(args), on_value=widen)
     return jax.tree.unflatten(jax.tree.structure(out_shape), outs), scale[0]
+
+
+MCA_SAMPLES = 8
+"""Evaluations of each side with every result perturbed (Monte Carlo arithmetic, see :func:`rounding_spread`)."""
+MCA_SEED = 0x5EED
+MCA_FACTOR = 16.0
+"""The rounding allowance is ``16 ×`` the spread each side shows. Under the error model of
+:func:`rounding_spread` a side's actual rounding error ``e`` and the deviations ``s_k`` of
+its 8 perturbed evaluations are draws of the same symmetric distribution, so
+``|e| > 16 max_k |s_k|`` needs all 8 draws below 1/16 of ``|e|``: for a Gaussian-like error,
+probability ``≈ P(|s| < σ/8)^8 ≈ 10⁻⁸`` per trial. Each perturbation is already ``2u``
+(the rounding it models is at most ``u``), and sums are perturbed by their worst-case bound."""
+
+
+def rounding_allowance(derived, reference, *args) -> jnp.ndarray:
+    """``16 (s_D + s_R)``: how much of ``‖D − R‖∞`` the rounding of the two sides can explain.
+
+    ``s`` is each side's Monte Carlo arithmetic spread (:func:`rounding_spread`)
+    at this very input, so it grows only with the rounding actually present.
+    """
+    return MCA_FACTOR * (rounding_spread(derived, *args) + rounding_spread(reference, *args))
+
+
+def rounding_spread(fn, *args) -> jnp.ndarray:
+    """``max_k ‖f̃_k − f‖∞``: how far rounding moves ``fn(*args)``, measured by Monte Carlo arithmetic.
+
+    *Error model* (Parker's Monte Carlo arithmetic, the idea behind
+    Verificarlo and CADNA): every floating-point operation's result ``z`` is
+    replaced by ``z (1 + ε ξ)``, ``ξ ~ U(−1, 1)`` independent, ``ε`` the
+    dtype's machine epsilon — twice the unit roundoff, so each perturbation is
+    at least as large as the rounding it stands for. The formula's jaxpr is
+    evaluated equation by equation (:mod:`derivcheck._jaxpr`, stepping into
+    ``jit`` and ``custom_jvp`` bodies; a loop or a library call that stays
+    one primitive is perturbed at its outputs only) :data:`MCA_SAMPLES` times
+    with independent ``ξ``, and the largest deviation from the unperturbed
+    value is returned. The propagated rounding error of ``f`` is a random
+    variable of the same kind, so a multiple of this spread bounds it (see
+    :data:`ROUNDING_FACTOR`).
+
+    Unlike the size of the largest intermediate, this only counts what
+    rounding actually does to the result: a huge intermediate that is only
+    inverted (``1/(1 + e^{−t})`` at ``t = −700``), exponentiated or compared
+    moves the result by ``ε`` relative, while terms that cancel (``μ − y`` at
+    a saturated sigmoid) move it by ``ε`` times their own size. Deterministic
+    (a fixed seed), traceable, and ``0`` when ``fn`` cannot be staged out.
+    """
+    try:
+        closed = jax.make_jaxpr(fn)(*args)
+    except Exception:
+        return jnp.zeros((), jnp.float64)
+    flat = jax.tree.leaves(args)
+    base = _jaxpr.run(closed.jaxpr, closed.consts, flat)
+
+    def perturbed(sample):
+        count = [0]
+
+        def perturb(eqn, ins, outs):
+            count[0] += 1
+            bound = _accumulation_bound(eqn, ins, outs)
+            return [_perturb(sample, 8 * count[0] + i, out, bound) for i, out in enumerate(outs)]
+
+        outs = _jaxpr.run(closed.jaxpr, closed.consts, flat, on_outputs=perturb, enter=True)
+        moved = [_sup_finite(o - b) for o, b in zip(outs, base, strict=True) if _inexact(b)]
+        return jnp.max(jnp.stack(moved)) if moved else jnp.zeros((), jnp.float64)
+
+    samples = jnp.arange(MCA_SAMPLES, dtype=jnp.uint32) + jnp.uint32(MCA_SEED)
+    return jnp.max(jax.vmap(perturbed)(samples)).astype(jnp.float64)
+
+
+def _inexact(x) -> bool:
+    return jnp.issubdtype(jnp.result_type(x), jnp.inexact)
+
+
+def _perturb(sample, site: int, x, bound=None):
+    """``x + ε ξ b``, ``ξ ∈ [−1, 1)`` per entry, ``b`` = ``|x|`` or a sum's error bound (non-floats as they are)."""
+    x = jnp.asarray(x)
+    if not _inexact(x) or x.size == 0:
+        return x
+    eps = jnp.finfo(x.dtype).eps
+    xi = _uniform_hash(x.shape, sample, site).astype(x.dtype)
+    size = jnp.abs(x) if bound is None else jnp.maximum(jnp.abs(x), bound)
+    return x + (eps * xi * size).astype(x.dtype)
+
+
+def _uniform_hash(shape: tuple[int, ...], sample, site: int) -> jnp.ndarray:
+    """Pseudo-random numbers in ``[−1, 1)``, one per entry, from a hash of (entry, sample, site).
+
+    A 32-bit integer hash (multiply–xorshift, MurmurHash3's finalizer) instead
+    of ``jax.random``: a few integer operations per perturbed value, so the
+    perturbed program compiles nearly as fast as the formula itself.
+    """
+    n = int(np.prod(shape, dtype=np.int64))
+    h = jnp.arange(n, dtype=jnp.uint32) * jnp.uint32(0x9E3779B1)
+    h = h ^ (jnp.asarray(sample, jnp.uint32) * jnp.uint32(0x85EBCA77) + jnp.uint32(site * 0xC2B2AE3D % 2**32))
+    h = (h ^ (h >> 16)) * jnp.uint32(0x85EBCA6B)
+    h = (h ^ (h >> 13)) * jnp.uint32(0xC2B2AE35)
+    h = h ^ (h >> 16)
+    return (h.astype(jnp.float64) * 2.0**-31 - 1.0).reshape(shape)
+
+
+def _accumulation_bound(eqn, ins, outs):
+    """For a sum of ``K`` terms (``reduce_sum``, ``dot_general``): ``K · Σ|terms|``, else ``None``.
+
+    One primitive adds ``K`` terms with ``K − 1`` roundings; its error is at
+    most ``γ_K Σ|terms| ≈ K u Σ|terms|`` (Higham, *Accuracy and Stability of
+    Numerical Algorithms*, Thm 3.1 and §3.1), which can be far larger than
+    ``u |result|`` when the terms cancel. The perturbation of such a result is
+    scaled by that bound, so the spread sees the cancellation inside it.
+    """
+    name = eqn.primitive.name
+    if name not in ("reduce_sum", "dot_general") or len(outs) != 1 or not _inexact(outs[0]):
+        return None
+    params = eqn.primitive.get_bind_params(eqn.params)
+    if name == "reduce_sum":
+        (x,) = ins
+        k = int(np.prod([jnp.shape(x)[a] for a in params["axes"]], dtype=np.int64))
+        return k * jax.lax.reduce_sum_p.bind(jnp.abs(x), **params)
+    a, b = ins
+    (contract_a, _), _ = params["dimension_numbers"]
+    k = int(np.prod([jnp.shape(a)[i] for i in contract_a], dtype=np.int64))
+    return k * jax.lax.dot_general_p.bind(jnp.abs(a), jnp.abs(b), **params)
+
+
+def _sup_finite(x) -> jnp.ndarray:
+    """``‖x‖∞`` over the finite entries, in float64 (0 when none)."""
+    a = jnp.abs(jnp.asarray(x)).astype(jnp.float64)
+    return jnp.max(jnp.where(jnp.isfinite(a), a, 0.0), initial=0.0)
 
 
 def _max_finite(scale, value):

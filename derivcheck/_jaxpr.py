@@ -10,15 +10,19 @@ hook            called with
                 then each equation's outputs, in order
 ``on_equation`` each equation bound as a primitive, with its input values and
                 the name of the call it sits in (``""`` at the top)
+``on_outputs``  each primitive equation, its inputs and outputs; it returns the
+                outputs, which it may replace (the
+                rounding estimate perturbs them: :func:`derivcheck._compare.rounding_spread`)
 ==============  ==============================================================
 
 With ``enter=True`` the interpreter steps into ``jit`` and ``custom_jvp``
 bodies (a closed sub-jaxpr taking the equation's inputs) instead of binding
 them whole, so a comparison inside a library function is seen too.
 
-Two users: :func:`derivcheck._compare.evaluate_with_scale` (the largest
-magnitude among a formula's intermediates) and the diagnosis' piecewise cases
-(:mod:`derivcheck._diagnose.piecewise`: the masks of every comparison).
+Three users: :func:`derivcheck._compare.evaluate_with_scale` (the largest
+magnitude among a formula's intermediates), :func:`derivcheck._compare.rounding_spread`
+(Monte Carlo arithmetic: every result perturbed) and the diagnosis' piecewise
+cases (:mod:`derivcheck._diagnose.piecewise`: the masks of every comparison).
 Traceable: called inside ``jax.jit``/``jax.vmap`` the values are tracers.
 """
 
@@ -31,6 +35,7 @@ import jax.extend as jex
 
 ValueHook = Callable[[Any], None]
 EquationHook = Callable[[Any, list, str], None]
+OutputsHook = Callable[[Any, list, list], list]
 
 
 def run(
@@ -40,6 +45,7 @@ def run(
     *,
     on_value: ValueHook | None = None,
     on_equation: EquationHook | None = None,
+    on_outputs: OutputsHook | None = None,
     enter: bool = False,
     scope: str = "",
 ) -> list:
@@ -58,11 +64,14 @@ def run(
         sub = sub_jaxpr(eqn) if enter else None
         if sub is not None:
             inner = str(eqn.params.get("name") or scope)
-            outs = run(sub[0], sub[1], ins, on_value=on_value, on_equation=on_equation, enter=True, scope=inner)
+            hooks = {"on_value": on_value, "on_equation": on_equation, "on_outputs": on_outputs}
+            outs = run(sub[0], sub[1], ins, **hooks, enter=True, scope=inner)
         else:
             outs = bind(eqn, ins)
             if on_equation is not None:
                 on_equation(eqn, ins, scope)
+            if on_outputs is not None:
+                outs = on_outputs(eqn, ins, outs)
         for var, value in zip(eqn.outvars, outs, strict=True):
             env[var] = value
             if on_value is not None and sub is None:

@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import functools
 import math
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar, cast, overload
 
@@ -196,7 +197,20 @@ def _fast_compile(what: str, rows: int, devices: tuple) -> bool:
     return what == "conditioning" or rows <= FAST_COMPILE_ROWS
 
 
-@functools.lru_cache(maxsize=1024)
+COMPILED_KEPT = int(os.environ.get("DERIVCHECK_COMPILED_KEPT", "128"))
+"""How many compiled functions each cache keeps (least recently used go first).
+
+Every kept function holds its XLA executables, and each executable holds
+memory mappings of its machine code: Linux's default ``vm.max_map_count``
+(65 530) ran out in a process that checked a few hundred derivations while
+1 024 were kept (SIGSEGV, "LLVM compilation error: Cannot allocate memory").
+One check uses a handful (a size set's trial and values functions, a
+conditioning pass, a shrink's candidates), so 128 keeps every reuse within a
+check and across nearby checks, at a few thousand mappings.
+``DERIVCHECK_COMPILED_KEPT`` changes it (the tests make it small)."""
+
+
+@functools.lru_cache(maxsize=COMPILED_KEPT)
 def _compiled(family: Family, d: Derivation, what: str, devices: tuple = (), fast: bool = False) -> Callable:
     """One jitted, vmapped function per (family, derivation, what, devices, fast); jit caches per shape.
 

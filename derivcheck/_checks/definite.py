@@ -36,11 +36,11 @@ import numpy as np
 
 from derivcheck._checks._engine import CheckError, Run, one_line, where
 from derivcheck._compare import (
-    ROUNDING_FACTOR,
     conditioning_scale,
     evaluate_with_scale,
     exceeds,
     judge_equality,
+    rounding_allowance,
     trial_errors,
 )
 from derivcheck._derivation import DEFINITE_WORDS, Derivation
@@ -126,12 +126,9 @@ class Definite:
         if d.claim.of is None:
             zero = jnp.zeros((), jnp.float64)
             return {"terms": zero, "rounding": zero}
-        ref, m_ref = evaluate_with_scale(lambda a: _hessian(d, a), args)
-        got, m_der = evaluate_with_scale(lambda a: d.derived(*a), args)
-        eps = jnp.finfo(jnp.result_type(got, ref)).eps
         return {
             "terms": conditioning_scale(lambda a: _hessian(d, a), (args,)),
-            "rounding": (ROUNDING_FACTOR * eps * jnp.maximum(m_ref, m_der)).astype(jnp.float64),
+            "rounding": rounding_allowance(lambda a: d.derived(*a), lambda a: _hessian(d, a), args),
         }
 
     def judge(self, stats, tol):

@@ -24,13 +24,7 @@ import jax.numpy as jnp
 from derivcheck._checks._engine import CheckError, Run, jit_hint, one_line, where
 from derivcheck._checks._kind import Plan, batched, fixed
 from derivcheck._checks.robust import KinkAware
-from derivcheck._compare import (
-    ROUNDING_FACTOR,
-    conditioning_scale,
-    evaluate_with_scale,
-    judge_equality,
-    trial_errors,
-)
+from derivcheck._compare import conditioning_scale, judge_equality, rounding_allowance, trial_errors
 from derivcheck._derivation import JVP, VJP, Derivation, Gradient, Jacobian
 
 
@@ -151,6 +145,11 @@ class Differential:
             )
         if not jnp.issubdtype(got.dtype, jnp.floating):
             raise CheckError(f"derived function returns dtype {got.dtype}, expected a float array like {ref.dtype}")
+        if ref.size == 0:  # an empty comparison holds vacuously: a verdict on nothing is no verdict
+            raise CheckError(
+                f"nothing to compare: {self.rule.name} has shape {ref.shape} (no entries) at these sizes; "
+                "give sizes where the result has at least one entry"
+            )
         # judge at the lower of the two precisions
         return str(min((jnp.dtype(got.dtype), jnp.dtype(ref.dtype)), key=lambda t: t.itemsize))
 
@@ -165,7 +164,7 @@ class Differential:
             return None
         x = args[d.wrt_index]
         floats = jnp.issubdtype(x.dtype, jnp.inexact) and jnp.issubdtype(ref.dtype, jnp.inexact)
-        if not floats or got.shape != ref.shape or not jnp.issubdtype(got.dtype, jnp.floating):
+        if not floats or got.shape != ref.shape or not jnp.issubdtype(got.dtype, jnp.floating) or not ref.size:
             return None
         return str(min((jnp.dtype(got.dtype), jnp.dtype(ref.dtype)), key=lambda t: t.itemsize))
 
@@ -182,13 +181,11 @@ class Differential:
         return stats, (got, ref)
 
     def conditioning(self, d, args, extra):
-        """How much of a difference rounding can explain: ``terms`` (T) and ``rounding`` (256 ε M)."""
-        ref, m_ref = evaluate_with_scale(lambda a, e: self.reference(d, a, e), args, extra)
-        got, m_der = evaluate_with_scale(lambda a, e: self.derived(d, a, e), args, extra)
-        eps = jnp.finfo(jnp.result_type(got, ref)).eps
+        """How much of a difference rounding can explain: ``terms`` (T) and ``rounding`` (measured, both sides)."""
+        reference, derived = (lambda a, e: self.reference(d, a, e)), (lambda a, e: self.derived(d, a, e))
         return {
-            "terms": conditioning_scale(lambda a, e: self.reference(d, a, e), (args, extra)),
-            "rounding": (ROUNDING_FACTOR * eps * jnp.maximum(m_ref, m_der)).astype(jnp.float64),
+            "terms": conditioning_scale(reference, (args, extra)),
+            "rounding": rounding_allowance(derived, reference, args, extra),
         }
 
     def judge(self, stats, tol):

@@ -64,6 +64,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from derivcheck._checks._engine import (
+    COMPILED_KEPT,
     CheckConfig,
     CheckError,
     Run,
@@ -75,7 +76,7 @@ from derivcheck._checks._engine import (
 )
 from derivcheck._checks._kind import Kind
 from derivcheck._checks.identity import eval_shape_or_raise, failing_regimes_text, fname, require_float_array
-from derivcheck._compare import ROUNDING_FACTOR, ResolvedTolerance, bound, evaluate_with_scale, merge_tolerance
+from derivcheck._compare import ResolvedTolerance, Tolerance, bound, merge_tolerance, rounding_allowance
 from derivcheck._derivation import Derivation, EquivalentObjective, Expectation, ExpectedGradient
 from derivcheck._inputs import Sizes, sizes_label, stable_hash
 from derivcheck._result import Result, Trial
@@ -236,7 +237,7 @@ def _sampler(of, noise, wrt: int | None):
     return jax.jit(lambda args, keys, t, *rest: jax.lax.map(lambda akt: one(*akt, *rest), (args, keys, t)))
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=COMPILED_KEPT)
 def _claimed(d: Derivation):
     """``jit(vmap(trial ↦ (t, derived finite, exact error, exact scale)))``: the cheap, claim-specific part."""
 
@@ -252,15 +253,12 @@ def _claimed(d: Derivation):
     return jax.jit(jax.vmap(one), compiler_options=fast_compile_options())  # a few cheap trials
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=COMPILED_KEPT)
 def _exact_rounding(d: Derivation):
-    """``256 ε M`` of the closed-form comparison, ``M`` the largest intermediate of either side."""
+    """The measured rounding of the closed-form comparison (:func:`derivcheck._compare.rounding_allowance`)."""
 
     def one(args):
-        ref, m_ref = evaluate_with_scale(lambda *a: exact_reference(d, a), *args)
-        got, m_der = evaluate_with_scale(d.derived, *args)
-        eps = jnp.finfo(jnp.result_type(jnp.asarray(got), jnp.asarray(ref))).eps
-        return (ROUNDING_FACTOR * eps * jnp.maximum(m_ref, m_der)).astype(jnp.float64)
+        return rounding_allowance(d.derived, lambda *a: exact_reference(d, a), *args)
 
     return jax.jit(jax.vmap(one), compiler_options=fast_compile_options())  # a few cheap trials
 

@@ -43,7 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from derivcheck._checks._engine import CheckConfig, CheckError, fast_compile_options, jit_hint, one_line
+from derivcheck._checks._engine import COMPILED_KEPT, CheckConfig, CheckError, fast_compile_options, jit_hint, one_line
 from derivcheck._checks._kind import Kind
 from derivcheck._checks.identity import fname
 from derivcheck._compare import ResolvedTolerance, fits, merge_tolerance
@@ -138,7 +138,7 @@ def _difference(got, ref, tol: ResolvedTolerance):
     return rel, jnp.all(jnp.isfinite(got)), jnp.all(jnp.isfinite(ref))
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=COMPILED_KEPT)
 def _compiled(d: Derivation, p: Plan):
     """``jit(vmap(trial ↦ (d_1 … d_J, finite flags)))``, one per derivation and plan."""
 

@@ -66,11 +66,12 @@ from derivcheck._checks.definite import Definite as DefiniteFamily
 from derivcheck._checks.differential import HESSIAN, Differential
 from derivcheck._checks.robust import KinkAware
 from derivcheck._compare import (
-    ROUNDING_FACTOR,
+    MCA_FACTOR,
     conditioning_scale,
     evaluate_with_scale,
     exceeds,
     judge_equality,
+    rounding_spread,
     sup_norm,
 )
 from derivcheck._derivation import DEFINITE_WORDS, Definite, Derivation, Hessian
@@ -400,15 +401,11 @@ class MatrixFree:
 
         if _operators_have_reference(d):
             terms = jax.vmap(lambda v: conditioning_scale(lambda a: ref(a, v), (args,)))(probes)
-            m_ref = jax.vmap(lambda v: evaluate_with_scale(lambda a: ref(a, v), args)[1])(probes)
+            s_ref = jax.vmap(lambda v: MCA_FACTOR * rounding_spread(lambda a: ref(a, v), args))(probes)
         else:
-            terms = m_ref = jnp.zeros(probes.shape[0])
-        m_der = jax.vmap(lambda v: evaluate_with_scale(lambda a: der(a, v), args)[1])(probes)
-        eps = jnp.finfo(probes.dtype).eps
-        return {
-            "terms": jnp.max(terms).astype(jnp.float64),
-            "rounding": (ROUNDING_FACTOR * eps * jnp.max(jnp.maximum(m_ref, m_der))).astype(jnp.float64),
-        }
+            terms = s_ref = jnp.zeros(probes.shape[0])
+        s_der = jax.vmap(lambda v: MCA_FACTOR * rounding_spread(lambda a: der(a, v), args))(probes)
+        return {"terms": jnp.max(terms).astype(jnp.float64), "rounding": jnp.max(s_ref + s_der).astype(jnp.float64)}
 
     # -- judging
 

@@ -1,0 +1,125 @@
+"""Sound verdicts: the rounding allowance measures the rounding present, printed errors are real, empty checks err.
+
+Every planted error here was missed (held) or misreported before the Monte Carlo arithmetic allowance
+(:func:`derivcheck._compare.rounding_spread`); every correct twin holds on several seeds.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import derivcheck as dc
+from derivcheck._compare import MCA_FACTOR, rounding_spread
+
+SEEDS = (0, 1, 2)
+
+
+def _softplus_sum(w, x):
+    return jnp.sum(jax.nn.softplus(x * w))
+
+
+SATURATED = dc.inputs(w=dc.normal("n"), x=dc.normal("n"), sizes=[{"n": 32}], regimes=("large",))
+
+
+def _naive_sigmoid(t):
+    return 1.0 / (1.0 + jnp.exp(-t))  # exp(-t) reaches ~1e300 here: an intermediate that is only inverted
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_huge_intermediate_that_is_only_inverted_excuses_nothing(reg, seed):
+    @dc.gradient(of=_softplus_sum, wrt="w", inputs=SATURATED, registry=reg, name="twice")
+    def twice(w, x):
+        return 2.0 * x * _naive_sigmoid(x * w)
+
+    @dc.gradient(of=_softplus_sum, wrt="w", inputs=SATURATED, registry=reg, name="right")
+    def right(w, x):
+        return x * _naive_sigmoid(x * w)
+
+    wrong = dc.check(twice, trials=40, seed=seed)
+    assert wrong.outcome == "fails" and wrong.max_rel_err == pytest.approx(0.5, rel=1e-6)
+    assert wrong.diagnosis is not None and wrong.diagnosis.kind == "factor"
+    assert dc.check(right, trials=40, seed=seed).outcome == "holds"
+
+
+def _logistic_nll(theta, X):
+    z = X @ theta
+    return jnp.sum(jnp.logaddexp(0.0, z))
+
+
+HVP_IN = dc.inputs(theta=dc.normal("d"), X=dc.normal("m", "d"), sizes=[{"m": 9, "d": 4}], regimes=("large",))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_hessian_vector_product_wrong_in_one_row_fails_when_saturated(reg, seed):
+    """``Xᵀ S X v``, ``S = diag(σ(z)(1 − σ(z)))`` with ``σ = 1/(1 + exp(−z))`` (``exp(−z)`` up to ~1e300
+    at these inputs, only inverted); one row planted wrong."""
+
+    def s_of(z):
+        sig = _naive_sigmoid(z)
+        return sig * (1.0 - sig)
+
+    @dc.hessian(of=_logistic_nll, inputs=HVP_IN, hvp=True, registry=reg, name="hvp_wrong_row")
+    def hvp_wrong_row(theta, X, v):
+        hv = X.T @ (s_of(X @ theta) * (X @ v))
+        return hv.at[-1].multiply(1.5)
+
+    @dc.hessian(of=_logistic_nll, inputs=HVP_IN, hvp=True, registry=reg, name="hvp")
+    def hvp(theta, X, v):
+        return X.T @ (s_of(X @ theta) * (X @ v))
+
+    assert dc.check(hvp_wrong_row, trials=40, seed=seed).outcome == "fails"
+    assert dc.check(hvp, trials=40, seed=seed).outcome == "holds"
+
+
+def test_the_printed_relative_error_is_the_real_one_in_the_tiny_regime(reg):
+    """A factor 3.6 shows ``|3.6 R − R| / |3.6 R| = 0.72``, not a ratio against a floored denominator."""
+    tiny = dc.inputs(x=dc.normal("n"), regimes=("tiny",))
+
+    @dc.gradient(of=lambda x: jnp.sum(x**3), inputs=tiny, registry=reg, name="cube_factor")
+    def cube_grad_factor(x):
+        return 3.6 * 3 * x**2
+
+    r = dc.check(cube_grad_factor, trials=30)
+    assert r.outcome == "fails" and r.max_rel_err == pytest.approx(2.6 / 3.6, rel=1e-9)
+
+
+def test_a_check_that_compares_nothing_is_an_error(reg):
+    @dc.gradient(of=lambda x: jnp.sum(x**3), inputs=dc.inputs(x=dc.normal("n"), sizes=[{"n": 0}]), registry=reg)
+    def empty_wrong(x):
+        return 5 * x
+
+    r = dc.check(empty_wrong, trials=10)
+    assert r.outcome == "error" and "nothing to compare" in r.message
+
+
+# ---- the spread itself
+
+
+@pytest.fixture(autouse=True)
+def _x64():
+    with jax.enable_x64(True):
+        yield
+
+
+def test_spread_of_an_inverted_huge_intermediate_is_rounding_of_the_result():
+    t = jnp.array([-700.0, -30.0, 3.0, 50.0])
+    result = _naive_sigmoid(t)
+    spread = float(rounding_spread(_naive_sigmoid, t))
+    assert spread <= 4 * np.finfo(np.float64).eps * float(jnp.max(result))
+
+
+def test_spread_sees_cancellation_inside_a_sum_and_a_dot():
+    big = jnp.array([1e16, 1.0, -1e16])
+    assert float(rounding_spread(jnp.sum, big)) > 1.0  # the 1.0 is lost to rounding: the spread says so
+    X, y = jnp.array([[1e8, 1.0, -1e8]]), jnp.ones(3)
+    assert float(rounding_spread(lambda X, y: X @ y, X, y)) > 1e-9
+
+
+def test_spread_is_deterministic_and_traceable():
+    t = jnp.linspace(-5.0, 5.0, 7)
+    f = lambda t: jnp.tanh(t) - t
+    eager = rounding_spread(f, t)
+    assert float(eager) == float(jax.jit(lambda t: rounding_spread(f, t))(t))
+    batched = jax.vmap(lambda t: rounding_spread(f, t))(jnp.stack([t, t]))
+    assert np.all(np.asarray(batched) == float(eager)) and MCA_FACTOR > 1
