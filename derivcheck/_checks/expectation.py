@@ -76,7 +76,7 @@ from derivcheck._checks._engine import (
 )
 from derivcheck._checks._kind import Kind
 from derivcheck._checks.identity import eval_shape_or_raise, failing_regimes_text, fname, require_float_array
-from derivcheck._compare import ResolvedTolerance, Tolerance, bound, merge_tolerance, rounding_allowance
+from derivcheck._compare import ResolvedTolerance, bound, merge_tolerance, rounding_allowance
 from derivcheck._derivation import Derivation, EquivalentObjective, Expectation, ExpectedGradient
 from derivcheck._inputs import Sizes, sizes_label, stable_hash
 from derivcheck._result import Result, Trial
