@@ -159,9 +159,16 @@ class DerivationItem(pytest.Item):
             reason = f"expected to fail: {derivation.expect.reason}"
             self.add_marker(pytest.mark.xfail(reason=reason, strict=True, raises=DerivationFailed))
 
+    def _option(self, name: str) -> Any:
+        """An option the plugin gives a default and checks at configure time (never ``None`` here)."""
+        value = self.config.getoption(name)
+        if value is None:
+            raise pytest.UsageError(f"derivcheck: option {name} is unset")
+        return value
+
     def runtest(self) -> None:
-        trials = self.config.getoption("derivcheck_trials") or DEFAULT_TRIALS
-        seed = self.config.getoption("derivcheck_seed")
+        trials = int(self.config.getoption("derivcheck_trials") or DEFAULT_TRIALS)
+        seed = self._option("derivcheck_seed")  # resolved to an int at configure (random included)
         r = self._remembered_failure() or self._check(trials, seed)
         self.result = r
         self.user_properties += [("derivcheck_outcome", r.outcome), ("derivcheck_seed", r.seed)]
@@ -177,7 +184,7 @@ class DerivationItem(pytest.Item):
         d = self.derivation
         r = check(d, trials=trials, seed=seed)
         unexpected = r.outcome == "fails" and d.expect.holds
-        seconds = self.config.getoption("derivcheck_shrink_seconds")
+        seconds = self._option("derivcheck_shrink_seconds")
         if unexpected and seconds > 0:
             r = with_counterexample(r, d, seconds=seconds)
         self._remember(r, trials if unexpected else None)
@@ -247,7 +254,7 @@ class DerivationItem(pytest.Item):
 
     def replay_command(self) -> str:
         """The pytest command line that checks this derivation again, with the same trials and seed."""
-        seed, trials = self.config.getoption("derivcheck_seed"), self.config.getoption("derivcheck_trials")
+        seed, trials = self._option("derivcheck_seed"), self.config.getoption("derivcheck_trials")
         seed, trials = getattr(self, "replayed", (seed, trials))
         return Replay(self.derivation.name, seed, trials).pytest(self.nodeid)
 

@@ -157,11 +157,16 @@ def _apart(fa: list, oa: str, fb: list, ob: str, letters: Letters) -> tuple[list
 
     def rename(fs: list, clash: set[str]) -> list:
         new = {ch: letters.fresh() for ch in sorted(clash)}
-        return [(c, "".join(new.get(ch, ch) for ch in ls)) for c, ls in fs]
+        return [(c, _relabel(ls, new)) for c, ls in fs]
 
     fb = rename(fb, bound(fb, ob) & used(fa))
     fa = rename(fa, bound(fa, oa) & used(fb))
     return fa, fb
+
+
+def _relabel(letters: str, table: dict[str, str]) -> str:
+    """``letters`` with each one renamed as ``table`` says (the others kept)."""
+    return "".join(table.get(ch, ch) for ch in letters)
 
 
 def _matrix_rule(a: Term, b: Term, ha: str, hb: str, what: str):
@@ -194,7 +199,7 @@ def multiply(a: Term, b: Term, letters: Letters, what: str) -> Term:
     fa, fb = _apart(fa, oa, fb, ob, letters)
     ha, hb = oa[len(a.idx) :], ob[len(b.idx) :]
     rename, hid_letters, hid, orient = _matrix_rule(a, b, ha, hb, what)
-    fb = [(c, "".join(rename.get(ch, ch) for ch in ls)) for c, ls in fb]
+    fb = [(c, _relabel(ls, rename)) for c, ls in fb]
     idx = a.idx + tuple(i for i in b.idx if i not in a.idx)
     out = "".join(letters.index(i) for i in idx) + hid_letters
     tex = f"{paren(a.tex, a.prec, PRODUCT)} \\, {paren(b.tex, b.prec, PRODUCT)}"
@@ -222,7 +227,7 @@ def hadamard(a: Term, b: Term, letters: Letters) -> Term:
     fb, ob, cb = _as_factors(b, letters)
     fa, fb = _apart(fa, oa, fb, ob, letters)
     rename = dict(zip(ob[len(b.idx) :], oa[len(a.idx) :], strict=True))
-    fb = [(c, "".join(rename.get(ch, ch) for ch in ls)) for c, ls in fb]
+    fb = [(c, _relabel(ls, rename)) for c, ls in fb]
     idx = a.idx + tuple(i for i in b.idx if i not in a.idx)
     out = "".join(letters.index(i) for i in idx) + oa[len(a.idx) :]
     tex = f"{paren(a.tex, a.prec, PRODUCT)} \\odot {paren(b.tex, b.prec, PRODUCT)}"

@@ -122,6 +122,8 @@ def _counterexample_lines(cx: Any) -> list[str]:
 
 def _worst_lines(r: Result) -> list[str]:
     w = r.worst
+    if w is None:  # no trial was judged (an error before any ran)
+        return []
     head = (
         f"worst trial ({sizes_label(w.sizes)} [{w.regime}], trial {w.index} of its cell; rel. error {w.rel_err:.3g}):"
     )

@@ -52,7 +52,7 @@ def junit_xml(
         counts["errors"] += 1
     totals = {"tests": str(len(results) + len(problems)), **{k: str(v) for k, v in counts.items()}}
     suite.attrib.update({**totals, "time": f"{seconds:.3f}"})
-    root = ET.Element("testsuites", name="derivcheck", **totals, time=f"{seconds:.3f}")
+    root = ET.Element("testsuites", {"name": "derivcheck", **totals, "time": f"{seconds:.3f}"})
     root.append(suite)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -119,7 +119,7 @@ def array_line(x: Any, width: int = WIDTH) -> str:
     arr = np.asarray(x)
     if arr.ndim == 0:
         return g4(arr) if np.issubdtype(arr.dtype, np.floating) else str(arr)
-    formatter = {"float_kind": g4, "complex_kind": lambda z: f"{complex(z):.4g}"}
+    formatter: Any = {"float_kind": g4, "complex_kind": lambda z: f"{complex(z):.4g}"}  # numpy's _FormatDict
     text = np.array2string(arr, separator=", ", threshold=12, max_line_width=10**6, formatter=formatter)
     return clip(" ".join(text.split()), width)
 
@@ -131,9 +131,8 @@ def array_exact(x: Any, width: int = WIDTH) -> str:
     arr = np.asarray(x)
     if arr.ndim == 0:
         return exact(float(arr))
-    text = np.array2string(
-        arr, separator=", ", max_line_width=10**6, threshold=48, formatter={"float_kind": exact, "int": str}
-    )
+    formatter: Any = {"float_kind": exact, "int": str}  # numpy's _FormatDict
+    text = np.array2string(arr, separator=", ", max_line_width=10**6, threshold=48, formatter=formatter)
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + f"… (shape {arr.shape})"
 
