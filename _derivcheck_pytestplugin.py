@@ -66,6 +66,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+MAX_SEED = 2**63 - 1  # derivcheck._api.MAX_SEED (this module may not import derivcheck; a test keeps them equal)
+
+
 def _seed(text: str) -> int | str:
     """``--derivcheck-seed``: an integer, or ``random``."""
     return RANDOM if text == RANDOM else int(text)
@@ -80,8 +83,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if seed == RANDOM:  # chosen once per session: an xdist worker takes its controller's
         seed = getattr(config, "workerinput", {}).get("derivcheck_seed", random.SystemRandom().randrange(2**32))
         config.option.derivcheck_seed = seed
-    if seed < 0:
-        raise pytest.UsageError(f"{SEED_OPTION} must be >= 0, got {seed}")
+    if not 0 <= seed <= MAX_SEED:
+        raise pytest.UsageError(f"{SEED_OPTION} must be from 0 to 2**63 - 1, got {seed}")
     if config.getoption("derivcheck_shrink_seconds") < 0:
         raise pytest.UsageError(f"{SHRINK_OPTION} must be >= 0")
 

@@ -31,6 +31,8 @@ from derivcheck._result import Result, Results
 from derivcheck._shrink import SHRINK_SECONDS, minimal_counterexample
 
 DEFAULT_TRIALS = 300
+MAX_SEED = 2**63 - 1
+"""Seeds are signed 64-bit integers: JAX's PRNG keys (a custom sampler's) take no more."""
 
 log = logging.getLogger("derivcheck")
 
@@ -59,8 +61,8 @@ def check(derivation: Derivation | str, *, trials: int = DEFAULT_TRIALS, seed: i
         )
     if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
         raise ValueError(f"trials must be a positive int, got {trials!r}")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be an int from 0 to 2**63 - 1, got {seed!r}")
     config = CheckConfig(trials=trials, seed=seed)
     _cache.enable_from_env()  # $DERIVCHECK_CACHE_DIR: the persistent compilation cache (see derivcheck/_cache.py)
     start = time.perf_counter()

@@ -35,7 +35,7 @@ import time
 from collections.abc import Sequence
 
 from derivcheck import _cache, _devices
-from derivcheck._api import DEFAULT_TRIALS, check_and_shrink
+from derivcheck._api import DEFAULT_TRIALS, MAX_SEED, check_and_shrink
 from derivcheck._format import one_line
 from derivcheck._isolate import NotInWorker, Worker, not_in_worker
 from derivcheck._registry import LoadError, load, registry
@@ -107,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument(
         "--trials", type=_positive_int, default=DEFAULT_TRIALS, help=f"trials per derivation (default {DEFAULT_TRIALS})"
     )
-    rp.add_argument("--seed", type=_nonneg_int, default=0, help="root seed (default 0)")
+    rp.add_argument("--seed", type=_seed, default=0, help="root seed (default 0)")
     rp.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH (schema in the README)")
     rp.add_argument("--junit-xml", metavar="PATH", help="write the results as JUnit XML to PATH, for CI")
     rp.add_argument("--markdown", metavar="PATH", help="write a Markdown summary to PATH (renders on GitHub)")
@@ -155,7 +155,7 @@ def _parser() -> argparse.ArgumentParser:
     ep = sub.add_parser("explain", help="why a derivation fails: diagnosis, minimal counterexample, replay command")
     ep.add_argument("name", metavar="NAME", help="a derivation's name (or a pattern matching exactly one)")
     ep.add_argument("--trials", type=_positive_int, default=DEFAULT_TRIALS, help=f"trials (default {DEFAULT_TRIALS})")
-    ep.add_argument("--seed", type=_nonneg_int, default=0, help="root seed (default 0)")
+    ep.add_argument("--seed", type=_seed, default=0, help="root seed (default 0)")
     ep.add_argument(
         "--shrink", action=argparse.BooleanOptionalAction, default=True, help="shrink to a minimal counterexample"
     )
@@ -206,10 +206,10 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _nonneg_int(text: str) -> int:
+def _seed(text: str) -> int:
     value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 2**63 - 1 ({MAX_SEED}), got {value}")
     return value
 
 

@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 
 import derivcheck as dc
-from derivcheck._checks import _engine, check_claim
+from derivcheck._checks import _engine, check_claim, plan_of
 from derivcheck._checks._engine import CheckConfig
-from derivcheck._checks.differential import DIFFERENTIAL
 from derivcheck._compare import merge_tolerance
 from derivcheck._diagnose import diagnose
 from derivcheck.cli import main
@@ -65,14 +64,19 @@ def test_labels_index_like_a_list_and_give_the_same_cells():
     assert fast[1] == slow[1] and fast[0].tolist() == slow[0].tolist() == [0, 0, 1, 2, 2]
 
 
-def test_jobs_fall_back_to_this_process_for_derivations_a_worker_cannot_find(fresh_default_registry, tmp_path):
-    """Registered here only (not by --load or an entry point): the workers cannot see them, the command can."""
-    for i in range(2):
+def test_derivations_a_worker_cannot_find_are_errors_under_explicit_jobs(fresh_default_registry, tmp_path):
+    """Registered here only (not by --load or an entry point): asked-for workers cannot see them, and say
+    how to fix it; the automatic --jobs (8 or more derivations) checks them in this process instead."""
+    for i in range(8):
         dc.gradient(of=cube, inputs=SPEC, name=f"here.g{i}")(lambda x: 3 * x**2)
     report = tmp_path / "r.json"
-    code = main(["run", "here.*", "--trials", "20", "--jobs", "2", "--json", str(report)])
+    assert main(["run", "here.g0", "here.g1", "--trials", "20", "--jobs", "2", "--json", str(report)]) == 1
     results = json.loads(report.read_text())["results"]
-    assert code == 0 and [(r["name"], r["outcome"]) for r in results] == [("here.g0", "holds"), ("here.g1", "holds")]
+    assert [r["outcome"] for r in results] == ["error", "error"]
+    assert all("registered in this process only" in r["message"] for r in results)
+    assert main(["run", "here.*", "--trials", "20", "--json", str(report)]) == 0
+    results = json.loads(report.read_text())["results"]
+    assert [r["outcome"] for r in results] == ["holds"] * 8
 
 
 # ------------------------------------------------------ one-way flow: evidence, diagnosis, the judge step
@@ -106,7 +110,8 @@ def test_evaluate_judges_given_trials_as_the_check_does(reg):
     d = _half_wrong(reg)
     x = np.array([[1.0, 2.0], [0.0, 0.0]])
     with jax.enable_x64(True):
-        v = _engine.evaluate(d, DIFFERENTIAL, (x,), {}, merge_tolerance("float64", None), sizes=(("n", 2),))
+        family = plan_of(d).family  # the family the check runs (the Kind table's plan)
+        v = _engine.evaluate(d, family, (x,), {}, merge_tolerance("float64", None), sizes=(("n", 2),))
     assert v.failed.tolist() == [True, False]
     assert 0.2 < v.rel_err[0] <= 0.5  # |D − R| = R/2, judged against max(‖D‖, ‖R‖, T) as a check does
     assert np.allclose(np.asarray(v.values[0])[0], [1.5, 6.0])

@@ -8,7 +8,12 @@ import pytest
 import derivcheck as dc
 from derivcheck._latex._api import read
 
-jax.config.update("jax_enable_x64", True)
+
+@pytest.fixture(autouse=True, scope="module")
+def _x64():
+    """float64 for this module's direct calls, scoped: never a global flag left on for later tests."""
+    with jax.enable_x64(True):
+        yield
 
 
 def cost(theta, X, y):

@@ -9,13 +9,20 @@ mutated) must either be read or refused with :class:`derivcheck.LatexError`.
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import derivcheck as dc
 from derivcheck._latex._api import read
 
-jax.config.update("jax_enable_x64", True)
+
+@pytest.fixture(autouse=True, scope="module")
+def _x64():
+    """float64 for this module's direct calls, scoped: never a global flag left on for later tests."""
+    with jax.enable_x64(True):
+        yield
+
 
 N = 4
 RNG = np.random.default_rng(0)

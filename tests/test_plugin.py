@@ -275,9 +275,10 @@ def wrong(x):
 
 def test_header_names_seed_and_trials_and_a_random_seed_is_replayable(pytester):
     import _derivcheck_pytestplugin
-    from derivcheck._api import DEFAULT_TRIALS
+    from derivcheck._api import DEFAULT_TRIALS, MAX_SEED
 
     assert _derivcheck_pytestplugin.DEFAULT_TRIALS == DEFAULT_TRIALS  # the header says derivcheck's default
+    assert _derivcheck_pytestplugin.MAX_SEED == MAX_SEED
     write(pytester, "test_opts.py", WRONG)
     plain = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--derivcheck-shrink-seconds", "0")
     plain.stdout.fnmatch_lines(["derivcheck: seed 0, 300 trials per derivation"])

@@ -197,16 +197,17 @@ def _fast_compile(what: str, rows: int, devices: tuple) -> bool:
     return what == "conditioning" or rows <= FAST_COMPILE_ROWS
 
 
-COMPILED_KEPT = int(os.environ.get("DERIVCHECK_COMPILED_KEPT", "128"))
+COMPILED_KEPT = int(os.environ.get("DERIVCHECK_COMPILED_KEPT", "256"))
 """How many compiled functions each cache keeps (least recently used go first).
 
-Every kept function holds its XLA executables, and each executable holds
-memory mappings of its machine code: Linux's default ``vm.max_map_count``
-(65 530) ran out in a process that checked a few hundred derivations while
-1 024 were kept (SIGSEGV, "LLVM compilation error: Cannot allocate memory").
-One check uses a handful (a size set's trial and values functions, a
-conditioning pass, a shrink's candidates), so 128 keeps every reuse within a
-check and across nearby checks, at a few thousand mappings.
+Every kept function holds its XLA executables (one per size set and batch
+shape), and each executable holds memory mappings of its machine code: with
+1 024 kept, a process that checked a few hundred derivations reached Linux's
+default ``vm.max_map_count`` (65 530) — SIGSEGV, "LLVM compilation error:
+Cannot allocate memory" —, i.e. about 64 mappings a kept function. 256 keep
+about 16 000, a quarter of the limit, while still holding every function a
+run over the whole catalog reuses (a derivation keeps two or three: trial,
+values, conditioning), so checking it again at another seed compiles nothing.
 ``DERIVCHECK_COMPILED_KEPT`` changes it (the tests make it small)."""
 
 
