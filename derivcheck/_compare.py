@@ -326,6 +326,8 @@ def rounding_spread(fn, *args) -> jnp.ndarray:
         count = [0]
 
         def perturb(eqn, ins, outs):
+            if _exact(eqn, ins, outs):
+                return outs
             count[0] += 1
             bound = _accumulation_bound(eqn, ins, outs)
             return [_perturb(sample, 8 * count[0] + i, out, bound) for i, out in enumerate(outs)]
@@ -353,19 +355,36 @@ def _perturb(sample, site: int, x, bound=None):
     return x + (eps * xi * size).astype(x.dtype)
 
 
+EXACT_PRIMITIVES = frozenset(
+    """reshape broadcast_in_dim transpose squeeze expand_dims slice dynamic_slice dynamic_update_slice
+    concatenate pad gather scatter select_n rev copy copy_p neg abs sign max min clamp stop_gradient iota
+    floor ceil round reduce_max reduce_min argmax argmin sort eq ne lt le gt ge and or not
+    """.split()
+)
+"""Primitives whose results are exact (data movement, comparisons, sign changes): never rounded, never perturbed."""
+
+
+def _exact(eqn, ins, outs) -> bool:
+    """Whether an equation rounds nothing: an :data:`EXACT_PRIMITIVES` one, or a conversion that does not narrow."""
+    name = eqn.primitive.name
+    if name == "convert_element_type":
+        src, dst = jnp.result_type(ins[0]), jnp.result_type(outs[0])
+        return not (jnp.issubdtype(dst, jnp.inexact) and jnp.dtype(dst).itemsize < jnp.dtype(src).itemsize)
+    return name in EXACT_PRIMITIVES
+
+
 def _uniform_hash(shape: tuple[int, ...], sample, site: int) -> jnp.ndarray:
     """Pseudo-random numbers in ``[−1, 1)``, one per entry, from a hash of (entry, sample, site).
 
-    A 32-bit integer hash (multiply–xorshift, MurmurHash3's finalizer) instead
-    of ``jax.random``: a few integer operations per perturbed value, so the
-    perturbed program compiles nearly as fast as the formula itself.
+    A 32-bit integer hash (two multiply–xorshift rounds, after MurmurHash3's
+    finalizer) instead of ``jax.random``: a few integer operations per
+    perturbed value, so the perturbed program compiles quickly.
     """
     n = int(np.prod(shape, dtype=np.int64))
-    h = jnp.arange(n, dtype=jnp.uint32) * jnp.uint32(0x9E3779B1)
-    h = h ^ (jnp.asarray(sample, jnp.uint32) * jnp.uint32(0x85EBCA77) + jnp.uint32(site * 0xC2B2AE3D % 2**32))
-    h = (h ^ (h >> 16)) * jnp.uint32(0x85EBCA6B)
-    h = (h ^ (h >> 13)) * jnp.uint32(0xC2B2AE35)
-    h = h ^ (h >> 16)
+    seed = jnp.asarray(sample, jnp.uint32) * jnp.uint32(0x85EBCA77) + jnp.uint32(site * 0xC2B2AE3D % 2**32)
+    h = (jnp.arange(n, dtype=jnp.uint32) ^ seed) * jnp.uint32(0x9E3779B1)
+    h = (h ^ (h >> 15)) * jnp.uint32(0x85EBCA6B)
+    h = h ^ (h >> 13)
     return (h.astype(jnp.float64) * 2.0**-31 - 1.0).reshape(shape)
 
 
