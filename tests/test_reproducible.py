@@ -112,6 +112,5 @@ def test_plugin_runs_are_reproducible_by_seed(pytester):
     assert first == again
     assert first != other
     assert any(
-        "reproduce: pytest test_repro.py::repro.plugin_wrong --derivcheck-seed 3 --derivcheck-trials 10" in x
-        for x in first
+        "reproduce: pytest test_repro.py::plugin_wrong --derivcheck-seed 3 --derivcheck-trials 10" in x for x in first
     )

@@ -80,7 +80,8 @@ def read(statement: str, symbols: dict[str, Any], claim: Any, inputs: Any) -> tu
     if kind not in KINDS or getattr(claim, "hvp", False):
         raise LatexError(f"dc.latex reads gradients, Jacobians, Hessians and VJPs (dc.Gradient(...), …), got {claim!r}")
     arg_dims, dims = symbolic_shapes(inputs)
-    wrt = claim.wrt if isinstance(claim.wrt, str) else list(arg_dims)[claim.wrt]
+    wrt_arg = claim.wrt  # a name, or a position among the arguments
+    wrt = wrt_arg if isinstance(wrt_arg, str) else list(arg_dims)[wrt_arg]
     table = Table(symbols, arg_dims)
     ctx = R.Context(table, dims)
     members = parse(normalize(statement)).children

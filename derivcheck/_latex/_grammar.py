@@ -122,7 +122,7 @@ def normalize(statement: str) -> str:
     """The statement with meaningless markup removed and equivalent forms spelled one way.
 
     >>> normalize(r"\\left( \\mathbf{x}^T \\bm y \\right).")
-    '( {x}^\\\\top  y )'
+    '( x^\\\\top y )'
     """
     text = statement.strip()
     text = re.sub(r"[.,;]\s*$", "", text).strip()
