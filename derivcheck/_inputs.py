@@ -118,6 +118,16 @@ class ArraySpec(Protocol):
         ...
 
 
+class Unconstrained:
+    """A spec that limits no size: no minimum, no order between dimensions (the default of most specs)."""
+
+    def min_sizes(self) -> dict[str, int]:
+        return {}
+
+    def constraints(self) -> tuple[tuple[str, str, int], ...]:
+        return ()
+
+
 def _shape(dims: tuple[Dim, ...], sizes: Mapping[str, int]) -> tuple[int, ...]:
     try:
         return tuple(d if isinstance(d, int) else int(sizes[d]) for d in dims)
@@ -147,7 +157,7 @@ def _check_dims(dims: Iterable[Any], what: str) -> tuple[Dim, ...]:
 
 
 @dataclasses.dataclass(frozen=True)
-class Normal:
+class Normal(Unconstrained):
     """Gaussian entries ``mean + scale * N(0, 1)``, reshaped by the regime."""
 
     dims: tuple[Dim, ...]
@@ -157,12 +167,6 @@ class Normal:
 
     def shape(self, sizes):
         return _shape(self.dims, sizes)
-
-    def min_sizes(self):
-        return {}
-
-    def constraints(self):
-        return ()
 
     def sample(self, rng, n, sizes, regime):
         regime = regime_params(regime)
@@ -174,7 +178,7 @@ class Normal:
 
 
 @dataclasses.dataclass(frozen=True)
-class Uniform:
+class Uniform(Unconstrained):
     """Entries uniform on ``[low, high)``; ``constant`` makes them all equal."""
 
     dims: tuple[Dim, ...]
@@ -185,19 +189,13 @@ class Uniform:
     def shape(self, sizes):
         return _shape(self.dims, sizes)
 
-    def min_sizes(self):
-        return {}
-
-    def constraints(self):
-        return ()
-
     def sample(self, rng, n, sizes, regime):
         draw = lambda r, s: r.uniform(self.low, self.high, s)
         return _draw(rng, n, self.shape(sizes), regime_params(regime), draw).astype(self.dtype)
 
 
 @dataclasses.dataclass(frozen=True)
-class Positive:
+class Positive(Unconstrained):
     """Positive entries, log-uniform on ``[low, high]`` (regimes ``large``/``tiny`` rescale)."""
 
     dims: tuple[Dim, ...]
@@ -208,12 +206,6 @@ class Positive:
     def shape(self, sizes):
         return _shape(self.dims, sizes)
 
-    def min_sizes(self):
-        return {}
-
-    def constraints(self):
-        return ()
-
     def sample(self, rng, n, sizes, regime):
         regime = regime_params(regime)
         draw = lambda r, s: np.exp(r.uniform(np.log(self.low), np.log(self.high), s))
@@ -221,7 +213,7 @@ class Positive:
 
 
 @dataclasses.dataclass(frozen=True)
-class Bernoulli:
+class Bernoulli(Unconstrained):
     """0/1 labels (as floats) with ``P(1) = p``; the same in every regime."""
 
     dims: tuple[Dim, ...]
@@ -230,12 +222,6 @@ class Bernoulli:
 
     def shape(self, sizes):
         return _shape(self.dims, sizes)
-
-    def min_sizes(self):
-        return {}
-
-    def constraints(self):
-        return ()
 
     def sample(self, rng, n, sizes, regime):
         return (rng.random((n, *self.shape(sizes))) < self.p).astype(self.dtype)
@@ -344,7 +330,7 @@ class Design:
 
 
 @dataclasses.dataclass(frozen=True)
-class Constant:
+class Constant(Unconstrained):
     """A fixed value (e.g. a hyper-parameter like ``alpha = 0.01``)."""
 
     value: Any
@@ -353,12 +339,6 @@ class Constant:
 
     def shape(self, sizes):
         return tuple(jnp.shape(self.value))
-
-    def min_sizes(self):
-        return {}
-
-    def constraints(self):
-        return ()
 
     def sample(self, rng, n, sizes, regime):
         value = np.asarray(self.value, self.dtype)

@@ -20,6 +20,7 @@ from derivcheck._inputs import (
     Dim,
     InputSpecError,
     Normal,
+    Unconstrained,
     _check_dims,
     _draw,
     _number,
@@ -41,7 +42,7 @@ def _haar_orthogonal(rng: np.random.Generator, n_trials: int, n: int) -> np.ndar
 
 
 @dataclasses.dataclass(frozen=True)
-class Symmetric:
+class Symmetric(Unconstrained):
     """A symmetric matrix ``(A + Aᵀ)/2``, ``A`` Gaussian; regimes act on ``A`` as for :class:`Normal`."""
 
     dims: tuple[Dim, ...]
@@ -51,19 +52,13 @@ class Symmetric:
     def shape(self, sizes):
         return _square(self.dims, sizes)
 
-    def min_sizes(self):
-        return {}
-
-    def constraints(self):
-        return ()
-
     def sample(self, rng, n, sizes, regime):
         a = Normal((*self.dims, *self.dims), scale=self.scale, dtype=self.dtype).sample(rng, n, {**sizes}, regime)
         return ((a + np.swapaxes(a, -1, -2)) / 2).astype(self.dtype)
 
 
 @dataclasses.dataclass(frozen=True)
-class SPD:
+class SPD(Unconstrained):
     """A symmetric positive-definite matrix ``Q diag(λ) Qᵀ`` with condition number ``condition``.
 
     ``Q`` is Haar-orthogonal and ``λ`` is log-uniform on ``[1, condition]``
@@ -79,12 +74,6 @@ class SPD:
     def shape(self, sizes):
         return _square(self.dims, sizes)
 
-    def min_sizes(self):
-        return {}
-
-    def constraints(self):
-        return ()
-
     def sample(self, rng, n, sizes, regime):
         regime = regime_params(regime)
         size = self.shape(sizes)[0]
@@ -98,7 +87,7 @@ class SPD:
 
 
 @dataclasses.dataclass(frozen=True)
-class Orthogonal:
+class Orthogonal(Unconstrained):
     """A Haar-distributed orthogonal matrix; the same in every regime (``constant``: the identity)."""
 
     dims: tuple[Dim, ...]
@@ -106,12 +95,6 @@ class Orthogonal:
 
     def shape(self, sizes):
         return _square(self.dims, sizes)
-
-    def min_sizes(self):
-        return {}
-
-    def constraints(self):
-        return ()
 
     def sample(self, rng, n, sizes, regime):
         size = self.shape(sizes)[0]
@@ -121,7 +104,7 @@ class Orthogonal:
 
 
 @dataclasses.dataclass(frozen=True)
-class Triangular:
+class Triangular(Unconstrained):
     """A lower (or upper) triangular matrix with Gaussian off-diagonal entries and a diagonal
     ``exp(N(0, 1/4))`` kept away from zero (so it is invertible and well conditioned);
     regimes scale and shift it as for :class:`Normal`, ``constant`` makes every entry
@@ -133,12 +116,6 @@ class Triangular:
 
     def shape(self, sizes):
         return _square(self.dims, sizes)
-
-    def min_sizes(self):
-        return {}
-
-    def constraints(self):
-        return ()
 
     def sample(self, rng, n, sizes, regime):
         regime = regime_params(regime)
@@ -174,7 +151,7 @@ class Labels:
 
 
 @dataclasses.dataclass(frozen=True)
-class Signs:
+class Signs(Unconstrained):
     """``±1`` labels (as floats) with ``P(+1) = p``; the same in every regime."""
 
     dims: tuple[Dim, ...]
@@ -183,12 +160,6 @@ class Signs:
 
     def shape(self, sizes):
         return _shape(self.dims, sizes)
-
-    def min_sizes(self):
-        return {}
-
-    def constraints(self):
-        return ()
 
     def sample(self, rng, n, sizes, regime):
         return np.where(rng.random((n, *self.shape(sizes))) < self.p, 1.0, -1.0).astype(self.dtype)
