@@ -209,7 +209,7 @@ def entry_floor_fraction(dtype: DTypeLike) -> float:
     >>> round(entry_floor_fraction("float64"), 5), entry_floor_fraction("float32")
     (0.00466, 1.0)
     """
-    eps = float(np.finfo(np.dtype(dtype)).eps) if dtype is not None else float(np.finfo(np.float64).eps)
+    eps = float(jnp.finfo(np.float64 if dtype is None else dtype).eps)
     base = _default_field(default_tolerance(dtype), "rtol")
     return min(1.0, ENTRY_FLOOR_ULPS * eps / base) if base > 0 else 1.0
 

@@ -87,7 +87,8 @@ class Family(Protocol):
 
         Optional, ``analysis``: how a failure is diagnosed — ``"equality"`` (a derived value
         against a reference), ``"spectrum"`` (definiteness) or, by default, ``"conditions"``
-        (see :class:`~derivcheck._result.Evidence`)."""
+        (see :class:`~derivcheck._result.Evidence`); and ``degenerate(stats, failed) ->
+        {reason: mask}``: the trials to skip as degenerate draws (see :func:`_skip_degenerate`)."""
         ...
 
 
