@@ -123,3 +123,71 @@ def test_spread_is_deterministic_and_traceable():
     assert float(eager) == float(jax.jit(lambda t: rounding_spread(f, t))(t))
     batched = jax.vmap(lambda t: rounding_spread(f, t))(jnp.stack([t, t]))
     assert np.all(np.asarray(batched) == float(eager)) and MCA_FACTOR > 1
+
+
+# ---- entry-wise judgement: small entries are judged at their own size
+
+SCALES = jnp.array([1.0, 2.0, 1e-8, 3e-8, 1.0, 5e-9])
+WEIGHTED = dc.inputs(x=dc.normal("n"), sizes=[{"n": 6}])
+
+
+def _weighted_square(x):
+    return 0.5 * jnp.sum(SCALES * x**2)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_gradient_wrong_by_half_in_entries_1e8_times_smaller_fails(reg, seed):
+    """``∇ = s ⊙ x`` with ``s`` spanning eight orders: wrong by 50 % only in the small entries, the error is
+    ``5e-9 ‖∇‖∞`` — inside the norm-wise ``rtol = 1e-7``, 10⁸ times over the small entries' own size."""
+
+    @dc.gradient(of=_weighted_square, inputs=WEIGHTED, registry=reg, name="small_wrong")
+    def small_wrong(x):
+        return SCALES * x * jnp.where(SCALES < 1e-3, 1.5, 1.0)
+
+    @dc.gradient(of=_weighted_square, inputs=WEIGHTED, registry=reg, name="small_right")
+    def small_right(x):
+        return x * SCALES
+
+    wrong = dc.check(small_wrong, trials=60, seed=seed)
+    assert wrong.outcome == "fails" and wrong.max_rel_err == pytest.approx(1 / 3, rel=1e-6)  # |1.5 − 1| / 1.5
+    assert {c.regime for c in wrong.cells if c.failures} >= {"typical", "large", "shifted", "constant"}
+    assert dc.check(small_right, trials=60, seed=seed).outcome == "holds"
+
+
+def _centered_square(x):
+    return 0.5 * jnp.sum((x - jnp.mean(x)) ** 2)
+
+
+CENTERED = dc.inputs(x=dc.normal("n"), sizes=[{"n": 5}, {"n": 40}])
+
+
+def _softmax_ce(z, y):
+    return jax.nn.logsumexp(z) - jnp.dot(z, y)
+
+
+SOFTMAX = dc.inputs(z=dc.normal("C"), y=dc.one_hot(classes="C"), sizes=[{"C": 3}, {"C": 30}])
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_right_formulas_with_entries_zero_by_cancellation_hold(reg, seed):
+    """``x − x̄`` (exactly 0 in every entry of a constant vector, rounding of ``|x|`` otherwise) and
+    ``softmax(z) − y`` (entries ``1 − 1`` at a saturated softmax), each computed in another order than JAX."""
+
+    @dc.gradient(of=_centered_square, inputs=CENTERED, registry=reg, name="centered")
+    def centered(x):
+        return (x.shape[0] * x - jnp.sum(x)) / x.shape[0]
+
+    @dc.gradient(of=_softmax_ce, wrt="z", inputs=SOFTMAX, registry=reg, name="softmax_ce")
+    def softmax_ce(z, y):
+        e = jnp.exp(z - jnp.max(z))
+        return e / jnp.sum(e) - y
+
+    @dc.gradient(of=_softmax_ce, wrt="z", inputs=SOFTMAX, registry=reg, name="softmax_ce_half")
+    def softmax_ce_half(z, y):
+        e = jnp.exp(z - jnp.max(z))
+        return e / jnp.sum(e) - 0.5 * y
+
+    for d in (centered, softmax_ce):
+        r = dc.check(d, trials=80, seed=seed)
+        assert r.outcome == "holds", r.message
+    assert dc.check(softmax_ce_half, trials=80, seed=seed).outcome == "fails"

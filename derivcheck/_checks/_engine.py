@@ -87,7 +87,8 @@ class Family(Protocol):
 
         Optional, ``analysis``: how a failure is diagnosed — ``"equality"`` (a derived value
         against a reference), ``"spectrum"`` (definiteness) or, by default, ``"conditions"``
-        (see :class:`~derivcheck._result.Evidence`)."""
+        (see :class:`~derivcheck._result.Evidence`); and ``degenerate(stats, failed) ->
+        {reason: mask}``: the trials to skip as degenerate draws (see :func:`_skip_degenerate`)."""
         ...
 
 
@@ -165,10 +166,16 @@ class Run:
     regimes: Sequence[str]  # each trial's regime
     cells: list[Cell]
     worst: Trial
+    usable: np.ndarray | None = None  # trials judged (not degenerate: see _skip_degenerate); all finite ones if None
+
+    @property
+    def valid(self) -> np.ndarray:
+        """Which trials were judged: the usable ones (finite reference, not degenerate)."""
+        return np.asarray(self.stats["finite_reference"] if self.usable is None else self.usable, bool)
 
     @property
     def trials(self) -> int:
-        return int(self.stats["finite_reference"].sum())
+        return int(self.valid.sum())
 
 
 def jit_hint(exc: BaseException) -> str:
@@ -425,8 +432,7 @@ def run_batched(d: Derivation, config: CheckConfig, family: Family) -> Result:
     stats, failed, badness, rel = _judge(family, d, batches, tol)
     trial_sizes = Labels.repeat([b.sizes for b in batches], [len(b.names) for b in batches])
     trial_regimes = Labels.concat([b.names for b in batches])
-    _check_finite(stats, trial_sizes, trial_regimes, notes)
-    valid = stats["finite_reference"]
+    valid = _skip_degenerate(family, stats, failed, trial_sizes, trial_regimes, notes)
     failed = failed & valid
     badness = np.where(valid, badness, -np.inf)
     rel = np.where(valid, rel, np.nan)
@@ -434,7 +440,7 @@ def run_batched(d: Derivation, config: CheckConfig, family: Family) -> Result:
     worst_i = int(np.argmax(badness))
     abs_all = stats.get("abs_err", np.full(len(trial_sizes), np.nan))
     worst = _worst_trial(family, d, batches, worst_i, float(abs_all[worst_i]), float(rel[worst_i]))
-    run = Run(d, tol, stats, failed, badness, rel, trial_sizes, trial_regimes, cells, worst)
+    run = Run(d, tol, stats, failed, badness, rel, trial_sizes, trial_regimes, cells, worst, valid)
     message, extra = family.summarize(d, run)
     evidence = _evidence(d, family, run, batches) if failed.any() else None  # diagnosed by the orchestration
     abs_valid, rel_valid = abs_all[valid], rel[valid]
@@ -542,24 +548,47 @@ def _measure_conditioning(family, d, batches: list[_Batch], failed: np.ndarray) 
             b.stats[k] = measured[i][k] if i in measured else np.zeros(len(b.names))
 
 
-def _check_finite(stats, trial_sizes, trial_regimes, notes) -> None:
-    ref_ok = stats["finite_reference"]
-    der_ok = stats["finite_derived"]
-    n = ref_ok.size
-    if not ref_ok.any():
+def _skip_degenerate(family, stats, failed, trial_sizes, trial_regimes, notes) -> np.ndarray:
+    """The usable trials: degenerate draws are skipped with a note, and no usable trial is an error.
+
+    A trial is degenerate when its reference is not finite (inputs outside
+    its domain, a singular matrix) or when the family says so (optional
+    ``degenerate(stats, failed) -> {reason: mask}``: a kink of ``of``, a removable
+    singularity of the derived formula). A derived side that is not finite
+    where the trial is usable is an error that names where, or, when finite
+    trials fail anyway, a note (the check fails on those).
+    """
+    reasons = {"non-finite reference": ~np.asarray(stats["finite_reference"], bool)}
+    more = getattr(family, "degenerate", None)
+    if more is not None:
+        reasons.update({k: np.asarray(v, bool) for k, v in more(stats, failed).items()})
+    skip = np.logical_or.reduce(list(reasons.values()))
+    n = skip.size
+    counts = "; ".join(_skipped(mask, why, trial_regimes) for why, mask in reasons.items() if mask.any())
+    if reasons["non-finite reference"].all():
         raise CheckError("the reference is NaN or inf on every trial: check the inputs' domain")
-    if (~ref_ok).any():
-        notes.append(
-            f"reference not finite in {int((~ref_ok).sum())} of {n} trials (inputs outside its domain); skipped"
-        )
-    bad = ref_ok & ~der_ok
+    if skip.all():
+        raise CheckError(f"no usable trial: all {n} are degenerate ({counts}); draw inputs away from such points")
+    if skip.any():
+        notes.append(f"{int(skip.sum())} of {n} degenerate trials skipped: {counts}")
+    der_ok = np.asarray(stats["finite_derived"], bool)
+    bad = ~skip & ~der_ok
     if bad.any():
         i = int(np.argmax(bad))
-        raise CheckError(
+        what = (
             f"derived returns NaN or inf in {int(bad.sum())} of {n} trials where the reference is "
-            f"finite (first at {where(trial_sizes[i], trial_regimes[i])}); "
-            "make it numerically stable there or restrict its inputs"
+            f"finite (first at {where(trial_sizes[i], trial_regimes[i])})"
         )
+        if not (np.asarray(failed, bool) & ~skip & der_ok).any():
+            raise CheckError(f"{what}; make it numerically stable there or restrict its inputs")
+        notes.append(f"{what}: not judged, the finite trials already fail")  # the verdict stands without them
+    return ~skip & der_ok
+
+
+def _skipped(mask: np.ndarray, why: str, trial_regimes) -> str:
+    """``"3 with a kink of of= in regime constant"``."""
+    regimes = sorted({trial_regimes[int(j)] for j in np.flatnonzero(mask)})
+    return f"{int(mask.sum())} with {why} in regime{'s' if len(regimes) > 1 else ''} {', '.join(regimes)}"
 
 
 def _cells(stats, failed, rel, trial_sizes, trial_regimes) -> list[Cell]:
@@ -686,7 +715,7 @@ def _size_set_evidence(d, family, run: Run, b: _Batch, sl: slice, names: tuple[s
         sizes=b.sizes,
         regimes=np.asarray(b.names),
         failed=failed,
-        valid=np.asarray(run.stats["finite_reference"][sl], bool),
+        valid=run.valid[sl],
         rel_err=np.asarray(run.rel_err[sl], float),
         inputs=inputs,
         stats={k: np.asarray(v)[sl] for k, v in run.stats.items()},

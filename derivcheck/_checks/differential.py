@@ -24,7 +24,15 @@ import jax.numpy as jnp
 from derivcheck._checks._engine import CheckError, Run, jit_hint, one_line, where
 from derivcheck._checks._kind import Plan, batched, fixed
 from derivcheck._checks.robust import KinkAware
-from derivcheck._compare import conditioning_scale, judge_equality, rounding_allowance, trial_errors
+from derivcheck._compare import (
+    MCA_FACTOR,
+    conditioning_scale,
+    entry_excess,
+    entry_spreads,
+    judge_equality,
+    judged_tolerance,
+    trial_errors,
+)
 from derivcheck._derivation import JVP, VJP, Derivation, Gradient, Jacobian
 
 
@@ -172,21 +180,31 @@ class Differential:
         ref = self.reference(d, args, extra)
         got = self.derived(d, args, extra)
         abs_err, scale, _ = trial_errors(got, ref)
+        tol, floor = judged_tolerance(d.tolerance, got, ref)
+        excess, rel = entry_excess(got, ref, tol, floor)
         stats = {
             "abs_err": abs_err.astype(jnp.float64),
             "scale": scale.astype(jnp.float64),
             "finite_derived": jnp.all(jnp.isfinite(got)),
             "finite_reference": jnp.all(jnp.isfinite(ref)),
+            "entry_excess": excess,
+            "entry_rel": rel,
+            "entry_rtol": jnp.asarray(tol.rtol, jnp.float64),
+            "entry_atol": jnp.asarray(tol.atol, jnp.float64),
         }
         return stats, (got, ref)
 
     def conditioning(self, d, args, extra):
-        """How much of a difference rounding can explain: ``terms`` (T) and ``rounding`` (measured, both sides)."""
+        """How much of a difference rounding can explain: ``terms`` (T) and ``rounding`` (measured, both sides),
+        and the entry-wise test made again with them (:func:`derivcheck._compare.entry_excess`)."""
         reference, derived = (lambda a, e: self.reference(d, a, e)), (lambda a, e: self.derived(d, a, e))
-        return {
-            "terms": conditioning_scale(reference, (args, extra)),
-            "rounding": rounding_allowance(derived, reference, args, extra),
-        }
+        got, ref = derived(args, extra), reference(args, extra)
+        terms = conditioning_scale(reference, (args, extra))
+        s_der, s_ref = (_one_spread(fn, got, args, extra) for fn in (derived, reference))
+        tol, floor = judged_tolerance(d.tolerance, got, ref)
+        excess, rel = entry_excess(got, ref, tol, floor, terms=terms, rounding=MCA_FACTOR * (s_der + s_ref))
+        rounding = MCA_FACTOR * (jnp.max(s_der, initial=0.0) + jnp.max(s_ref, initial=0.0))  # rounding_allowance
+        return {"terms": terms, "rounding": rounding, "entry_excess": excess, "entry_rel": rel}
 
     def judge(self, stats, tol):
         return judge_equality(stats, tol)
@@ -195,7 +213,7 @@ class Differential:
         ref_name = self.rule.name
         n = run.trials
         bad = int(run.failed.sum())
-        rel = run.rel_err[run.stats["finite_reference"]]
+        rel = run.rel_err[run.valid]
         if not bad:
             return f"matches {ref_name} on {n} trials; max rel. error {rel.max():.1e}", {}
         regimes = sorted({c.regime for c in run.cells if c.failures})
@@ -206,6 +224,14 @@ class Differential:
             f"differs from {ref_name} in {bad} of {n} trials ({where_txt}); worst rel. error "
             f"{w.rel_err:.2g} at {where(w.sizes, w.regime)}"
         ), {}
+
+
+def _one_spread(fn, like, args, extra) -> jax.Array:
+    """``fn``'s entry-wise Monte Carlo arithmetic spread, shaped like ``like`` (0 where it cannot be measured)."""
+    spreads = entry_spreads(fn, args, extra)
+    if len(spreads) != 1 or jnp.shape(spreads[0]) != jnp.shape(like):
+        return jnp.zeros(jnp.shape(like), jnp.float64)
+    return spreads[0]
 
 
 def _fname(fn) -> str:
