@@ -92,6 +92,10 @@ class Guardable(Conditioned, Protocol):
         """The dtype to judge at from one trial's abstract values, ``None`` when :meth:`validate` must say more."""
         ...
 
+    def second_opinion(self, d: Derivation, args: tuple, extra: dict) -> dict[str, Any]:
+        """Central differences of ``of`` against both sides of one trial (traceable)."""
+        ...
+
 
 @dataclasses.dataclass(frozen=True)
 class KinkAware:
@@ -106,6 +110,11 @@ class KinkAware:
     def analysis(self) -> str:
         """The guarded family's diagnosis (see :mod:`derivcheck._checks._kind`)."""
         return getattr(self.inner, "analysis", "conditions")
+
+    @property
+    def reference_name(self) -> str:
+        """The guarded family's reference, for messages (``"jax.grad"``)."""
+        return getattr(self.inner, "reference_name", "the reference")
 
     def extra_inputs(self, d, args):
         return self.inner.extra_inputs(d, args)
@@ -124,6 +133,10 @@ class KinkAware:
 
     def judge(self, stats, tol):
         return self.inner.judge(stats, tol)
+
+    def second_opinion(self, d, args, extra):
+        """The guarded family's second opinion on the reference (:mod:`derivcheck._checks.second_opinion`)."""
+        return self.inner.second_opinion(d, args, extra)
 
     def summarize(self, d: Derivation, run: Run):
         message, extra = self.inner.summarize(d, run)
