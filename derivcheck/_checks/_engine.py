@@ -450,12 +450,14 @@ def run_batched(d: Derivation, config: CheckConfig, family: Family) -> Result:
         stats = _concat(batches)
     run = Run(d, tol, stats, failed, badness, rel, trial_sizes, trial_regimes, cells, worst)
     message, extra = family.summarize(d, run)
-    inconclusive = second is not None and second.inconclusive
-    name = getattr(family, "reference_name", "the reference")
-    if inconclusive:  # the reference is in doubt: no diagnosis of the derivation
-        message = second.message(name, int(failed.sum()), run.trials, tol.rtol)
-    elif second is not None:
-        notes.append(second.note(name))
+    inconclusive = False
+    if second is not None:
+        name = getattr(family, "reference_name", "the reference")
+        inconclusive = second.inconclusive
+        if inconclusive:  # the reference is in doubt: no diagnosis of the derivation
+            message = second.message(name, int(failed.sum()), run.trials, tol.rtol)
+        else:
+            notes.append(second.note(name))
     evidence = _evidence(d, family, run, batches) if failed.any() and not inconclusive else None
     abs_valid, rel_valid = abs_all[valid], rel[valid]
     return Result(
