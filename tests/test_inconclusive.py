@@ -8,7 +8,6 @@ while its values are ``gammaln``'s, accurate to the last digits. A hand formula
 """
 
 import json
-import textwrap
 
 import jax
 import jax.numpy as jnp
@@ -26,6 +25,8 @@ from derivcheck._report.markdown import markdown
 from derivcheck._report.table import plain_lines, run_grid
 from derivcheck._report.text import details, failure_report, headline
 from derivcheck._result import Results, summary
+
+pytest_plugins = ["pytester"]
 
 SEEDS = (0, 1, 2)
 
@@ -195,34 +196,45 @@ def test_a_tolerance_above_the_references_error_silences_it(reg):
 
 def test_the_command_exits_1_on_inconclusive(tmp_path):
     user = tmp_path / "rough.py"
-    user.write_text(
-        textwrap.dedent(
-            """
-            import jax, jax.numpy as jnp
-            from jax.scipy.special import digamma, gammaln
-            import derivcheck as dc
-
-            @jax.custom_jvp
-            def rough(x):
-                return gammaln(x)
-
-            @rough.defjvp
-            def _(p, t):
-                (x,), (dx,) = p, t
-                psi = jnp.log(x) - 1 / (2 * x) - 1 / (12 * x**2) + 1 / (120 * x**4) - 1 / (252 * x**6)
-                return rough(x), psi * dx
-
-            @dc.gradient(of=lambda x: jnp.sum(rough(x)), inputs=dc.inputs(x=dc.positive("n", low=3.0, high=20.0),
-                         sizes=[{"n": 4}], regimes=("typical",)), name="rough.right")
-            def right(x):
-                return digamma(x)
-            """
-        )
-    )
+    user.write_text(ROUGH_MODULE)
     out = tmp_path / "out.json"
     assert cli.main(["run", "--load", str(user), "rough.*", "--trials", "40", "--json", str(out)]) == 1
-    doc = json.loads(out.read_text())
-    assert doc["results"][0]["outcome"] == "inconclusive" and doc["ok"] is False
+    doc = {r["name"]: r for r in json.loads(out.read_text())["results"]}
+    assert doc["rough.right"]["outcome"] == "inconclusive" and doc["rough.right"]["ok"] is False
+    assert doc["rough.known"]["outcome"] == "inconclusive" and doc["rough.known"]["ok"] is True
+
+
+ROUGH_MODULE = """
+import jax, jax.numpy as jnp
+from jax.scipy.special import digamma, gammaln
+import derivcheck as dc
+
+@jax.custom_jvp
+def rough(x):
+    return gammaln(x)
+
+@rough.defjvp
+def _(p, t):
+    (x,), (dx,) = p, t
+    return rough(x), (jnp.log(x) - 1 / (2 * x) - 1 / (12 * x**2) + 1 / (120 * x**4) - 1 / (252 * x**6)) * dx
+
+SPEC = dc.inputs(x=dc.positive("n", low=3.0, high=20.0), sizes=[{"n": 4}], regimes=("typical",))
+
+@dc.gradient(of=lambda x: jnp.sum(rough(x)), inputs=SPEC, name="rough.right")
+def right(x):
+    return digamma(x)
+
+@dc.gradient(of=lambda x: jnp.sum(rough(x)), inputs=SPEC, name="rough.known", expect=dc.fails("rough reference"))
+def known(x):
+    return digamma(x)
+"""
+
+
+def test_pytest_fails_an_inconclusive_item_with_a_report_that_begins_inconclusive(pytester, fresh_default_registry):
+    pytester.makepyfile(derivations_rough=ROUGH_MODULE)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-rA", "--derivcheck-trials", "40")
+    result.assert_outcomes(failed=1, xfailed=1)
+    result.stdout.fnmatch_lines(["inconclusive: rough.right (gradient), expected to hold — jax.grad differs*rtol=*"])
 
 
 # ---- the differences themselves
