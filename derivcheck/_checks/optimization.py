@@ -37,8 +37,9 @@ rounding of ``jax.hessian(f)``'s entries: at a saturated softmax ``H ≈ 0`` is
 computed from terms of size 1, and its eigenvalues of order ``ε`` are rounding,
 not non-convexity. (Modelling ``ρ_H`` by ``ρ_f / max(1, ‖x‖∞)²`` instead would
 halve the cost of a convexity check, but fails the catalog's concave softmax
-log-likelihood at three saturated points: an eigenvalue of ``−7e-15``.) A gradient below ``ρ_∇f`` is rounding (the point is
-stationary: a descent claim has nothing to show there). Unlike a bound by the
+log-likelihood at three saturated points: an eigenvalue of ``−7e-15``.) A
+gradient below ``ρ_∇f`` is rounding (the point is stationary: a descent claim
+has nothing to show there). Unlike a bound by the
 largest intermediate, none of these grows with a huge intermediate that is only
 inverted, exponentiated or compared (a naive ``log(1 + e^t)`` at saturated ``t``),
 so such an intermediate excuses no negative curvature or ascent.
