@@ -4,6 +4,8 @@ Every planted error here was missed (held) or misreported before the Monte Carlo
 (:func:`derivcheck._compare.rounding_spread`); every correct twin holds on several seeds.
 """
 
+import itertools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -191,3 +193,123 @@ def test_right_formulas_with_entries_zero_by_cancellation_hold(reg, seed):
         r = dc.check(d, trials=80, seed=seed)
         assert r.outcome == "holds", r.message
     assert dc.check(softmax_ce_half, trials=80, seed=seed).outcome == "fails"
+
+
+# ---- definiteness margins and convexity tolerances: measured rounding, not the largest intermediate
+
+
+DEF_IN = dc.inputs(theta=dc.normal("d"), X=dc.normal("m", "d"), sizes=[{"m": 9, "d": 4}], regimes=("large",))
+
+
+def _pd_hvp(theta, X, v):
+    """``Xᵀ S X v + 10⁻³ v`` with ``σ = 1/(1 + exp(−z))``: ``exp(−z)`` up to ~1e300 here, only inverted."""
+    s = _naive_sigmoid(X @ theta)
+    return X.T @ (s * (1 - s) * (X @ v)) + 1e-3 * v
+
+
+def _rank_one_hvp(theta, X, v):
+    """``(1 + σ(z₀)) u uᵀ v``, ``u = X₀``: PSD of rank 1, with the same huge intermediate."""
+    u = X[0]
+    return u * (u @ v) * (1 + _naive_sigmoid(X @ theta)[0])
+
+
+def _indefinite_hvp(theta, X, v):
+    """The PD product with ``2·10⁻³ v₀ e₀`` taken off: negative along ``e₀`` where ``(XᵀSX)₀₀`` is small."""
+    return _pd_hvp(theta, X, v) - 2e-3 * v[0] * jnp.eye(4)[0]
+
+
+@pytest.mark.parametrize("matrix_free", [False, True], ids=["dense", "lanczos"])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_huge_intermediate_does_not_make_a_pd_matrix_numerically_zero(reg, seed, matrix_free):
+    def declare(kind, fn, name):
+        return dc.definite(kind, hvp=True, matrix_free=matrix_free, inputs=DEF_IN, registry=reg, name=name)(fn)
+
+    pd = dc.check(declare("pd", _pd_hvp, "pd"), trials=40, seed=seed)
+    assert pd.outcome == "holds", pd.message
+    singular = dc.check(declare("pd", _rank_one_hvp, "rank_one"), trials=40, seed=seed)
+    assert singular.outcome == "fails" and singular.spectrum is not None and singular.spectrum.found == "psd"
+    assert dc.check(declare("psd", _rank_one_hvp, "rank_one_psd"), trials=40, seed=seed).outcome == "holds"
+    indefinite = dc.check(declare("pd", _indefinite_hvp, "indefinite"), trials=40, seed=seed)
+    assert indefinite.outcome == "fails" and indefinite.spectrum is not None
+    assert indefinite.spectrum.found == "indefinite"
+
+
+POINTS = dc.inputs(x=dc.normal("n"), sizes=[{"n": 5}], regimes=("large",))
+
+
+def _naive_softplus(t):
+    """``log(1 + exp(t))``: ``exp(t)`` up to ~1e120 here (its square, in the Hessian, stays finite), only logged."""
+    return jnp.log(1.0 + jnp.exp(t))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_huge_intermediate_excuses_no_negative_curvature(reg, seed):
+    """``Σ softplus(7 x) − 0.01 Σ x²`` is concave wherever softplus has flattened (most of the ``large``
+    regime): caught at every point (the largest-intermediate margin excused it at most of them), while
+    ``Σ softplus(7 x) + 0.01 Σ x²`` (convex) holds."""
+
+    @dc.convex(inputs=POINTS, registry=reg, name="not_convex")
+    def not_convex(x):
+        return jnp.sum(_naive_softplus(7.0 * x)) - 0.01 * jnp.sum(x**2)
+
+    @dc.convex(inputs=POINTS, registry=reg, name="convex")
+    def convex(x):
+        return jnp.sum(_naive_softplus(7.0 * x)) + 0.01 * jnp.sum(x**2)
+
+    r = dc.check(not_convex, trials=40, seed=seed)
+    # ∇²f has −0.02 on the diagonal wherever |xᵢ| > 1.1: at every point but with probability ~5e-6
+    assert r.outcome == "fails" and sum(c.failures for c in r.cells) == r.trials, r.message
+    assert dc.check(convex, trials=40, seed=seed).outcome == "holds"
+
+
+# ---- the determinism guard: summation order is rounding, randomness is not
+
+GRAPH_IN = dc.inputs(x=dc.normal("n"), sizes=[{"n": 5}], regimes=("typical",))
+
+
+def _rotating_order():
+    """A derived gradient of ``Σ x²`` that adds its four terms in another order on every call, as summing over a
+    Python ``set`` of graph nodes does when the set is rebuilt (``2x = (10⁶ x + x) − 10⁶ x + x``: the order
+    changes the result by ~1e-10 relative, far beyond 16 ulps, far inside the check's tolerance)."""
+    calls = itertools.count()
+
+    def derived(x):
+        terms = [1e6 * x, x, -1e6 * x, x]
+        k = next(calls) % len(terms)
+        total = jnp.zeros_like(x)
+        for term in terms[k:] + terms[:k]:
+            total = total + term
+        return total
+
+    return derived
+
+
+def test_a_change_of_summation_order_is_not_nondeterminism(reg):
+    derived = _rotating_order()
+    x = jnp.asarray(np.random.default_rng(0).normal(size=5))
+    assert not np.array_equal(np.asarray(derived(x)), np.asarray(derived(x)))  # the calls differ indeed
+    d = dc.gradient(of=lambda x: jnp.sum(x**2), inputs=GRAPH_IN, registry=reg, name="set_order")(derived)
+    r = dc.check(d, trials=30)
+    assert r.outcome == "holds", r.message
+
+
+def test_a_global_counter_is_still_nondeterminism(reg):
+    calls = itertools.count()
+
+    @dc.gradient(of=lambda x: jnp.sum(x**2), inputs=GRAPH_IN, registry=reg, name="counter")
+    def counter(x):  # a tiny drift per call: 1e-9 relative, yet far beyond the rounding of 2x
+        return 2 * x * (1 + 1e-9 * next(calls))
+
+    r = dc.check(counter, trials=30)
+    assert r.outcome == "error" and "not deterministic" in r.message, r.message
+
+
+def test_a_random_draw_is_still_nondeterminism(reg):
+    rng = np.random.default_rng(0)
+
+    @dc.gradient(of=lambda x: jnp.sum(x**2), inputs=GRAPH_IN, registry=reg, name="random")
+    def random_draw(x):
+        return 2 * x + 1e-9 * rng.normal()
+
+    r = dc.check(random_draw, trials=30)
+    assert r.outcome == "error" and "not deterministic" in r.message, r.message

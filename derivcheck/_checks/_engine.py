@@ -28,6 +28,7 @@ import jax
 import numpy as np
 
 from derivcheck import _devices
+from derivcheck._checks.second_opinion import Opinion, doubt_bound, opinion
 from derivcheck._compare import ResolvedTolerance, merge_tolerance
 from derivcheck._derivation import Derivation
 from derivcheck._format import one_line
@@ -89,6 +90,14 @@ class Family(Protocol):
         against a reference), ``"spectrum"`` (definiteness) or, by default, ``"conditions"``
         (see :class:`~derivcheck._result.Evidence`); and ``degenerate(stats, failed) ->
         {reason: mask}``: the trials to skip as degenerate draws (see :func:`_skip_degenerate`)."""
+        ...
+
+
+class Opinionated(Family, Protocol):
+    """A family that can ask a second opinion on its reference (:mod:`derivcheck._checks.second_opinion`)."""
+
+    def second_opinion(self, d: Derivation, args: tuple, extra: dict) -> dict[str, jax.Array]:
+        """Central differences of ``of`` against both sides of one trial (traceable)."""
         ...
 
 
@@ -201,7 +210,7 @@ def _fast_compile(what: str, rows: int, devices: tuple) -> bool:
     """
     if any(dev.platform != "cpu" for dev in devices):
         return False
-    return what == "conditioning" or rows <= FAST_COMPILE_ROWS
+    return what in ("conditioning", "second_opinion") or rows <= FAST_COMPILE_ROWS
 
 
 COMPILED_KEPT = int(os.environ.get("DERIVCHECK_COMPILED_KEPT", "256"))
@@ -233,6 +242,8 @@ def _compiled(family: Family, d: Derivation, what: str, devices: tuple = (), fas
         if what == "conditioning":
             # only asked of families that have a conditioning pass (see _judge: hasattr(family, "conditioning"))
             return cast(Conditioned, family).conditioning(d, args, extra)
+        if what == "second_opinion":  # only asked of families that have one (see _second_opinion)
+            return cast(Opinionated, family).second_opinion(d, args, extra)
         stats, values = family.trial(d, args, extra)
         return (stats, values) if what == "values" else stats
 
@@ -440,16 +451,27 @@ def run_batched(d: Derivation, config: CheckConfig, family: Family) -> Result:
     worst_i = int(np.argmax(badness))
     abs_all = stats.get("abs_err", np.full(len(trial_sizes), np.nan))
     worst = _worst_trial(family, d, batches, worst_i, float(abs_all[worst_i]), float(rel[worst_i]))
+    second = _second_opinion(family, d, batches, failed, rel, judge_dtype)
+    if second is not None:
+        stats = _concat(batches)
     run = Run(d, tol, stats, failed, badness, rel, trial_sizes, trial_regimes, cells, worst, valid)
     message, extra = family.summarize(d, run)
-    evidence = _evidence(d, family, run, batches) if failed.any() else None  # diagnosed by the orchestration
+    inconclusive = False
+    if second is not None:
+        name = getattr(family, "reference_name", "the reference")
+        inconclusive = second.inconclusive
+        if inconclusive:  # the reference is in doubt: no diagnosis of the derivation
+            message = second.message(name, int(failed.sum()), run.trials, tol.rtol)
+        else:
+            notes.append(second.note(name))
+    evidence = _evidence(d, family, run, batches) if failed.any() and not inconclusive else None
     abs_valid, rel_valid = abs_all[valid], rel[valid]
     return Result(
         name=d.name,
         kind=d.kind,
         claim=d.claim_id,
         definiteness=d.definiteness,
-        outcome="fails" if failed.any() else "holds",
+        outcome="inconclusive" if inconclusive else "fails" if failed.any() else "holds",
         expect=d.expect,
         message=message,
         trials=run.trials,
@@ -526,15 +548,32 @@ def _concat(batches: list[_Batch]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([b.stats[k] for b in batches]) for k in batches[0].stats}
 
 
-def _measure_conditioning(family, d, batches: list[_Batch], failed: np.ndarray) -> None:
-    """Add the family's rounding scales to every batch (computed only for the trials that fail: 0 elsewhere)."""
+def _second_opinion(family, d, batches: list[_Batch], failed: np.ndarray, rel: np.ndarray, dtype: str):
+    """The second opinion on the reference (:mod:`derivcheck._checks.second_opinion`), or ``None``.
+
+    Asked only of a family that has one, when every failing trial fails by little
+    (:data:`~derivcheck._checks.second_opinion.DOUBT_BOUND`); its statistics join the batches'.
+    """
+    if not failed.any() or not hasattr(family, "second_opinion"):
+        return None
+    if not np.all(np.asarray(rel)[failed] <= doubt_bound(dtype)):
+        return None
+    _measure_conditioning(family, d, batches, failed, what="second_opinion")
+    return cast(Opinion, opinion(_concat(batches), failed))
+
+
+def _measure_conditioning(family, d, batches: list[_Batch], failed: np.ndarray, what: str = "conditioning") -> None:
+    """Add the family's rounding scales (or another per-trial pass, ``what``) to every batch.
+
+    Computed only for the trials that fail: 0 elsewhere.
+    """
     start = 0
     measured: dict[int, dict[str, np.ndarray]] = {}
     for i, b in enumerate(batches):
         n = len(b.names)
         rows = np.flatnonzero(failed[start : start + n])
         if rows.size:  # only the failing rows, padded to a bucket (few distinct shapes, little work)
-            got = b.call(family, d, "conditioning", rows=rows)
+            got = b.call(family, d, what, rows=rows)
             measured[i] = {}
             for k, v in got.items():
                 v = np.asarray(v)

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 
+from derivcheck._checks import second_opinion
 from derivcheck._checks._engine import CheckError, Run, jit_hint, one_line, where
 from derivcheck._checks._kind import Plan, batched, fixed
 from derivcheck._checks.robust import KinkAware
@@ -63,17 +64,37 @@ class Rule:
     extra_arg: str | None = None
     extra_like: str = ""
     scalar: bool = False
+    opinion: Callable[..., dict[str, Any]] | None = None
+    """``opinion(f, x, extra, derived, reference)``: the second opinion's statistics of one trial
+    (:mod:`derivcheck._checks.second_opinion`)."""
 
 
-GRADIENT = Rule(lambda f, x, e: jax.grad(f)(x), "jax.grad", "a gradient has the shape of the wrt argument", scalar=True)
-JACOBIAN = Rule(_jacobian, "jax.jacfwd", "a Jacobian has shape out.shape + wrt.shape, as jax.jacfwd")
-HESSIAN = Rule(lambda f, x, e: jax.hessian(f)(x), "jax.hessian", "a Hessian has shape wrt.shape * 2, as jax.hessian")
+GRADIENT = Rule(
+    lambda f, x, e: jax.grad(f)(x),
+    "jax.grad",
+    "a gradient has the shape of the wrt argument",
+    scalar=True,
+    opinion=lambda f, x, e, d, r: second_opinion.along_difference(f, x, d, r),
+)
+JACOBIAN = Rule(
+    _jacobian,
+    "jax.jacfwd",
+    "a Jacobian has shape out.shape + wrt.shape, as jax.jacfwd",
+    opinion=lambda f, x, e, d, r: second_opinion.along_worst_row(f, x, d, r),
+)
+HESSIAN = Rule(
+    lambda f, x, e: jax.hessian(f)(x),
+    "jax.hessian",
+    "a Hessian has shape wrt.shape * 2, as jax.hessian",
+    opinion=lambda f, x, e, d, r: second_opinion.along_worst_row(jax.grad(f), x, d, r),
+)
 VJP_RULE = Rule(
     lambda f, x, e: jax.vjp(f, x)[1](e["cotangent"])[0],
     "jax.vjp",
     "a VJP returns the cotangent pulled back to the wrt argument (its shape)",
     extra_arg="cotangent",
     extra_like="output",
+    opinion=lambda f, x, e, d, r: second_opinion.along_difference(lambda y: jnp.sum(e["cotangent"] * f(y)), x, d, r),
 )
 JVP_RULE = Rule(
     lambda f, x, e: jax.jvp(f, (x,), (e["tangent"],))[1],
@@ -81,6 +102,7 @@ JVP_RULE = Rule(
     "a JVP returns the tangent pushed forward to of's output (its shape)",
     extra_arg="tangent",
     extra_like="input",
+    opinion=lambda f, x, e, d, r: second_opinion.along_tangent(f, x, e["tangent"], d, r),
 )
 
 
@@ -205,6 +227,13 @@ class Differential:
         excess, rel = entry_excess(got, ref, tol, floor, terms=terms, rounding=MCA_FACTOR * (s_der + s_ref))
         rounding = MCA_FACTOR * (jnp.max(s_der, initial=0.0) + jnp.max(s_ref, initial=0.0))  # rounding_allowance
         return {"terms": terms, "rounding": rounding, "entry_excess": excess, "entry_rel": rel}
+
+    def second_opinion(self, d, args, extra):
+        """Central differences of ``of`` on one trial against both sides (see :mod:`.second_opinion`)."""
+        if self.rule.opinion is None:
+            raise CheckError(f"{self.rule.name} has no second opinion")
+        f, x = _partial(d, args)
+        return self.rule.opinion(f, x, extra, self.derived(d, args, extra), self.reference(d, args, extra))
 
     def judge(self, stats, tol):
         return judge_equality(stats, tol)

@@ -45,7 +45,15 @@ only when no trial is usable.
 functions: :func:`nondeterminism` traces the derived function (and ``of``)
 twice on the worst trial's inputs and, when the two programs differ, calls it
 twice and reports a difference beyond rounding (randomness drawn at trace
-time, global state, a counter).
+time, global state, a counter). *Beyond rounding* means beyond both
+``16 ε max|output|`` and the function's own measured rounding at those inputs,
+``16 ×`` its Monte Carlo arithmetic spread
+(:func:`derivcheck._compare.rounding_spread`): a function that adds the same
+terms in another order on each call (iterating a Python ``set``, a graph
+traversal) changes its result only by the rounding of those additions — at
+most ``n ε Σ|terms|`` for ``n`` terms (Higham, Thm 3.1), which the spread
+sees, as every partial sum is perturbed by ``ε`` of its size — and is not
+flagged; a random draw or a counter changes it by far more.
 """
 
 from __future__ import annotations
@@ -58,7 +66,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from derivcheck._checks._engine import Conditioned, Run, where
-from derivcheck._compare import conditioning_scale, entry_excess, fits, judged_tolerance, sup_norm, trial_errors
+from derivcheck._compare import (
+    MCA_FACTOR,
+    conditioning_scale,
+    entry_excess,
+    fits,
+    judged_tolerance,
+    rounding_spread,
+    sup_norm,
+    trial_errors,
+)
 from derivcheck._derivation import Derivation
 from derivcheck._result import Result
 
@@ -142,6 +159,10 @@ class Guardable(Conditioned, Protocol):
         """The dtype to judge at from one trial's abstract values, ``None`` when :meth:`validate` must say more."""
         ...
 
+    def second_opinion(self, d: Derivation, args: tuple, extra: dict) -> dict[str, Any]:
+        """Central differences of ``of`` against both sides of one trial (traceable)."""
+        ...
+
 
 @dataclasses.dataclass(frozen=True)
 class KinkAware:
@@ -156,6 +177,11 @@ class KinkAware:
     def analysis(self) -> str:
         """The guarded family's diagnosis (see :mod:`derivcheck._checks._kind`)."""
         return getattr(self.inner, "analysis", "conditions")
+
+    @property
+    def reference_name(self) -> str:
+        """The guarded family's reference, for messages (``"jax.grad"``)."""
+        return getattr(self.inner, "reference_name", "the reference")
 
     def extra_inputs(self, d, args):
         return self.inner.extra_inputs(d, args)
@@ -185,6 +211,10 @@ class KinkAware:
             "a kink of of=": at_kink(stats) & failed,
             "a singular point of the derived formula": singular_point(stats),
         }
+
+    def second_opinion(self, d, args, extra):
+        """The guarded family's second opinion on the reference (:mod:`derivcheck._checks.second_opinion`)."""
+        return self.inner.second_opinion(d, args, extra)
 
     def summarize(self, d: Derivation, run: Run):
         return self.inner.summarize(d, run)
@@ -218,6 +248,7 @@ def nondeterminism(d: Derivation, result: Result) -> str:
             if _traces_agree(fn, fn_args):
                 continue
             gap = _gap(fn(*fn_args), fn(*fn_args))
+            gap = gap if gap > _own_rounding(fn, fn_args) else 0.0
         except Exception:
             continue
         if gap:
@@ -226,6 +257,15 @@ def nondeterminism(d: Derivation, result: Result) -> str:
                 f"differ by {gap:.2g}; its verdict cannot be reproduced — remove random draws or global state from it"
             )
     return ""
+
+
+def _own_rounding(fn, args: tuple) -> float:
+    """``16 ×`` the Monte Carlo arithmetic spread of ``fn`` at ``args``: how far rounding alone moves it.
+
+    Measured only when two calls differ; ``0`` when ``fn`` cannot be staged out.
+    """
+    with jax.enable_x64(True):
+        return float(MCA_FACTOR * rounding_spread(fn, *args))
 
 
 def _trailing_value(d: Derivation, inputs: dict, args: tuple) -> np.ndarray:
