@@ -17,7 +17,7 @@ import numpy as np
 
 from derivcheck._compare import bound
 from derivcheck._diagnose._evidence import Group, Observations, comparable
-from derivcheck._diagnose._words import MATCH_RTOL, close, regime_line
+from derivcheck._diagnose._words import MATCH_RTOL, close, degenerate_holding, regime_line
 from derivcheck._format import fmt_number
 from derivcheck._inputs import REGIMES, sizes_label
 from derivcheck._result import Diagnosis
@@ -36,8 +36,25 @@ def _features(obs: Observations) -> list[tuple[str, str, list[np.ndarray]]]:
             continue
         out += _input_features(name, arrs)
     for dim, _ in groups[0].sizes:
+        if _confounded_with_all_ones(obs, dim):
+            continue
         out.append((f"{dim} = 1", f"{dim} > 1", [np.full(len(g.failed), dict(g.sizes)[dim] == 1) for g in groups]))
     return out
+
+
+def _all_ones(g: Group) -> bool:
+    return all(v == 1 for _, v in g.sizes)
+
+
+def _confounded_with_all_ones(obs: Observations, dim: str) -> bool:
+    """``dim = 1`` only in size sets where every dimension is 1: "fails when dim > 1" is not about ``dim``.
+
+    The first size set of every claim puts each dimension to 1 (:mod:`derivcheck._inputs`), where
+    many formulas coincide (a transpose, a sum over one entry); with more than one dimension,
+    nothing tells ``dim = 1`` from the others being 1 there.
+    """
+    ones = [g for g in obs.groups if dict(g.sizes).get(dim) == 1]
+    return len(obs.groups[0].sizes) > 1 and bool(ones) and all(_all_ones(g) for g in ones)
 
 
 def _input_features(name: str, arrs: list[np.ndarray]) -> list[tuple[str, str, list[np.ndarray]]]:
@@ -70,10 +87,13 @@ def exact_condition(obs: Observations) -> Diagnosis | None:
     (a dropout mask zeroing the wrong row, a saturated sigmoid).
     """
     failed = np.concatenate([g.failed[g.valid] for g in obs.groups])
+    degenerate = _degenerate_trials(obs)
     best = None
     for yes, no, per in _features(obs):
         f = np.concatenate([p[g.valid] for p, g in zip(per, obs.groups, strict=True)])
         for cond, other, mask in ((yes, no, f), (no, yes, ~f)):
+            if degenerate[~mask].all():
+                continue  # holds only on degenerate trials: e.g. "x is symmetric" only where x is constant
             share = _explains(mask, failed)
             if share is not None and (best is None or share > best[0]):
                 best = (share, cond, other, mask)
@@ -83,10 +103,19 @@ def exact_condition(obs: Observations) -> Diagnosis | None:
     regimes = np.concatenate([g.regimes[g.valid] for g in obs.groups])
     bad = sorted(set(regimes[failed]))
     mask = np.isin(regimes, bad)
-    if set(regimes) - set(bad) and _explains(mask, failed) is not None:
+    if set(regimes) - set(bad) and not degenerate_holding(obs) and _explains(mask, failed) is not None:
         cond = "in regime" + ("s " if len(bad) > 1 else " ") + ", ".join(bad)
         return _condition_diagnosis(obs, cond, "in the others", mask, failed, regime=True)
     return None
+
+
+def _degenerate_trials(obs: Observations) -> np.ndarray:
+    """Per valid trial: drawn in a degenerate holding regime (:func:`degenerate_holding`) or where every size is 1.
+
+    A condition whose holding trials are all such says only that the formulas coincide there.
+    """
+    regimes = degenerate_holding(obs)
+    return np.concatenate([(np.isin(g.regimes, regimes) | _all_ones(g))[g.valid] for g in obs.groups])
 
 
 def _explains(mask: np.ndarray, failed: np.ndarray) -> float | None:
@@ -133,10 +162,13 @@ def partial_condition(obs: Observations) -> Diagnosis | None:
     """Failures confined to some regimes or some size sets (not every trial there fails)."""
     all_regimes = list(dict.fromkeys(r for g in obs.groups for r in g.regimes))
     bad = list(dict.fromkeys(r for g in obs.groups for r in g.regimes[g.failed]))
-    if len(bad) < len(all_regimes):
+    if len(bad) < len(all_regimes) and not degenerate_holding(obs):
         line = regime_line(obs)
         return Diagnosis(kind="condition", summary=line, evidence=(line,), where="regimes " + ", ".join(bad))
     bad_sizes = [g for g in obs.groups if g.failed.any()]
+    good_sizes = [g for g in obs.groups if not g.failed.any()]
+    if good_sizes and all(_all_ones(g) for g in good_sizes):
+        return None  # holding only where every dimension is 1 is no finding (see _confounded_with_all_ones)
     if len(bad_sizes) < len(obs.groups):
         at = "; ".join(sizes_label(g.sizes) for g in bad_sizes)
         ok = "; ".join(sizes_label(g.sizes) for g in obs.groups if not g.failed.any())
