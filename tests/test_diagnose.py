@@ -505,3 +505,11 @@ def test_holding_only_where_every_size_is_1_names_no_dimension(reg):
     spec = dc.inputs(x=dc.normal("n", "d"), sizes=[{"n": 1, "d": 1}, {"n": 2, "d": 3}, {"n": 3, "d": 4}])
     diag = diagnosed(check(reg, dc.vjp, layer_norm, layer_norm_vjp_without_the_variance_term, spec, trials=40))
     assert "d > 1" not in diag.summary and "n > 1" not in diag.summary and diag.kind != "condition"
+
+
+def test_a_symmetric_input_stays_a_finding_with_a_caveat_when_only_degenerate_draws_have_it():
+    """The notes' ``W2`` for ``W2ᵀ`` (catalog ``two_layer.dL_dW1_as_written``): only constant or size-1 ``W2``
+    are symmetric, yet symmetry is exactly where that slip vanishes: kept, with what would confirm it."""
+    diag = diagnosed(dc.check("two_layer.dL_dW1_as_written", trials=300))
+    assert diag.kind == "condition" and "W2 is not symmetric" in diag.summary
+    assert any("degenerate draw" in line for line in diag.evidence)

@@ -8,6 +8,7 @@ like the value and ``β`` a constant or a simple combination of scalar features.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Sequence
@@ -26,8 +27,14 @@ CONDITION_SHARE = 0.75  # a condition explains the failures when this share of t
 CONDITION_HOLDING = 5  # … and at least this many trials without it hold
 
 
-def _features(obs: Observations) -> list[tuple[str, str, list[np.ndarray]]]:
-    """Per-trial yes/no properties of the inputs and sizes: ``(holds words, fails words, per group)``."""
+Feature = tuple[str, str, list[np.ndarray], bool]
+"""``(holds words, fails words, per group, names a slip)``: a per-trial yes/no property of the inputs
+or sizes; the last field is true for a property that is exactly where one slip vanishes (``W`` symmetric:
+``W`` written for ``Wᵀ``), which stays a finding even when only degenerate draws have it."""
+
+
+def _features(obs: Observations) -> list[Feature]:
+    """Per-trial yes/no properties of the inputs and sizes (:data:`Feature`)."""
     groups = obs.groups
     out = []
     for name in groups[0].inputs:
@@ -38,7 +45,9 @@ def _features(obs: Observations) -> list[tuple[str, str, list[np.ndarray]]]:
     for dim, _ in groups[0].sizes:
         if _confounded_with_all_ones(obs, dim):
             continue
-        out.append((f"{dim} = 1", f"{dim} > 1", [np.full(len(g.failed), dict(g.sizes)[dim] == 1) for g in groups]))
+        out.append(
+            (f"{dim} = 1", f"{dim} > 1", [np.full(len(g.failed), dict(g.sizes)[dim] == 1) for g in groups], False)
+        )
     return out
 
 
@@ -57,25 +66,30 @@ def _confounded_with_all_ones(obs: Observations, dim: str) -> bool:
     return len(obs.groups[0].sizes) > 1 and bool(ones) and all(_all_ones(g) for g in ones)
 
 
-def _input_features(name: str, arrs: list[np.ndarray]) -> list[tuple[str, str, list[np.ndarray]]]:
-    """Normalisation (sums to 1, per row too) and 0/1 patterns of one input."""
+def _input_features(name: str, arrs: list[np.ndarray]) -> list[Feature]:
+    """Normalisation (sums to 1, per row too), symmetry and 0/1 patterns of one input."""
     flat = [a.reshape(len(a), -1) for a in arrs]
-    out = []
+    out: list[Feature] = []
     if all(np.all(a >= 0) for a in arrs):
         out.append(
-            (f"Σ {name} = 1", f"Σ {name} ≠ 1", [np.isclose(f.sum(axis=1), 1.0, rtol=0, atol=1e-9) for f in flat])
+            (
+                f"Σ {name} = 1",
+                f"Σ {name} ≠ 1",
+                [np.isclose(f.sum(axis=1), 1.0, rtol=0, atol=1e-9) for f in flat],
+                False,
+            )
         )
         if all(a.ndim > 2 for a in arrs):
             rows = [np.isclose(a.sum(axis=-1), 1.0, rtol=0, atol=1e-9).reshape(len(a), -1).all(axis=1) for a in arrs]
-            out.append((f"every row of {name} sums to 1", f"some row of {name} does not sum to 1", rows))
+            out.append((f"every row of {name} sums to 1", f"some row of {name} does not sum to 1", rows, False))
     if all(a.ndim == 3 and a.shape[1] == a.shape[2] for a in arrs) and any(a.shape[1] > 1 for a in arrs):
         sym = [np.isclose(a, np.swapaxes(a, 1, 2), rtol=1e-12, atol=0).reshape(len(a), -1).all(axis=1) for a in arrs]
-        out.append((f"{name} is symmetric", f"{name} is not symmetric ({name} ≠ {name}ᵀ)", sym))
+        out.append((f"{name} is symmetric", f"{name} is not symmetric ({name} ≠ {name}ᵀ)", sym, True))
     if all(np.isin(a, (0.0, 1.0)).all() for a in arrs):
-        out.append((f"every entry of {name} is 1", f"some entry of {name} is 0", [f.all(axis=1) for f in flat]))
-        out.append((f"every entry of {name} is 0", f"some entry of {name} is 1", [~f.any(axis=1) for f in flat]))
+        out.append((f"every entry of {name} is 1", f"some entry of {name} is 0", [f.all(axis=1) for f in flat], False))
+        out.append((f"every entry of {name} is 0", f"some entry of {name} is 1", [~f.any(axis=1) for f in flat], False))
     else:
-        out.append((f"{name} = 0", f"{name} ≠ 0", [~f.any(axis=1) for f in flat]))
+        out.append((f"{name} = 0", f"{name} ≠ 0", [~f.any(axis=1) for f in flat], False))
     return out
 
 
@@ -89,17 +103,25 @@ def exact_condition(obs: Observations) -> Diagnosis | None:
     failed = np.concatenate([g.failed[g.valid] for g in obs.groups])
     degenerate = _degenerate_trials(obs)
     best = None
-    for yes, no, per in _features(obs):
+    for yes, no, per, slip in _features(obs):
         f = np.concatenate([p[g.valid] for p, g in zip(per, obs.groups, strict=True)])
         for cond, other, mask in ((yes, no, f), (no, yes, ~f)):
-            if degenerate[~mask].all():
-                continue  # holds only on degenerate trials: e.g. "x is symmetric" only where x is constant
+            only_degenerate = bool(degenerate[~mask].all())
+            if only_degenerate and not slip:
+                continue  # holds only on degenerate trials: e.g. "x = 0" only where every size is 1
             share = _explains(mask, failed)
             if share is not None and (best is None or share > best[0]):
-                best = (share, cond, other, mask)
+                best = (share, cond, other, mask, only_degenerate)
     if best is not None:
-        share, cond, other, mask = best
-        return _condition_diagnosis(obs, cond, other, mask, failed)
+        share, cond, other, mask, only_degenerate = best
+        found = _condition_diagnosis(obs, cond, other, mask, failed)
+        if only_degenerate:
+            caveat = (
+                f"every trial {_where(other)} is a degenerate draw (all entries equal, or every size 1), "
+                "where other slips vanish too: a typical draw with that property would confirm it"
+            )
+            found = dataclasses.replace(found, evidence=(*found.evidence, caveat))
+        return found
     regimes = np.concatenate([g.regimes[g.valid] for g in obs.groups])
     bad = sorted(set(regimes[failed]))
     mask = np.isin(regimes, bad)
