@@ -501,10 +501,16 @@ def test_a_two_dimensional_layer_norm_vjp_is_diagnosed_without_an_internal_error
 
 
 def test_holding_only_where_every_size_is_1_names_no_dimension(reg):
-    """At d = 1 the layer norm is 0 whatever the backward; n = 1 there too: "fails when d > 1" is a confound."""
-    spec = dc.inputs(x=dc.normal("n", "d"), sizes=[{"n": 1, "d": 1}, {"n": 2, "d": 3}, {"n": 3, "d": 4}])
-    diag = diagnosed(check(reg, dc.vjp, layer_norm, layer_norm_vjp_without_the_variance_term, spec, trials=40))
-    assert "d > 1" not in diag.summary and "n > 1" not in diag.summary and diag.kind != "condition"
+    """An extra ``X − mean(X)`` vanishes where X has one entry (n = d = 1): "fails when d > 1" is a confound.
+
+    The first size set puts every dimension to 1, so nothing tells d = 1 from n = 1 there; the
+    diagnosis must go on to the real finding, the extra term.
+    """
+    spec = dc.inputs(X=dc.normal("n", "d"), sizes=[{"n": 1, "d": 1}, {"n": 2, "d": 3}, {"n": 3, "d": 4}])
+    r = check(reg, dc.gradient, lambda X: jnp.sum(X**3), lambda X: 3 * X**2 + (X - jnp.mean(X)), spec)
+    diag = diagnosed(r)
+    assert "d > 1" not in diag.summary and "n > 1" not in diag.summary
+    assert diag.kind == "term" and "mean(X)" in diag.summary
 
 
 def test_a_symmetric_input_stays_a_finding_with_a_caveat_when_only_degenerate_draws_have_it():
