@@ -36,14 +36,16 @@ from derivcheck._result import Cell, Evidence, Result, SizeSetEvidence, Trial
 
 VALUE_BUDGET_BYTES = 32 * 2**20
 MAX_ROWS = 48  # failing trials per size set whose values a diagnosis reads
-FAST_COMPILE_BYTES = 128 * 2**10
-"""Batches whose inputs take at most this many bytes (rows × bytes of one trial's inputs) are compiled
-for compile speed (:data:`FAST_COMPILE_OPTIONS`), every pass alike (trial, values, conditioning): a
-third to a fifth of the compile time for 1.2–4× the run time, a gain while a batch runs in
-milliseconds. Decided by the work, not the row count: one trial of the matrix-free softmax-regression
-Hessian at D·C = 10⁶ (≈ 11 MB of inputs) took 110 s at -O0 against 32 s optimized, and already at
-D·C = 10⁴ (160 KB) its PSD check took 34 s against 20 s (``benchmarks/README.md``). 128 KiB keeps
-every catalog batch at the default 300 trials fast (at most 128 rows of at most 1 008 bytes)."""
+FAST_COMPILE_BYTES = 150 * 2**10
+"""Batches whose inputs take at most this many bytes (rows × bytes of one trial's inputs, extras
+included) are compiled for compile speed (:data:`FAST_COMPILE_OPTIONS`), every pass alike (trial,
+values, conditioning): a third to a fifth of the compile time for 1.2–4× the run time, a gain while a
+batch runs in milliseconds. Decided by the work, not the row count: one trial of the matrix-free
+softmax-regression Hessian at D·C = 10⁶ (≈ 19 MB with its probe) took 110 s at -O0 against 32 s
+optimized, and already at D·C = 10⁴ (240 KB) its PSD check took 34 s against 20 s
+(``benchmarks/README.md``). The threshold lies between that smallest batch measured to lose and the
+largest batch measured to gain: the catalog's at the default 300 trials (at most 141 KB: 128 rows of
+at most 1 104 bytes), whose cold run went from 140 to 78 s with these options."""
 FAST_COMPILE_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
 """LLVM at -O0 and XLA:CPU's older loop emitters for fusions, which generate less code to compile.
 Measured on the catalog (``benchmarks/README.md``); neither changes what is computed beyond the

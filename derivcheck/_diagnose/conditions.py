@@ -69,7 +69,7 @@ def _confounded_with_all_ones(obs: Observations, dim: str) -> bool:
 def _input_features(name: str, arrs: list[np.ndarray]) -> list[Feature]:
     """Normalisation (sums to 1, per row too), symmetry and 0/1 patterns of one input."""
     flat = [a.reshape(len(a), -1) for a in arrs]
-    out: list[Feature] = []
+    out = []
     if all(np.all(a >= 0) for a in arrs):
         out.append(
             (
