@@ -71,6 +71,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 from numpy.typing import DTypeLike
 
 from derivcheck import _jaxpr
@@ -455,14 +456,19 @@ def _inexact(x) -> bool:
 
 
 def _perturb(sample, site: int, x, bound=None):
-    """``x + ε ξ b``, ``ξ ∈ [−1, 1)`` per entry, ``b`` = ``|x|`` or a sum's error bound (non-floats as they are)."""
+    """``x + ε ξ b``, ``ξ ∈ [−1, 1)`` per entry, ``b`` = ``|x|`` or a sum's error bound (non-floats as they are).
+
+    Written with :mod:`jax.lax` primitives, as :func:`_uniform_hash`: ``jnp``'s operators are
+    ``jit``-wrapped, and each call inside a trace is a nested trace of its own (hundreds per
+    formula); the arithmetic is the same, operation for operation.
+    """
     x = jnp.asarray(x)
     if not _inexact(x) or x.size == 0:
         return x
-    eps = jnp.finfo(x.dtype).eps
-    xi = _uniform_hash(x.shape, sample, site).astype(x.dtype)
-    size = jnp.abs(x) if bound is None else jnp.maximum(jnp.abs(x), bound)
-    return x + (eps * xi * size).astype(x.dtype)
+    eps = lax.full(x.shape, jnp.finfo(x.dtype).eps, x.dtype)
+    xi = lax.convert_element_type(_uniform_hash(x.shape, sample, site), x.dtype)
+    size = lax.abs(x) if bound is None else lax.max(lax.abs(x), lax.convert_element_type(bound, x.dtype))
+    return lax.add(x, lax.mul(lax.mul(eps, xi), size))
 
 
 EXACT_PRIMITIVES = frozenset(
@@ -491,11 +497,21 @@ def _uniform_hash(shape: tuple[int, ...], sample, site: int) -> jnp.ndarray:
     perturbed value, so the perturbed program compiles quickly.
     """
     n = int(np.prod(shape, dtype=np.int64))
-    seed = jnp.asarray(sample, jnp.uint32) * jnp.uint32(0x85EBCA77) + jnp.uint32(site * 0xC2B2AE3D % 2**32)
-    h = (jnp.arange(n, dtype=jnp.uint32) ^ seed) * jnp.uint32(0x9E3779B1)
-    h = (h ^ (h >> 15)) * jnp.uint32(0x85EBCA6B)
-    h = h ^ (h >> 13)
-    return (h.astype(jnp.float64) * 2.0**-31 - 1.0).reshape(shape)
+    u32 = jnp.uint32
+
+    def const(v: int) -> jax.Array:
+        return lax.full((n,), v % 2**32, u32)
+
+    def mix(h: jax.Array, shift: int, by: int) -> jax.Array:  # (h ^ (h >> shift)) * by
+        return lax.mul(lax.bitwise_xor(h, lax.shift_right_logical(h, const(shift))), const(by))
+
+    sample = lax.convert_element_type(jnp.asarray(sample), u32)
+    seed = lax.add(lax.mul(sample, u32(0x85EBCA77)), u32(site * 0xC2B2AE3D % 2**32))
+    h = lax.mul(lax.bitwise_xor(lax.iota(u32, n), lax.broadcast(seed, (n,))), const(0x9E3779B1))
+    h = mix(h, 15, 0x85EBCA6B)
+    h = lax.bitwise_xor(h, lax.shift_right_logical(h, const(13)))
+    unit = lax.mul(lax.convert_element_type(h, jnp.float64), lax.full((n,), 2.0**-31, jnp.float64))
+    return lax.reshape(lax.sub(unit, lax.full((n,), 1.0, jnp.float64)), shape)
 
 
 def _accumulation_bound(eqn, ins, outs):
@@ -514,11 +530,16 @@ def _accumulation_bound(eqn, ins, outs):
     if name == "reduce_sum":
         (x,) = ins
         k = int(np.prod([jnp.shape(x)[a] for a in params["axes"]], dtype=np.int64))
-        return k * jax.lax.reduce_sum_p.bind(jnp.abs(x), **params)
+        return _times(k, jax.lax.reduce_sum_p.bind(lax.abs(x), **params))
     a, b = ins
     (contract_a, _), _ = params["dimension_numbers"]
     k = int(np.prod([jnp.shape(a)[i] for i in contract_a], dtype=np.int64))
-    return k * jax.lax.dot_general_p.bind(jnp.abs(a), jnp.abs(b), **params)
+    return _times(k, jax.lax.dot_general_p.bind(lax.abs(a), lax.abs(b), **params))
+
+
+def _times(k: int, x) -> jax.Array:
+    """``k · x`` as one :mod:`jax.lax` multiplication (see :func:`_perturb`)."""
+    return lax.mul(lax.full(jnp.shape(x), k, jnp.result_type(x)), x)
 
 
 def _abs_finite(x) -> jnp.ndarray:

@@ -65,3 +65,21 @@ def test_matrix_free_section_takes_the_matrix_free_path(tiny):
     assert row["params"] > 512
     assert row["equality"]["outcome"] == "holds" and row["psd"]["outcome"] == "holds"
     assert row["equality"]["path"] == row["psd"]["path"] == "matrix-free"
+
+
+def test_failing_cost_pairs_each_expected_failure_with_a_correct_twin(tmp_path):
+    """``benchmarks/failing_cost.py --tiny``: a table of pairs and their median ratio (times not asserted)."""
+    out = tmp_path / "cost.json"
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "failing_cost.py"
+    env = {**os.environ, "DERIVCHECK_NO_CACHE": "1"}
+    proc = subprocess.run(
+        [sys.executable, str(script), "--tiny", "--limit", "1", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = json.loads(out.read_text())
+    assert len(rows) == 1 and rows[0]["outcomes"] == ["fails", "holds"] and rows[0]["ratio"] > 0
+    assert "median ratio" in proc.stdout

@@ -442,3 +442,80 @@ def test_explain_factor_names_size_expressions(c, sizes, text):
 
 def test_explain_factor_gives_up_on_an_arbitrary_varying_factor():
     assert explain_factor(np.array([0.37, 1.91]), {"m": [5, 13]}, {}) is None
+
+
+# ------------------------------------------------- degenerate draws, crashes
+
+
+def gru_step(h, x, U, W):
+    z = jax.nn.sigmoid(W @ x + U @ h)
+    n = jnp.tanh(W @ x + U @ (z * h))
+    return (1 - z) * n + z * h
+
+
+def gru_vjp_transposed(h, x, U, W, ct):
+    """The pull-back of ``gru_step`` w.r.t. ``h`` by hand, with ``U`` written where ``Uᵀ`` belongs (twice)."""
+    z = jax.nn.sigmoid(W @ x + U @ h)
+    n = jnp.tanh(W @ x + U @ (z * h))
+    g = U @ (ct * (1 - z) * (1 - n**2))
+    da = (ct * (h - n) + g * h) * z * (1 - z)
+    return ct * z + g * z + U @ da
+
+
+GRU = dc.inputs(h=dc.normal("k"), x=dc.normal("k"), U=dc.normal("k", "k"), W=dc.normal("k", "k"))
+
+
+def test_holding_only_in_degenerate_regimes_is_not_a_finding(reg):
+    """``U`` for ``Uᵀ`` agrees on constant ``U`` and through saturated gates: that is not where the error is."""
+    diag = diagnosed(check(reg, dc.vjp, gru_step, gru_vjp_transposed, GRU, trials=100, wrt="h"))
+    assert diag.kind != "condition" and "holds only in regime" not in diag.summary
+    assert any("says nothing about the error" in line for line in diag.evidence)
+    right = check(
+        reg,
+        dc.vjp,
+        gru_step,
+        lambda h, x, U, W, ct: jax.vjp(lambda v: gru_step(v, x, U, W), h)[1](ct)[0],
+        GRU,
+        trials=100,
+        wrt="h",
+    )
+    assert right.outcome == "holds"
+
+
+def layer_norm(x):
+    """Normalised over the last axis of a 2-D ``x`` of shape ``(n, d)``."""
+    mu = jnp.mean(x, -1, keepdims=True)
+    return (x - mu) / jnp.sqrt(jnp.var(x, -1, keepdims=True) + 1e-5)
+
+
+def layer_norm_vjp_without_the_variance_term(x, ct):
+    inv = 1 / jnp.sqrt(jnp.var(x, -1, keepdims=True) + 1e-5)
+    return inv * (ct - jnp.mean(ct, -1, keepdims=True))  # drops − x̂ · mean(ct · x̂)
+
+
+def test_a_two_dimensional_layer_norm_vjp_is_diagnosed_without_an_internal_error(reg):
+    """Default sizes: the all-ones size set holds, so it keeps no values; the diagnosis must still read the rest."""
+    spec = dc.inputs(x=dc.normal("n", "d"))
+    diag = diagnosed(check(reg, dc.vjp, layer_norm, layer_norm_vjp_without_the_variance_term, spec, trials=40))
+    assert not diag.summary.startswith("no diagnosis") and "Error" not in diag.summary
+
+
+def test_holding_only_where_every_size_is_1_names_no_dimension(reg):
+    """An extra ``X − mean(X)`` vanishes where X has one entry (n = d = 1): "fails when d > 1" is a confound.
+
+    The first size set puts every dimension to 1, so nothing tells d = 1 from n = 1 there; the
+    diagnosis must go on to the real finding, the extra term.
+    """
+    spec = dc.inputs(X=dc.normal("n", "d"), sizes=[{"n": 1, "d": 1}, {"n": 2, "d": 3}, {"n": 3, "d": 4}])
+    r = check(reg, dc.gradient, lambda X: jnp.sum(X**3), lambda X: 3 * X**2 + (X - jnp.mean(X)), spec)
+    diag = diagnosed(r)
+    assert "d > 1" not in diag.summary and "n > 1" not in diag.summary
+    assert diag.kind == "term" and "mean(X)" in diag.summary
+
+
+def test_a_symmetric_input_stays_a_finding_with_a_caveat_when_only_degenerate_draws_have_it():
+    """The notes' ``W2`` for ``W2ᵀ`` (catalog ``two_layer.dL_dW1_as_written``): only constant or size-1 ``W2``
+    are symmetric, yet symmetry is exactly where that slip vanishes: kept, with what would confirm it."""
+    diag = diagnosed(dc.check("two_layer.dL_dW1_as_written", trials=300))
+    assert diag.kind == "condition" and "W2 is not symmetric" in diag.summary
+    assert any("degenerate draw" in line for line in diag.evidence)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import derivcheck as dc
+from derivcheck import _diagnose as diagnosis
 from derivcheck._compare import Tolerance
 from derivcheck._diagnose import STEPS, attach, diagnose
 from derivcheck._diagnose.piecewise import case_masks
@@ -106,3 +107,48 @@ def test_case_masks_run_in_float64_as_the_check_did(dtype):
     u = np.array([[1e-300, -1e-300]], dtype=dtype)  # below float32's range: only float64 tells them apart
     masks = dict(case_masks(lambda v: jnp.abs(v), [u], ["u"]))
     assert masks["u ≥ 0"].tolist() == [[True, False]]
+
+
+def test_one_failing_trial_names_no_factor(reg):
+    """``c = ⟨D, R⟩/⟨R, R⟩`` of one trial is a ratio, not a factor: a constant factor would fail more than once."""
+    r = np.random.default_rng(2).normal(size=(6, 4))
+    failed = np.zeros(6, bool)
+    failed[3] = True
+    diag = diagnose(_evidence(_derivation(reg), 0.8314 * r, r, failed=failed))
+    assert diag.kind not in ("factor", "sign") and "factor of" not in diag.summary
+    assert any("too few trials" in line for line in diag.evidence)
+
+
+def test_the_same_factor_on_several_trials_is_named(reg):
+    r = np.random.default_rng(2).normal(size=(6, 4))
+    diag = diagnose(_evidence(_derivation(reg), 0.8314 * r, r))
+    assert diag.kind == "factor" and diag.expression == "0.8314"
+
+
+def test_a_factor_equal_to_a_size_at_one_size_set_is_not_named_after_it(reg):
+    """Every trial has n = 4: a factor of 16 is n² as much as any 16, so it is given as a number."""
+    r = np.random.default_rng(3).normal(size=(6, 4))
+    diag = diagnose(_evidence(_derivation(reg), 16 * r, r))
+    assert diag.kind == "factor" and diag.expression == "16"
+    assert any("equals n²" in line for line in diag.evidence)
+
+
+def test_a_step_that_raises_leaves_the_others_to_speak(reg, monkeypatch):
+    def broken(obs):
+        raise IndexError("list index out of range")
+
+    monkeypatch.setattr(diagnosis, "STEPS", (broken, *diagnosis.STEPS))
+    r = np.random.default_rng(1).normal(size=(6, 4))
+    diag = diagnose(_evidence(_derivation(reg), -r, r))
+    assert diag.kind == "sign"
+
+
+def test_an_analysis_that_raises_keeps_its_error_out_of_the_summary(reg, monkeypatch):
+    def broken(obs):
+        raise IndexError("list index out of range")
+
+    monkeypatch.setattr(diagnosis, "analyse", broken)
+    r = np.random.default_rng(1).normal(size=(6, 4))
+    diag = diagnose(_evidence(_derivation(reg), -r, r))
+    assert diag.kind == "unexplained" and diag.summary.startswith("no diagnosis")
+    assert "IndexError" not in diag.summary and "index out of range" not in diag.summary

@@ -25,15 +25,16 @@ def cube(x):
     return jnp.sum(x**3)
 
 
-def test_small_batches_and_conditioning_compile_fast_large_ones_are_optimized():
+def test_the_compile_path_is_decided_by_the_work_of_a_batch_not_its_rows():
     cpu = tuple(jax.devices("cpu")[:1])
-    assert _engine._fast_compile("values", 128, cpu)  # the default 300 trials
-    assert _engine._fast_compile("conditioning", 8192, cpu)  # few rows in practice, always cheap to run
-    assert not _engine._fast_compile("values", 8192, cpu)  # run time dominates: optimized code
+    assert _engine._fast_compile(128, 1104, cpu)  # the catalog's largest trials at the default 300 trials
+    assert _engine._fast_compile(8192, 8, cpu)  # many tiny trials: still milliseconds to run
+    assert not _engine._fast_compile(1, 240_000, cpu)  # one large trial (matrix-free D·C = 10⁴): optimized
+    assert not _engine._fast_compile(8192, 1008, cpu)  # run time dominates: optimized code
     assert _engine.fast_compile_options() == _engine.FAST_COMPILE_OPTIONS  # the suite runs on a CPU
 
 
-@pytest.mark.parametrize("trials", [60, 6000])  # batches of 64 (fast compile) and of 3072 (optimized)
+@pytest.mark.parametrize("trials", [60, 12000])  # batches of 64·40 B (fast compile) and 6144·40 B (optimized)
 def test_both_compile_paths_give_the_same_verdicts(reg, trials):
     right = dc.gradient(of=cube, inputs=SPEC, registry=reg, name="right")(lambda x: 3 * x**2)
     wrong = dc.gradient(of=cube, inputs=SPEC, registry=reg, name="wrong")(lambda x: 3 * x**2 + 1e-3 * x)

@@ -37,11 +37,16 @@ from derivcheck._result import Cell, Evidence, Result, SizeSetEvidence, Trial
 
 VALUE_BUDGET_BYTES = 32 * 2**20
 MAX_ROWS = 48  # failing trials per size set whose values a diagnosis reads
-FAST_COMPILE_ROWS = 512
-"""Batches of at most this many trials (and every conditioning pass) are compiled for compile speed
-(:data:`FAST_COMPILE_OPTIONS`): a third to a fifth of the compile time for 1.2–4× the run time, a
-gain while a batch runs in milliseconds (the default 300 trials are batches of 128). Larger batches
-are optimized: there the run time dominates, and unoptimized code keeps more intermediates alive."""
+FAST_COMPILE_BYTES = 150 * 2**10
+"""Batches whose inputs take at most this many bytes (rows × bytes of one trial's inputs, extras
+included) are compiled for compile speed (:data:`FAST_COMPILE_OPTIONS`), every pass alike (trial,
+values, conditioning): a third to a fifth of the compile time for 1.2–4× the run time, a gain while a
+batch runs in milliseconds. Decided by the work, not the row count: one trial of the matrix-free
+softmax-regression Hessian at D·C = 10⁶ (≈ 19 MB with its probe) took 110 s at -O0 against 32 s
+optimized, and already at D·C = 10⁴ (240 KB) its PSD check took 34 s against 20 s
+(``benchmarks/README.md``). The threshold lies between that smallest batch measured to lose and the
+largest batch measured to gain: the catalog's at the default 300 trials (at most 141 KB: 128 rows of
+at most 1 104 bytes), whose cold run went from 140 to 78 s with these options."""
 FAST_COMPILE_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
 """LLVM at -O0 and XLA:CPU's older loop emitters for fusions, which generate less code to compile.
 Measured on the catalog (``benchmarks/README.md``); neither changes what is computed beyond the
@@ -203,14 +208,15 @@ def fast_compile_options() -> dict | None:
     return FAST_COMPILE_OPTIONS if jax.default_backend() == "cpu" else None
 
 
-def _fast_compile(what: str, rows: int, devices: tuple) -> bool:
-    """Whether a batch of ``rows`` trials is compiled for compile speed (see :data:`FAST_COMPILE_ROWS`).
+def _fast_compile(rows: int, row_bytes: int, devices: tuple) -> bool:
+    """Whether a batch of ``rows`` trials of ``row_bytes`` input bytes each is compiled for compile
+    speed (see :data:`FAST_COMPILE_BYTES`).
 
     On CPUs only: that is where the options were measured (a GPU compiles and runs differently).
     """
     if any(dev.platform != "cpu" for dev in devices):
         return False
-    return what in ("conditioning", "second_opinion") or rows <= FAST_COMPILE_ROWS
+    return rows * row_bytes <= FAST_COMPILE_BYTES
 
 
 COMPILED_KEPT = int(os.environ.get("DERIVCHECK_COMPILED_KEPT", "256"))
@@ -262,11 +268,15 @@ class _Batch:
     stats: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     values: Any = None
 
+    @property
+    def row_bytes(self) -> int:
+        """The bytes of one trial's inputs (arguments and extras)."""
+        return sum(a[:1].nbytes for a in jax.tree.leaves((self.args, self.extra)))
+
     def padded(self, rows: int) -> tuple[tuple, int]:
         """The devices to run ``rows`` trials on, and the padded batch size (see :mod:`derivcheck._devices`)."""
         devices = _devices.current()
-        row_bytes = sum(a[:1].nbytes for a in jax.tree.leaves((self.args, self.extra)))
-        return devices, _devices.padded_rows(rows, row_bytes, len(devices))
+        return devices, _devices.padded_rows(rows, self.row_bytes, len(devices))
 
     def call(self, family: Family, d: Derivation, what: str, rows: slice | np.ndarray | None = None):
         """Evaluate the trials (``rows`` of them), padded and placed on the selected devices; host arrays."""
@@ -286,7 +296,7 @@ class _Batch:
         devices, target = self.padded(n)
         with self._errors():
             batch = _devices.place(_devices.pad((args, extra), n, target), devices)
-            fn = _compiled(family, d, what, devices, _fast_compile(what, target, devices))
+            fn = _compiled(family, d, what, devices, _fast_compile(target, self.row_bytes, devices))
             out = fn(*batch)
 
         def fetch(host: bool = True):
@@ -356,14 +366,17 @@ def _validate(family: Family, d: Derivation, b: _Batch) -> tuple[str, int]:
     """Abstract-evaluate one trial: the dtype to judge at, and the bytes of one trial's values."""
     args, extra = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), (b.args, b.extra))
     devices, target = b.padded(len(b.names))
-    return _validated(family, d, args, extra, devices, target, b.sizes)
+    return _validated(family, d, args, extra, devices, target, b.sizes, b.row_bytes)
 
 
-def _validated(family: Family, d: Derivation, args, extra, devices, target: int, sizes: Sizes) -> tuple[str, int]:
+def _validated(
+    family: Family, d: Derivation, args, extra, devices, target: int, sizes: Sizes, row_bytes: int
+) -> tuple[str, int]:
     """:func:`_validate` for abstract shapes, remembered: a check repeated at the same shapes (more
     trials, another seed) skips the tracing. Failures are not remembered; they raise every time."""
     key = (family, d, _signature((args, extra)), devices, target)
-    return _remember(_VALIDATED, key, lambda: _validate_abstract(family, d, args, extra, devices, target, sizes))
+    fast = _fast_compile(target, row_bytes, devices)
+    return _remember(_VALIDATED, key, lambda: _validate_abstract(family, d, args, extra, devices, target, sizes, fast))
 
 
 _VALIDATED: dict[tuple, tuple[str, int]] = {}
@@ -385,7 +398,7 @@ def _signature(tree) -> tuple:
     return treedef, tuple((tuple(x.shape), str(x.dtype)) for x in leaves)
 
 
-def _validate_abstract(family: Family, d: Derivation, args, extra, devices, target: int, sizes: Sizes):
+def _validate_abstract(family: Family, d: Derivation, args, extra, devices, target: int, sizes: Sizes, fast: bool):
     """Trace the batched function once (its call reuses the trace) and check what it returns.
 
     A family with ``validate_values`` checks one trial's values from that trace (shapes, dtypes);
@@ -393,7 +406,7 @@ def _validate_abstract(family: Family, d: Derivation, args, extra, devices, targ
     its own, to say which one is at fault.
     """
     batch = jax.tree.map(lambda a: jax.ShapeDtypeStruct((target, *a.shape), a.dtype), (args, extra))
-    fn = _compiled(family, d, "values", devices, _fast_compile("values", target, devices))
+    fn = _compiled(family, d, "values", devices, fast)
     try:
         _, values = jax.eval_shape(fn, *batch)
     except CheckError:

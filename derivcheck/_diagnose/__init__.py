@@ -57,6 +57,7 @@ the checks.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 
 import numpy as np
@@ -68,6 +69,8 @@ from derivcheck._inputs import Sizes, sizes_label
 from derivcheck._result import Diagnosis, Evidence, Result, SizeRow
 
 Step = Callable[[Observations], Diagnosis | None]
+
+log = logging.getLogger("derivcheck")
 
 STEPS: tuple[Step, ...] = (
     relations.precision,  # 0
@@ -104,8 +107,9 @@ def diagnose(evidence: Evidence) -> Diagnosis | None:
         return _no_diagnosis(evidence.problem)
     try:
         return analyse(Observations.of(evidence))
-    except Exception as exc:  # the verdict stands even when the diagnosis cannot be made
-        return _no_diagnosis(f"{type(exc).__name__}: {exc}")
+    except Exception:  # the verdict stands even when the diagnosis cannot be made
+        log.debug("the diagnosis of %s raised", evidence.derivation.name, exc_info=True)
+        return _no_diagnosis("the analysis could not be completed")
 
 
 def _no_diagnosis(problem: str) -> Diagnosis:
@@ -125,17 +129,34 @@ def analyse(obs: Observations) -> Diagnosis | None:
         return _spectrum(obs)
     if obs.analysis == "equality" and comparable(obs):
         return finish(obs, differential(obs))
-    found = conditions.exact_condition(obs) or conditions.partial_condition(obs)
+    found = attempt(conditions.exact_condition, obs) or attempt(conditions.partial_condition, obs)
     return None if found is None else finish(obs, found)
 
 
 def differential(obs: Observations) -> Diagnosis:
-    """The steps of :data:`STEPS`, in order; the first that fits wins, else step 7 (unexplained)."""
+    """The steps of :data:`STEPS`, in order; the first that fits wins, else step 7 (unexplained).
+
+    A step that raises is skipped (:func:`attempt`): the remaining steps still
+    speak, and the internal error goes to the ``derivcheck`` log, not to the user.
+    """
     for step in STEPS:
-        found = step(obs)
+        found = attempt(step, obs)
         if found is not None:
             return found
     return unexplained(obs)
+
+
+def attempt(step: Step, obs: Observations) -> Diagnosis | None:
+    """``step(obs)``, or ``None`` when the step raises (logged at debug level with its traceback).
+
+    A diagnosis step is a heuristic over arrays the user's claim shaped; an
+    input it did not foresee must cost that one finding, never the others.
+    """
+    try:
+        return step(obs)
+    except Exception:
+        log.debug("diagnosis step %s raised on %s", step.__name__, obs.derivation.name, exc_info=True)
+        return None
 
 
 def _spectrum(obs: Observations) -> Diagnosis:
@@ -250,6 +271,12 @@ def _proportional_line(obs: Observations) -> str:
     if cs is None:
         return ""
     c = np.concatenate(cs)
+    if c.size < relations.FACTOR_TRIALS:
+        ratios = ", ".join(f"{x:.4g}" for x in c)
+        return (
+            f"derived is proportional to reference on the {c.size} failing trial{'s' if c.size > 1 else ''} read "
+            f"(ratio {ratios}): too few trials to tell a constant factor"
+        )
     return (
         f"derived is proportional to reference in each trial, by a factor that varies ({c.min():.3g} to {c.max():.3g})"
     )

@@ -61,8 +61,12 @@ def sizes_of(obs: Observations) -> dict[str, list[int]]:
 
 
 def axis_names(obs: Observations) -> list[str]:
-    """The dimension each axis of the value stands for ("" where the sizes do not say)."""
-    groups = [g for g in obs.groups if g.derived.ndim > 1] or obs.groups
+    """The dimension each axis of the value stands for ("" where the sizes do not say).
+
+    Read from the size sets with failing rows: the others keep no values (their
+    ``derived`` is an empty placeholder whose shape is not the value's).
+    """
+    groups = obs.failing_groups or obs.groups
     ndim = len(groups[0].shape)
     names = []
     for a in range(ndim):
@@ -149,7 +153,10 @@ def explain_factor(
     default: equal to ``c`` within :data:`MATCH_RTOL`; the diagnosis passes the
     check's own test, since a fitted ``c_t`` is imprecise where terms cancel).
     A simple constant wins; then an expression whose value varies with the
-    sizes; then one that is constant on these trials.
+    sizes. An expression that takes one value on these trials is no evidence
+    for a dimension (``9`` at the only size set read is ``m`` as much as any
+    other 9): it is not offered (:func:`size_coincidences` names such
+    coincidences for the evidence).
 
     >>> explain_factor(np.array([5.0, 13.0]), {"m": [5, 13], "d": [3, 8]}, {"m": "rows of X"}).words
     'm = 13 (rows of X)'
@@ -163,14 +170,29 @@ def explain_factor(
             return Factor(fmt_number(k))
     matches = []
     for text, used, fn in dim_expressions(sorted(sizes)):
+        if len({tuple(sizes[k][i] for k in used) for i in range(c.size)}) < 2:
+            continue  # one value of these dims: a size expression cannot be told from a constant
         vals = np.array([fn({k: sizes[k][i] for k in used}) for i in range(c.size)], float)
         if np.all(np.isfinite(vals)) and verify(vals):
-            varies = len({tuple(sizes[k][i] for k in used) for i in range(c.size)}) > 1
-            matches.append((not varies, len(text), text, used))
+            matches.append((len(text), text, used))
     if not matches:
         return None
-    _, _, text, used = min(matches)
+    _, text, used = min(matches)
     return Factor(text, used, _factor_words(text, used, sizes, dims))
+
+
+def size_coincidences(value: float, sizes: dict[str, list[int]]) -> list[str]:
+    """Size expressions equal to ``value`` where every dimension they use has one size (``m`` for 9 at m = 9).
+
+    >>> size_coincidences(9.0, {"m": [9, 9], "d": [3, 3]})
+    ['m', 'd²']
+    """
+    fixed = {k: v[0] for k, v in sizes.items() if len(set(v)) == 1}
+    out = []
+    for text, used, fn in dim_expressions(sorted(fixed)):
+        if all(k in fixed for k in used) and math.isclose(fn(fixed), value, rel_tol=MATCH_RTOL):
+            out.append(text)
+    return sorted(out, key=len)[:3]
 
 
 def _factor_words(text: str, used: tuple[str, ...], sizes: dict[str, list[int]], dims: dict[str, str]) -> str:
@@ -186,8 +208,37 @@ def times(text: str) -> str:
     return f"({text}) · " if any(ch in text for ch in " /") and not text.startswith("1/") else f"{text} · "
 
 
+DEGENERATE_REGIMES: dict[str, str] = {
+    "constant": "all entries equal",
+    "shifted": "saturated gates",
+    "large": "saturated gates",
+}
+"""Regimes whose draws make many different formulas agree: on all-equal entries a matrix equals its
+transpose, every index order gives the same value and deviations from the mean vanish; far from 0
+sigmoid, tanh and softmax saturate, and every term through their derivatives vanishes. A formula
+that holds *only* there says nothing about its error (:func:`degenerate_holding`)."""
+
+
+def degenerate_holding(obs: Observations) -> list[str]:
+    """The holding regimes, when they are all degenerate (:data:`DEGENERATE_REGIMES`) and another fails.
+
+    Empty when some regime outside :data:`DEGENERATE_REGIMES` holds throughout (then "fails only
+    in …" is a finding), or when every regime fails.
+    """
+    all_regimes = list(dict.fromkeys(r for g in obs.groups for r in g.regimes))
+    bad = set(r for g in obs.groups for r in g.regimes[g.failed])
+    good = [r for r in all_regimes if r not in bad]
+    if good and bad and all(r in DEGENERATE_REGIMES for r in good):
+        return good
+    return []
+
+
 def regime_line(obs: Observations) -> str:
-    """Which regimes fail, describing the smaller side: "fails only in regime large (…)"."""
+    """Which regimes fail, describing the smaller side: "fails only in regime large (…)".
+
+    When the only holding regimes are degenerate (:func:`degenerate_holding`), says so instead of
+    offering them as where the formula is right.
+    """
     all_regimes = list(dict.fromkeys(r for g in obs.groups for r in g.regimes))
     bad = list(dict.fromkeys(r for g in obs.groups for r in g.regimes[g.failed]))
     good = [r for r in all_regimes if r not in bad]
@@ -195,6 +246,14 @@ def regime_line(obs: Observations) -> str:
         return ""
     if not good:
         return "fails in every regime"
+    degenerate = degenerate_holding(obs)
+    if degenerate:
+        why = "; ".join(dict.fromkeys(DEGENERATE_REGIMES[r] for r in degenerate))
+        return (
+            f"holds only in regime{'s' if len(degenerate) > 1 else ''} {', '.join(degenerate)} ({why}), "
+            "where formulas that differ by a transpose, an index order, a term in the deviations from the mean "
+            "or a term through a saturated gate agree: that says nothing about the error"
+        )
     if len(bad) <= len(good):
         described = ", ".join(f"{r} ({REGIMES.get(r, r)})" for r in bad)
         return f"fails only in regime{'s' if len(bad) > 1 else ''} {described}; holds in {', '.join(good)}"

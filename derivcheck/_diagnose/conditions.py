@@ -8,6 +8,7 @@ like the value and ``β`` a constant or a simple combination of scalar features.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ import numpy as np
 
 from derivcheck._compare import bound
 from derivcheck._diagnose._evidence import Group, Observations, comparable
-from derivcheck._diagnose._words import MATCH_RTOL, close, regime_line
+from derivcheck._diagnose._words import MATCH_RTOL, close, degenerate_holding, regime_line
 from derivcheck._format import fmt_number
 from derivcheck._inputs import REGIMES, sizes_label
 from derivcheck._result import Diagnosis
@@ -26,8 +27,14 @@ CONDITION_SHARE = 0.75  # a condition explains the failures when this share of t
 CONDITION_HOLDING = 5  # … and at least this many trials without it hold
 
 
-def _features(obs: Observations) -> list[tuple[str, str, list[np.ndarray]]]:
-    """Per-trial yes/no properties of the inputs and sizes: ``(holds words, fails words, per group)``."""
+Feature = tuple[str, str, list[np.ndarray], bool]
+"""``(holds words, fails words, per group, names a slip)``: a per-trial yes/no property of the inputs
+or sizes; the last field is true for a property that is exactly where one slip vanishes (``W`` symmetric:
+``W`` written for ``Wᵀ``), which stays a finding even when only degenerate draws have it."""
+
+
+def _features(obs: Observations) -> list[Feature]:
+    """Per-trial yes/no properties of the inputs and sizes (:data:`Feature`)."""
     groups = obs.groups
     out = []
     for name in groups[0].inputs:
@@ -36,29 +43,53 @@ def _features(obs: Observations) -> list[tuple[str, str, list[np.ndarray]]]:
             continue
         out += _input_features(name, arrs)
     for dim, _ in groups[0].sizes:
-        out.append((f"{dim} = 1", f"{dim} > 1", [np.full(len(g.failed), dict(g.sizes)[dim] == 1) for g in groups]))
+        if _confounded_with_all_ones(obs, dim):
+            continue
+        out.append(
+            (f"{dim} = 1", f"{dim} > 1", [np.full(len(g.failed), dict(g.sizes)[dim] == 1) for g in groups], False)
+        )
     return out
 
 
-def _input_features(name: str, arrs: list[np.ndarray]) -> list[tuple[str, str, list[np.ndarray]]]:
-    """Normalisation (sums to 1, per row too) and 0/1 patterns of one input."""
+def _all_ones(g: Group) -> bool:
+    return all(v == 1 for _, v in g.sizes)
+
+
+def _confounded_with_all_ones(obs: Observations, dim: str) -> bool:
+    """``dim = 1`` only in size sets where every dimension is 1: "fails when dim > 1" is not about ``dim``.
+
+    The first size set of every claim puts each dimension to 1 (:mod:`derivcheck._inputs`), where
+    many formulas coincide (a transpose, a sum over one entry); with more than one dimension,
+    nothing tells ``dim = 1`` from the others being 1 there.
+    """
+    ones = [g for g in obs.groups if dict(g.sizes).get(dim) == 1]
+    return len(obs.groups[0].sizes) > 1 and bool(ones) and all(_all_ones(g) for g in ones)
+
+
+def _input_features(name: str, arrs: list[np.ndarray]) -> list[Feature]:
+    """Normalisation (sums to 1, per row too), symmetry and 0/1 patterns of one input."""
     flat = [a.reshape(len(a), -1) for a in arrs]
     out = []
     if all(np.all(a >= 0) for a in arrs):
         out.append(
-            (f"Σ {name} = 1", f"Σ {name} ≠ 1", [np.isclose(f.sum(axis=1), 1.0, rtol=0, atol=1e-9) for f in flat])
+            (
+                f"Σ {name} = 1",
+                f"Σ {name} ≠ 1",
+                [np.isclose(f.sum(axis=1), 1.0, rtol=0, atol=1e-9) for f in flat],
+                False,
+            )
         )
         if all(a.ndim > 2 for a in arrs):
             rows = [np.isclose(a.sum(axis=-1), 1.0, rtol=0, atol=1e-9).reshape(len(a), -1).all(axis=1) for a in arrs]
-            out.append((f"every row of {name} sums to 1", f"some row of {name} does not sum to 1", rows))
+            out.append((f"every row of {name} sums to 1", f"some row of {name} does not sum to 1", rows, False))
     if all(a.ndim == 3 and a.shape[1] == a.shape[2] for a in arrs) and any(a.shape[1] > 1 for a in arrs):
         sym = [np.isclose(a, np.swapaxes(a, 1, 2), rtol=1e-12, atol=0).reshape(len(a), -1).all(axis=1) for a in arrs]
-        out.append((f"{name} is symmetric", f"{name} is not symmetric ({name} ≠ {name}ᵀ)", sym))
+        out.append((f"{name} is symmetric", f"{name} is not symmetric ({name} ≠ {name}ᵀ)", sym, True))
     if all(np.isin(a, (0.0, 1.0)).all() for a in arrs):
-        out.append((f"every entry of {name} is 1", f"some entry of {name} is 0", [f.all(axis=1) for f in flat]))
-        out.append((f"every entry of {name} is 0", f"some entry of {name} is 1", [~f.any(axis=1) for f in flat]))
+        out.append((f"every entry of {name} is 1", f"some entry of {name} is 0", [f.all(axis=1) for f in flat], False))
+        out.append((f"every entry of {name} is 0", f"some entry of {name} is 1", [~f.any(axis=1) for f in flat], False))
     else:
-        out.append((f"{name} = 0", f"{name} ≠ 0", [~f.any(axis=1) for f in flat]))
+        out.append((f"{name} = 0", f"{name} ≠ 0", [~f.any(axis=1) for f in flat], False))
     return out
 
 
@@ -70,23 +101,43 @@ def exact_condition(obs: Observations) -> Diagnosis | None:
     (a dropout mask zeroing the wrong row, a saturated sigmoid).
     """
     failed = np.concatenate([g.failed[g.valid] for g in obs.groups])
+    degenerate = _degenerate_trials(obs)
     best = None
-    for yes, no, per in _features(obs):
+    for yes, no, per, slip in _features(obs):
         f = np.concatenate([p[g.valid] for p, g in zip(per, obs.groups, strict=True)])
         for cond, other, mask in ((yes, no, f), (no, yes, ~f)):
+            only_degenerate = bool(degenerate[~mask].all())
+            if only_degenerate and not slip:
+                continue  # holds only on degenerate trials: e.g. "x = 0" only where every size is 1
             share = _explains(mask, failed)
             if share is not None and (best is None or share > best[0]):
-                best = (share, cond, other, mask)
+                best = (share, cond, other, mask, only_degenerate)
     if best is not None:
-        share, cond, other, mask = best
-        return _condition_diagnosis(obs, cond, other, mask, failed)
+        share, cond, other, mask, only_degenerate = best
+        found = _condition_diagnosis(obs, cond, other, mask, failed)
+        if only_degenerate:
+            caveat = (
+                f"every trial {_where(other)} is a degenerate draw (all entries equal, or every size 1), "
+                "where other slips vanish too: a typical draw with that property would confirm it"
+            )
+            found = dataclasses.replace(found, evidence=(*found.evidence, caveat))
+        return found
     regimes = np.concatenate([g.regimes[g.valid] for g in obs.groups])
     bad = sorted(set(regimes[failed]))
     mask = np.isin(regimes, bad)
-    if set(regimes) - set(bad) and _explains(mask, failed) is not None:
+    if set(regimes) - set(bad) and not degenerate_holding(obs) and _explains(mask, failed) is not None:
         cond = "in regime" + ("s " if len(bad) > 1 else " ") + ", ".join(bad)
         return _condition_diagnosis(obs, cond, "in the others", mask, failed, regime=True)
     return None
+
+
+def _degenerate_trials(obs: Observations) -> np.ndarray:
+    """Per valid trial: drawn in a degenerate holding regime (:func:`degenerate_holding`) or where every size is 1.
+
+    A condition whose holding trials are all such says only that the formulas coincide there.
+    """
+    regimes = degenerate_holding(obs)
+    return np.concatenate([(np.isin(g.regimes, regimes) | _all_ones(g))[g.valid] for g in obs.groups])
 
 
 def _explains(mask: np.ndarray, failed: np.ndarray) -> float | None:
@@ -133,10 +184,13 @@ def partial_condition(obs: Observations) -> Diagnosis | None:
     """Failures confined to some regimes or some size sets (not every trial there fails)."""
     all_regimes = list(dict.fromkeys(r for g in obs.groups for r in g.regimes))
     bad = list(dict.fromkeys(r for g in obs.groups for r in g.regimes[g.failed]))
-    if len(bad) < len(all_regimes):
+    if len(bad) < len(all_regimes) and not degenerate_holding(obs):
         line = regime_line(obs)
         return Diagnosis(kind="condition", summary=line, evidence=(line,), where="regimes " + ", ".join(bad))
     bad_sizes = [g for g in obs.groups if g.failed.any()]
+    good_sizes = [g for g in obs.groups if not g.failed.any()]
+    if good_sizes and all(_all_ones(g) for g in good_sizes):
+        return None  # holding only where every dimension is 1 is no finding (see _confounded_with_all_ones)
     if len(bad_sizes) < len(obs.groups):
         at = "; ".join(sizes_label(g.sizes) for g in bad_sizes)
         ok = "; ".join(sizes_label(g.sizes) for g in obs.groups if not g.failed.any())

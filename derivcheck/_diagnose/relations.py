@@ -13,12 +13,26 @@ from collections.abc import Callable
 import numpy as np
 
 from derivcheck._diagnose._evidence import Group, Observations, expand, fits_row, fits_rows, index_grid, wrong_entries
-from derivcheck._diagnose._words import Factor, axis_names, dim_expressions, explain_factor, sizes_of, times
+from derivcheck._diagnose._words import (
+    Factor,
+    axis_names,
+    dim_expressions,
+    explain_factor,
+    size_coincidences,
+    sizes_of,
+    times,
+)
 from derivcheck._format import fmt_number
 from derivcheck._inputs import sizes_label
 from derivcheck._result import Diagnosis
 
 PRECISION_REL = 1e-5  # below this relative error, a failure is rounding, not a formula error
+FACTOR_TRIALS = 3
+"""A factor (a sign, a constant, a size expression) is named only when this many failing trials agree on it.
+
+One trial's ``c = ⟨D, R⟩/⟨R, R⟩`` is a ratio, not a finding: with a one-entry
+value it always fits, and a formula that is off by a constant fails wherever
+the reference is not zero, so a systematic factor never fails only once or twice."""
 
 
 def precision(obs: Observations) -> Diagnosis | None:
@@ -70,6 +84,8 @@ def proportional(obs: Observations) -> Diagnosis | None:
         verify = _factor_check(obs, perm)
         if verify(np.ones_like(c)):
             return _permutation_diagnosis(obs, perm, None, c)
+        if c.size < FACTOR_TRIALS:
+            continue  # too few trials to name a factor (see FACTOR_TRIALS); step 7 reports the ratio
         factor = explain_factor(c, sizes_of(obs), obs.dims, verify)
         median = float(np.median(c))
         if factor is None and verify(np.full_like(c, median)):
@@ -110,6 +126,12 @@ def _factor_diagnosis(obs: Observations, factor: Factor, c: np.ndarray) -> Diagn
     holds_at = _factor_is_one(obs, factor)
     if holds_at:
         evidence.append(f"where the factor is 1 ({holds_at}) every trial holds")
+    same = [] if factor.dims else size_coincidences(float(np.median(c)), sizes_of(obs))
+    if same:
+        evidence.append(
+            f"{factor.text} equals {' and '.join(same)} at the sizes that fail; "
+            "a size set where that differs would tell whether it is a size"
+        )
     if factor.text == "−1":
         summary = "sign error: derived = −reference"
         kind = "sign"
