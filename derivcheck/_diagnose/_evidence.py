@@ -5,6 +5,15 @@
 bound ``atol + rtol · max(‖x‖∞, ‖y‖∞, T) + rounding`` of each kept row
 (:func:`derivcheck._compare.bound`), the entries it counts as wrong, and the
 regions of entries (:class:`Region`) the structure and piecewise steps test.
+
+Where the check also judged entry by entry (its statistics carry
+``entry_excess``, :func:`derivcheck._compare.entry_excess`), "equal by the
+check's own test" and "a wrong entry" mean both tests, as the check did: an
+entry is wrong when ``|x_i − y_i| > atol + rtol (max(|x_i|, |y_i|) + ρ S) +
+rounding`` as well, so a trial that failed only in its small entries has
+wrong entries to read, and a relation fits only when the small entries agree
+too. (The trial's rounding allowance stands in for each entry's own, which is
+at most that: the diagnosis never calls an entry wrong that the check passed.)
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from derivcheck._compare import ResolvedTolerance, bound, fits
+from derivcheck._compare import ResolvedTolerance, bound, entry_floor_fraction
 from derivcheck._derivation import Derivation
 from derivcheck._diagnose._words import dim_descriptions
 from derivcheck._inputs import Sizes
@@ -46,6 +55,7 @@ class Group:
     reference: np.ndarray | None
     floor: np.ndarray
     slack: np.ndarray
+    entrywise: bool = False  # the check also judged entry by entry
 
     @property
     def reference_values(self) -> np.ndarray:
@@ -82,6 +92,7 @@ class Group:
             reference=s.reference,
             floor=s.stats.get("terms", np.zeros(n))[s.rows].astype(float),
             slack=s.stats.get("rounding", np.zeros(n))[s.rows].astype(float),
+            entrywise="entry_excess" in s.stats,
         )
 
 
@@ -142,20 +153,34 @@ def allowed(obs: Observations, g: Group, x: np.ndarray, y: np.ndarray) -> np.nda
 
 
 def fits_rows(obs: Observations, g: Group, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Which rows have ``x`` equal to ``y`` by the check's own test."""
-    return norm(x - y) <= allowed(obs, g, x, y)
+    """Which rows have ``x`` equal to ``y`` by the check's own test (norm-wise, and entry-wise where it was made)."""
+    ok = norm(x - y) <= allowed(obs, g, x, y)
+    if g.entrywise:
+        over = np.abs(np.asarray(x, float) - np.asarray(y, float)) > entry_allowed(obs, g, x, y)
+        ok = ok & ~over.reshape(len(over), -1).any(axis=1)
+    return ok
 
 
 def wrong_entries(obs: Observations, g: Group) -> np.ndarray:
-    """Entries whose error alone would fail the trial: ``|D_i − R_i| > bound``."""
-    limit = allowed(obs, g, g.derived, g.reference_values)
-    return np.abs(g.derived - g.reference_values) > expand(limit, g.derived)
+    """Entries whose error alone would fail the trial: ``|D_i − R_i|`` over the norm-wise bound or the entry's own."""
+    x, y = g.derived, g.reference_values
+    limit = expand(allowed(obs, g, x, y), x)
+    if g.entrywise:
+        limit = np.minimum(limit, entry_allowed(obs, g, x, y))
+    return np.abs(x - y) > limit
 
 
 def fits_row(obs: Observations, g: Group, t: int, other: np.ndarray) -> bool:
-    d = g.derived[t]
-    scale = max(np.abs(d).max(initial=0), np.abs(other).max(initial=0), g.floor[t])
-    return bool(fits(np.abs(d - other).max(initial=0), obs.tol, scale, g.slack[t]))
+    """Row ``t``'s derived value equals ``other`` by the check's own test."""
+    one = dataclasses.replace(g, floor=g.floor[t : t + 1], slack=g.slack[t : t + 1])
+    return bool(fits_rows(obs, one, g.derived[t][None], np.asarray(other)[None])[0])
+
+
+def entry_allowed(obs: Observations, g: Group, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The entry-wise bound ``atol + rtol (max(|x_i|, |y_i|) + ρ S) + rounding``, ``S = max(‖x‖, ‖y‖, T)`` per row."""
+    size = np.maximum(np.abs(np.asarray(x, float)), np.abs(np.asarray(y, float)))
+    scale = expand(np.maximum(np.maximum(norm(x), norm(y)), g.floor), size)
+    return bound(obs.tol, size + entry_floor_fraction(np.asarray(x).dtype) * scale, expand(g.slack, size))
 
 
 def nonzero(obs: Observations, g: Group) -> np.ndarray:

@@ -205,11 +205,16 @@ def swaps(obs: Observations) -> Diagnosis | None:
 
 
 def _swap_on(obs: Observations, axes: tuple[int, ...]) -> list[tuple[int, int]] | None:
-    """The swapped pair of every kept row, if each row is ``R`` with one pair swapped along ``axes``."""
+    """The swapped pair of every kept row, if each row is ``R`` with one pair swapped along ``axes``.
+
+    A row with no entry the evidence can call wrong (it failed entry by entry, by less than the
+    trial's rounding allowance, which the evidence keeps only as a whole) says nothing either way."""
     pairs = []
     for g in obs.failing_groups:
         wrong = wrong_entries(obs, g)
         for t in range(g.rows.size):
+            if not wrong[t].any():  # failed entry-wise within the rounding the evidence cannot split by entry
+                continue
             pair = _swap_pair(obs, g, t, wrong[t], axes)
             if pair is None:
                 return None
