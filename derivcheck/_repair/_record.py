@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 from collections.abc import Iterator, Sequence
 from typing import Any, overload
 
@@ -121,8 +122,18 @@ def unified_diff(file: str, text: str, spans: Sequence[tuple[tuple[int, int, int
     """A unified diff of ``text`` with each span ``(line, col, end_line, end_col)`` replaced by its new text."""
     old = text.splitlines(keepends=True)
     new_text = _replace_spans(old, spans)
-    diff = difflib.unified_diff(old, new_text.splitlines(keepends=True), fromfile=file, tofile=file, n=1)
+    name = _shown(file)
+    diff = difflib.unified_diff(old, new_text.splitlines(keepends=True), fromfile=name, tofile=name, n=1)
     return "".join(diff).rstrip("\n")
+
+
+def _shown(file: str) -> str:
+    """``file`` relative to the working directory when it is below it (as a user would type it)."""
+    try:
+        rel = os.path.relpath(file)
+    except ValueError:  # another drive (Windows)
+        return file
+    return file if rel.startswith("..") else rel
 
 
 def _replace_spans(lines: list[str], spans: Sequence[tuple[tuple[int, int, int, int], str]]) -> str:

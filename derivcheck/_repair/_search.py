@@ -75,8 +75,8 @@ def enabled() -> bool:
 
 
 def fresh_seed(seed: int) -> int:
-    """A seed other than ``seed``, the same every time (an LCG step): the confirmation's draws are new ones."""
-    return (seed * 6364136223846793005 + 1442695040888963407) % 2**63
+    """The confirmation's seed: the next one, so its draws are not the failing check's (nor the screen's)."""
+    return (seed + 1) % 2**63
 
 
 # ------------------------------------------------------------------ the screening trials
