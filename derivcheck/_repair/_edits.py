@@ -135,6 +135,12 @@ def _numeric_child(parent: ast.AST, field: str, child: ast.AST, namespace: dict[
     return not isinstance(child, ast.Compare | ast.BoolOp | ast.Tuple | ast.List | ast.Lambda | ast.Starred)
 
 
+def _is_dimension(node: ast.AST) -> bool:
+    """``x.shape[i]``, ``len(x)``."""
+    length = isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "len"
+    return _is_shape(node) or length
+
+
 def _is_shape(node: ast.AST) -> bool:
     return isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) and node.value.attr == "shape"
 
@@ -240,8 +246,8 @@ def _node_edits(slot: Slot, ctx: _Context) -> Iterator[tuple[str, Build, str]]:
         yield from _call_edits(node, ctx)
     if isinstance(node, ast.Subscript):
         yield from _index_edits(node)
-    if not slot.numeric or not isinstance(node, ast.expr):
-        return
+    if not slot.numeric or not isinstance(node, ast.expr) or _is_dimension(node):
+        return  # a dimension is not negated, scaled or transposed: the factor edits name dimensions
     if isinstance(node, ast.Constant):
         yield from _constant_edits(node)
         return

@@ -25,6 +25,8 @@ REPAIR_NAME = "__derivcheck_repaired__"
 """The name a derived *lambda* is bound to when it is compiled back (a lambda has no name of its own)."""
 
 MAX_HELPERS = 8
+LIBRARIES = frozenset({"jax", "jaxlib", "numpy", "scipy", "math", "builtins"})
+"""Packages whose functions are never edited: a derived function that *is* one has no source of its own."""
 
 
 class NoSource(ValueError):
@@ -67,10 +69,14 @@ class Program:
 
 def read(fn: Callable[..., Any]) -> Program:
     """The :class:`Program` of ``fn``; :class:`NoSource` when there is none to edit."""
-    fn = inspect.unwrap(fn)
+    shown = _name(fn)
+    fn = inspect.unwrap(fn)  # a jax.jit or functools.wraps wrapper: the function it wraps
     code = getattr(fn, "__code__", None)
     if not isinstance(fn, types.FunctionType) or code is None:
-        raise NoSource(f"{_name(fn)} is not a Python function (a builtin or a compiled callable): no source to edit")
+        raise NoSource(f"{shown} is not a Python function (a builtin or a compiled callable): no source to edit")
+    module = str(getattr(fn, "__module__", ""))
+    if module.split(".")[0] in LIBRARIES or module.startswith("derivcheck._"):  # derivcheck's own machinery
+        raise NoSource(f"{shown} is a library function ({fn.__module__}), not a derivation's source to edit")
     file = code.co_filename
     text = "".join(linecache.getlines(file, fn.__globals__))
     if not text or file.startswith("<"):
