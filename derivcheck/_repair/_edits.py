@@ -183,13 +183,39 @@ def edits(trees: Sequence[ast.stmt], text: str, namespace: dict[str, Any], dims:
             before = _text(node, text)
             for kind, build, why in _node_edits(slot, ctx):
                 try:
-                    after = ast.unparse(ast.fix_missing_locations(build(copy.deepcopy(node))))
+                    new = ast.fix_missing_locations(build(copy.deepcopy(node)))
+                    after = ast.unparse(new)
                 except Exception:  # an edit that makes no valid expression is not an edit
                     continue
                 if after != before and after != ast.unparse(node):
+                    after = _in_context(after, new, slot, text)
                     found.append(Edit(kind, t, site, getattr(node, "lineno", 0), before, after, why, slot.depth, build))
     rank = {k: i for i, k in enumerate(KIND_ORDER)}
     return sorted(found, key=lambda e: (min(e.depth, 3), rank[e.kind]))
+
+
+ATOMS = (ast.Name, ast.Constant, ast.Call, ast.Attribute, ast.Subscript, ast.List, ast.Tuple, ast.Dict, ast.Set)
+OPEN = (ast.Return, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr, ast.keyword, ast.List, ast.Tuple)
+
+
+def _in_context(after: str, new: ast.expr, slot: Slot, text: str) -> str:
+    """``after`` as it reads in place of the node: in parentheses where an operator around it needs them
+    (``X`` → ``(X / 2)`` in ``X.T``), unless the source already has them around the node."""
+    parent = slot.parent
+    opened = isinstance(parent, OPEN) or (isinstance(parent, ast.Call) and slot.field != "func")
+    if isinstance(new, ATOMS) or opened or isinstance(parent, ast.Lambda):
+        return after
+    node = slot.node
+    lines = text.splitlines()
+    try:
+        line, end = lines[node.lineno - 1], lines[node.end_lineno - 1]  # type: ignore[attr-defined]
+        before = line.encode()[: node.col_offset].decode().rstrip()  # type: ignore[attr-defined]
+        behind = end.encode()[node.end_col_offset :].decode().lstrip()  # type: ignore[attr-defined]
+        if before.endswith("(") and behind.startswith(")"):
+            return after
+    except (AttributeError, IndexError, TypeError, UnicodeDecodeError):
+        pass
+    return f"({after})"
 
 
 def _text(node: ast.AST, text: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, overload
 
 from derivcheck._repair._edits import DIAGNOSIS_KIND
@@ -41,6 +41,12 @@ class Suggestion:
     holds_on: int
     seed: int
     diff: str = ""
+    code: str = ""  # the edited functions, as code (what a benchmark compares with the original)
+    fixed: Callable[..., Any] | None = dataclasses.field(default=None, compare=False, repr=False)
+    """The derived function with the fix made (in this process only: not pickled)."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "fixed": None}  # compiled from an edited tree: it cannot be pickled
 
     @property
     def line(self) -> int:

@@ -101,6 +101,7 @@ class Screen:
     tol: ResolvedTolerance
     sets: list[_Set]
     probe: tuple[int, int]  # a trial the derivation fails: its size set and row
+    failing: np.ndarray | None = None  # the derivation's own value on the probe trial
 
     def values(self, fn: Callable[..., Any], s: _Set) -> np.ndarray:
         dd = self.dense(dataclasses.replace(self.d, derived=fn))
@@ -120,8 +121,8 @@ class Screen:
             ok = _agree(got, s.reference, self.tol)
             if i == p:
                 rel = _rel(got[row], s.reference[row])
-                if not ok[row]:
-                    return 0.0, rel
+                if not ok[row] or (self.failing is not None and np.array_equal(got[row], self.failing)):
+                    return 0.0, rel  # wrong on the probe, or no change there at all (a no-op edit)
             agree, judged = agree + int(ok.sum()), judged + ok.size
             if judged - agree > (1 - AGREEMENT) * total:
                 break  # too many disagree already
@@ -177,6 +178,7 @@ def screen_for(d: Derivation, seed: int) -> Screen | str:
         bad = np.flatnonzero(~_agree(got, s.reference, tol)) if got.shape == s.reference.shape else [0]
         if len(bad):
             screen.probe = (p, int(bad[0]))
+            screen.failing = got[int(bad[0])] if got.shape == s.reference.shape else None
             return screen
     return "the derived values agree with the reference on the screening trials: no edit of the formula is suggested"
 
@@ -340,7 +342,8 @@ class _Search:
                 spans.append((span, e.after))
             trees = apply(trees, e, self.program.namespace)
         diff = unified_diff(self.program.file, self.program.text, spans)
-        return Suggestion(self.program.file, changes, holds_on, seed, diff)
+        code = "\n".join(ast.unparse(t) for t in c.trees)
+        return Suggestion(self.program.file, changes, holds_on, seed, diff, code, c.fn)
 
 
 def _copies(trees: Sequence[ast.stmt]) -> list[ast.stmt]:
