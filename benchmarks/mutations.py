@@ -133,7 +133,11 @@ def _differs(mutant) -> bool:
     try:
         with jax.enable_x64(True), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return not isinstance(screen_for(mutant, 0), str)
+            screen = screen_for(mutant, 0)
+            if isinstance(screen, str):
+                return False
+            # a mutant of another shape is an error the check reports as such, not a formula to repair
+            return all(screen.values(mutant.derived, s).shape == s.reference.shape for s in screen.sets)
     except Exception:
         return False
 

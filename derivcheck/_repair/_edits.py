@@ -171,8 +171,10 @@ class _Context:
 
 def edits(trees: Sequence[ast.stmt], text: str, namespace: dict[str, Any], dims: Sequence[Dim]) -> list[Edit]:
     """Every single edit of ``trees`` in the catalogue, outer expressions first (to depth 3), then by
-    :data:`KIND_ORDER`, then by position: the order the search tries them in."""
+    :data:`KIND_ORDER`, then the shorter result first (dropping a factor before adding one), then by
+    position: the order the search tries them in."""
     found: list[Edit] = []
+    lines = text.splitlines()
     for t, tree in enumerate(trees):
         own = tuple(dims) if t == 0 else ()  # dimensions are read from the derived function's arguments
         ctx = _Context(text, namespace, own, _variables(tree), _unary_calls(tree))
@@ -180,7 +182,7 @@ def edits(trees: Sequence[ast.stmt], text: str, namespace: dict[str, Any], dims:
             node = slot.node
             if not isinstance(node, ast.expr):
                 continue
-            before = _text(node, text)
+            before = _text(node, lines)
             for kind, build, why in _node_edits(slot, ctx):
                 try:
                     new = ast.fix_missing_locations(build(copy.deepcopy(node)))
@@ -188,17 +190,17 @@ def edits(trees: Sequence[ast.stmt], text: str, namespace: dict[str, Any], dims:
                 except Exception:  # an edit that makes no valid expression is not an edit
                     continue
                 if after != before and after != ast.unparse(node):
-                    after = _in_context(after, new, slot, text)
+                    after = _in_context(after, new, slot, lines)
                     found.append(Edit(kind, t, site, getattr(node, "lineno", 0), before, after, why, slot.depth, build))
     rank = {k: i for i, k in enumerate(KIND_ORDER)}
-    return sorted(found, key=lambda e: (min(e.depth, 3), rank[e.kind]))
+    return sorted(found, key=lambda e: (min(e.depth, 3), rank[e.kind], len(e.after) - len(e.before)))
 
 
 ATOMS = (ast.Name, ast.Constant, ast.Call, ast.Attribute, ast.Subscript, ast.List, ast.Tuple, ast.Dict, ast.Set)
 OPEN = (ast.Return, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr, ast.keyword, ast.List, ast.Tuple)
 
 
-def _in_context(after: str, new: ast.expr, slot: Slot, text: str) -> str:
+def _in_context(after: str, new: ast.expr, slot: Slot, lines: list[str]) -> str:
     """``after`` as it reads in place of the node: in parentheses where an operator around it needs them
     (``X`` → ``(X / 2)`` in ``X.T``), unless the source already has them around the node."""
     parent = slot.parent
@@ -206,7 +208,6 @@ def _in_context(after: str, new: ast.expr, slot: Slot, text: str) -> str:
     if isinstance(new, ATOMS) or opened or isinstance(parent, ast.Lambda):
         return after
     node = slot.node
-    lines = text.splitlines()
     try:
         line, end = lines[node.lineno - 1], lines[node.end_lineno - 1]  # type: ignore[attr-defined]
         before = line.encode()[: node.col_offset].decode().rstrip()  # type: ignore[attr-defined]
@@ -218,11 +219,16 @@ def _in_context(after: str, new: ast.expr, slot: Slot, text: str) -> str:
     return f"({after})"
 
 
-def _text(node: ast.AST, text: str) -> str:
-    segment = ast.get_source_segment(text, node) if hasattr(node, "end_col_offset") else None
-    if segment is None or "\n" in segment:
+def _text(node: ast.AST, lines: list[str]) -> str:
+    """The node's own source text when it is on one line (as the user wrote it), else its unparsed form."""
+    line, end = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
+    if line is None or line != end or not 0 < line <= len(lines):
         return ast.unparse(node)
-    return segment
+    raw = lines[line - 1].encode()
+    try:
+        return raw[node.col_offset : node.end_col_offset].decode()  # type: ignore[attr-defined]
+    except UnicodeDecodeError:
+        return ast.unparse(node)
 
 
 def _variables(tree: ast.stmt) -> tuple[str, ...]:

@@ -299,7 +299,7 @@ class _Search:
             if key in self.seen:
                 return None
             self.seen.add(key)
-            fn = self.program.compile(tuple(_copies(edited)))
+            fn = self.program.compile(tuple(edited))  # fresh copies already: compiling may fill in their positions
         except Exception:
             return None
         return _Candidate((*done, edit), edited, fn)
