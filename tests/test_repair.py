@@ -91,6 +91,7 @@ def _fixes(r):
             {
                 ("jax.nn.softmax(Z, axis=0)", "jax.nn.softmax(Z, axis=1)"),
                 ("jax.nn.softmax(Z, axis=0)", "jax.nn.softmax(Z, axis=-1)"),
+                ("jax.nn.softmax(Z, axis=0)", "jax.nn.softmax(Z)"),  # its default axis is -1
             },
         ),
     ],
