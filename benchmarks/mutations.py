@@ -206,7 +206,7 @@ def table(rows: list[Row]) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--per-kind", type=int, default=3, help="mutants per edit kind per derivation (default 3)")
     p.add_argument("--derivations", default="*", help="comma-separated name globs (default: every one)")
     p.add_argument("--limit", type=int, default=0, help="at most this many derivations (0: all)")
@@ -215,7 +215,12 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0, help="which edits are sampled")
     p.add_argument("--json", help="write every row as JSON")
     p.add_argument("--tiny", action="store_true", help="one derivation, one mutant of a few kinds: a smoke run")
+    p.add_argument("--table", metavar="JSON", help="print the table of the rows in JSON (a run's --json) and stop")
     args = p.parse_args(argv)
+    if args.table:
+        with open(args.table) as f:
+            print(table([Row(**r) for r in json.load(f)]))
+        return 0
     patterns = args.derivations.split(",")
     chosen = [
         d
@@ -246,13 +251,19 @@ def main(argv=None) -> int:
             mark = "fix" if row.fix_holds else ("caught" if row.caught else "missed")
             print(f"{d.name} [{e.kind}] line {e.line}: `{e.before}` -> `{e.after}`: {mark}; {row.suggestion}")
             sys.stdout.flush()
+            if args.json:  # after every row: a long run stopped early keeps what it measured
+                _write(args.json, rows)
     print()
     print(table(rows))
     print(f"\n{len(rows)} mutants of {len(chosen)} derivations in {time.perf_counter() - start:.0f} s")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump([dataclasses.asdict(r) for r in rows], f, indent=1)
+        _write(args.json, rows)
     return 0
+
+
+def _write(path: str, rows: list[Row]) -> None:
+    with open(path, "w") as f:
+        json.dump([dataclasses.asdict(r) for r in rows], f, indent=1)
 
 
 if __name__ == "__main__":

@@ -235,3 +235,28 @@ def test_no_suggestion_is_shown_for_a_fix_that_fails_a_fresh_seed(planted, monke
     monkeypatch.setattr(_search, "MAX_CONFIRM", 3)
     r = search(planted["far_off"], budget=BUDGET)
     assert not r
+
+
+def test_the_mutation_benchmark_runs_tiny(tmp_path):
+    """``benchmarks/mutations.py --tiny``: its table and rows, and no suggestion that fails a third seed."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "mutations.py"
+    out = tmp_path / "rows.json"
+    env = {**os.environ, "DERIVCHECK_SUGGEST": "1"}
+    proc = subprocess.run(
+        [sys.executable, str(script), "--tiny", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "| kind | mutants | caught |" in proc.stdout and "| all |" in proc.stdout
+    rows = json.loads(out.read_text())
+    assert rows and all(r["caught"] for r in rows)  # a planted factor or sign is always caught
+    assert not any(r["recheck_fails"] for r in rows)
+    assert all(r["names_place"] == r["fix_holds"] for r in rows)

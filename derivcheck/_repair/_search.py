@@ -154,20 +154,17 @@ def _rel(got: np.ndarray, ref: np.ndarray) -> float:
 
 def screen_for(d: Derivation, seed: int) -> Screen | str:
     """The :class:`Screen` of a failing derivation, or why it cannot be searched (one line)."""
-    family, dense = _family(d)
+    family, dense, checked = _family(d)
     if family is None:
         return f"no fix is searched for a {d.kind} claim: the search repairs derivatives against their reference"
     size_sets = sorted(d.inputs.sizes, key=lambda s: sum(dict(s).values()))[:SIZE_SETS]
     pd = dense(d)
-    config = CheckConfig(trials=PER_REGIME * len(d.inputs.regimes) * len(size_sets), seed=seed)
     sets: list[_Set] = []
     for sizes in size_sets:
-        b = _draw_batch(family, pd, config, sizes, PER_REGIME)
-        reference = jax.jit(jax.vmap(lambda a, e: family.reference(pd, a, e)), compiler_options=fast_compile_options())
-        ref = np.asarray(reference(b.args, b.extra))  # one compilation: eagerly, every primitive compiles
+        args, extra, ref, failing = _drawn(d, pd, family, checked, sizes, seed)
         keep = np.isfinite(ref.reshape(len(ref), -1)).all(axis=1)
-        pick = np.flatnonzero(keep)
-        sets.append(_Set(tuple(a[pick] for a in b.args), {k: v[pick] for k, v in b.extra.items()}, ref[pick]))
+        pick = np.flatnonzero(keep & _screening_rows(len(ref), len(d.inputs.regimes), failing))
+        sets.append(_Set(tuple(a[pick] for a in args), {k: v[pick] for k, v in extra.items()}, ref[pick]))
     sets = [s for s in sets if len(s.reference)]
     if not sets:
         return "no fix searched: the reference is not finite on the screening trials"
@@ -180,18 +177,52 @@ def screen_for(d: Derivation, seed: int) -> Screen | str:
             screen.probe = (p, int(bad[0]))
             screen.failing = got[int(bad[0])] if got.shape == s.reference.shape else None
             return screen
-    return "the derived values agree with the reference on the screening trials: no edit of the formula is suggested"
+    return (
+        "no edit suggested: the derived values match the reference on the screening trials "
+        "(what fails is not a formula an edit changes)"
+    )
 
 
-def _family(d: Derivation) -> tuple[Any, Callable[[Derivation], Derivation]]:
-    """The differential family the screen computes one trial with, and how a derivation is made dense."""
+def _drawn(d: Derivation, pd: Derivation, family: Any, checked: Any, sizes: Any, seed: int):
+    """One size set's trials as the check draws them: ``(args, extra, reference, failing)``.
+
+    Where the check ran ``checked`` (its own family) they are the check's very trials, computed
+    by the program it compiled (the same shapes: nothing compiles again); otherwise a few per
+    regime, the reference compiled once."""
+    if checked is not None:
+        config = CheckConfig(seed=seed)
+        per = math.ceil(config.trials / (len(d.inputs.sizes) * len(d.inputs.regimes)))
+        b = _draw_batch(checked, pd, config, sizes, per)
+        got, ref = (np.asarray(v) for v in b.call(checked, pd, "values")[1])
+        tol = merge_tolerance(str(ref.dtype), d.tolerance)
+        return b.args, b.extra, ref, ~_agree(got, ref, tol)
+    config = CheckConfig(trials=PER_REGIME * len(d.inputs.regimes), seed=seed)
+    b = _draw_batch(family, pd, config, sizes, PER_REGIME)
+    reference = jax.jit(jax.vmap(lambda a, e: family.reference(pd, a, e)), compiler_options=fast_compile_options())
+    ref = np.asarray(reference(b.args, b.extra))
+    return b.args, b.extra, ref, np.ones(len(ref), bool)
+
+
+def _screening_rows(n: int, regimes: int, failing: np.ndarray) -> np.ndarray:
+    """The first :data:`PER_REGIME` trials of each regime (trials come grouped by regime) and the
+    first two failing ones: a handful to evaluate candidates on, eagerly."""
+    per = max(n // max(regimes, 1), 1)
+    rows = np.zeros(n, bool)
+    rows[(np.arange(n) % per) < PER_REGIME] = True
+    rows[np.flatnonzero(failing)[:2]] = True
+    return rows
+
+
+def _family(d: Derivation) -> tuple[Any, Callable[[Derivation], Derivation], Any]:
+    """The differential family the screen computes one trial with, how a derivation is made dense,
+    and the family the check ran when it is that one (guarded), else ``None``."""
     plan = plan_of(d)
     family = None if plan is None else getattr(plan.family, "inner", plan.family)
-    if isinstance(family, Differential):
-        return family, (materialized if plan is not None and plan.derivation is not d else _same)
+    if isinstance(family, Differential) and plan is not None:
+        return family, (materialized if plan.derivation is not d else _same), plan.family
     if getattr(d.claim, "of", None) is not None and d.claim_id in ("hessian", "definite"):
-        return Differential(HESSIAN), materialized  # the matrix against jax.hessian, as the check's dense path
-    return None, _same
+        return Differential(HESSIAN), materialized, None  # the matrix against jax.hessian, as the check's dense path
+    return None, _same, None
 
 
 def _same(d: Derivation) -> Derivation:
