@@ -3,6 +3,7 @@
 The planted derivations are this file's own (not the catalog's): the search reads their source here.
 """
 
+import dataclasses
 import json
 import time
 
@@ -260,3 +261,28 @@ def test_the_mutation_benchmark_runs_tiny(tmp_path):
     assert rows and all(r["caught"] for r in rows)  # a planted factor or sign is always caught
     assert not any(r["recheck_fails"] for r in rows)
     assert all(r["names_place"] == r["fix_holds"] for r in rows)
+
+
+def _repaired_result():
+    from derivcheck._repair import Change, Repair, Suggestion
+
+    s = Suggestion("f.py", (Change(12, "1 - mu", "mu * (1 - mu)", "factor", "a factor missing"),), 210, 1, "-a\n+b")
+    r = dc.Result(name="x", kind="gradient", outcome="fails", expect=dc.HOLDS, message="differs")
+    return dataclasses.replace(r, repair=Repair((s,))), Repair(message="no single edit found: …")
+
+
+def test_every_report_shows_the_suggestion_or_says_none_was_found():
+    from derivcheck._report.html import result_html
+    from derivcheck._report.text import details, failure_lines
+
+    found, none = _repaired_result()
+    line = "suggested fix: line 12: `1 - mu` should be `mu * (1 - mu)` (with this change it holds on 210 trials)"
+    assert line in failure_lines(found)  # the pytest plugin's and dc.testing's account
+    assert f"    {line}" in details([found])  # derivcheck run's
+    assert "suggested fix" in result_html(found) and "holds on 210 trials" in result_html(found)
+    empty = dataclasses.replace(found, repair=none)
+    assert "no single edit found: …" in failure_lines(empty) and "no single edit found" in result_html(empty)
+    assert found.to_dict()["suggestions"] == [
+        {"file": "f.py", "line": 12, "before": "1 - mu", "after": "mu * (1 - mu)", "holds_on": 210}
+    ]
+    assert empty.to_dict()["suggestions"] == []
