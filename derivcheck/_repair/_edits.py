@@ -170,9 +170,9 @@ class _Context:
 
 
 def edits(trees: Sequence[ast.stmt], text: str, namespace: dict[str, Any], dims: Sequence[Dim]) -> list[Edit]:
-    """Every single edit of ``trees`` in the catalogue, outer expressions first (to depth 3), then by
-    :data:`KIND_ORDER`, then the shorter result first (dropping a factor before adding one), then by
-    position: the order the search tries them in."""
+    """Every single edit of ``trees`` in the catalogue in the order the search tries them: the edits
+    that remove something first (:func:`_removes`), then outer expressions first (to depth 3), then
+    by :data:`KIND_ORDER`, then the shorter result first, then by position."""
     found: list[Edit] = []
     lines = text.splitlines()
     for t, tree in enumerate(trees):
@@ -193,7 +193,13 @@ def edits(trees: Sequence[ast.stmt], text: str, namespace: dict[str, Any], dims:
                     after = _in_context(after, new, slot, lines)
                     found.append(Edit(kind, t, site, getattr(node, "lineno", 0), before, after, why, slot.depth, build))
     rank = {k: i for i, k in enumerate(KIND_ORDER)}
-    return sorted(found, key=lambda e: (min(e.depth, 3), rank[e.kind], len(e.after) - len(e.before)))
+    return sorted(found, key=lambda e: (not _removes(e), min(e.depth, 3), rank[e.kind], len(e.after) - len(e.before)))
+
+
+def _removes(e: Edit) -> bool:
+    """Whether an edit takes something away (a minus, a factor, a transpose, a term): few, and each
+    undoes an addition, half of the slips there are; they are tried first, wherever they are."""
+    return len(e.after) < len(e.before) and e.kind != "swap"
 
 
 ATOMS = (ast.Name, ast.Constant, ast.Call, ast.Attribute, ast.Subscript, ast.List, ast.Tuple, ast.Dict, ast.Set)
