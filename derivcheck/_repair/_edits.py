@@ -13,7 +13,8 @@ factor      ``e`` → ``e·2``, ``e/2``, ``e·D``, ``e/D`` (``D`` a dimension of
             ``·`` ↔ ``/``; ``e`` or ``1 − e`` → ``e·(1 − e)`` (``σ`` → ``σ(1−σ)``); ``c`` → ``2c``, ``c/2``
 transpose   ``e`` → ``e.T``; a ``.T`` or ``jnp.transpose`` removed; ``a @ b`` → ``b @ a``;
             the output indices of an ``einsum`` swapped
-term        one term of a sum dropped
+term        one term of a sum dropped; a variable of the function added (``e`` → ``e ± v``,
+            ``−e`` → ``v − e``: a dropped term restored, where it is a variable)
 index       an axis (``axis=``) changed, added or removed; an integer index or a
             ``[:, None]`` changed; a constant ``c`` → ``c ± 1`` (an exponent)
 swap        a variable replaced by another variable of the function
@@ -323,6 +324,26 @@ def _numeric_edits(node: ast.expr, slot: Slot, ctx: _Context) -> Iterator[tuple[
                 yield "swap", _const(ast.Name(other, ast.Load())), f"`{other}` belongs where `{node.id}` is"
         for fn in ctx.unary:
             yield "function", _wrap(fn + "{}"), f"`{fn}({node.id})` belongs where `{node.id}` is"
+    # a term of a sum dropped: a variable of the function added back (outer expressions only: they are many)
+    if slot.depth <= 2 and isinstance(node, ast.Name | ast.Call | ast.Subscript | ast.UnaryOp):
+        for other in ctx.names:
+            if other == getattr(node, "id", None):
+                continue
+            if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+                yield "term", _minus(other), f"the term `{other}` is missing"
+            elif not isinstance(node, ast.UnaryOp):
+                yield "term", _wrap("{} - " + other), f"the term `−{other}` is missing"
+                yield "term", _wrap("{} + " + other), f"the term `{other}` is missing"
+
+
+def _minus(name: str) -> Build:
+    """``-e`` → ``name - e``: the first term of a difference restored."""
+
+    def build(n: ast.expr) -> ast.expr:
+        assert isinstance(n, ast.UnaryOp)
+        return ast.BinOp(ast.Name(name, ast.Load()), ast.Sub(), n.operand)
+
+    return build
 
 
 def _binop_edits(node: ast.BinOp) -> Iterator[tuple[str, Build, str]]:
