@@ -175,8 +175,12 @@ def suggest_fix(
     >>> @dc.gradient(of=lambda x: jnp.sum(x**2), inputs=dc.inputs(x=dc.normal("n")), registry=reg, name="sq")
     ... def twice(x):
     ...     return x
-    >>> [(s.before, s.after) for s in dc.suggest_fix(twice, budget=30)]
-    [('x', 'x * 2')]
+    >>> r = dc.suggest_fix(twice, budget=30)  # typed at a prompt: no file to edit, one line says so
+    >>> len(r), r.message.split(":")[0]
+    (0, 'no fix searched')
+
+    Defined in a file, the same derivation gets ``line …: `x` should be `x * 2```
+    (``tests/test_repair.py`` plants such errors).
     """
     d = registry()[derivation] if isinstance(derivation, str) else derivation
     result = check(d, trials=trials, seed=seed)
