@@ -25,8 +25,10 @@ GROUP = "derivcheck"
 TRIALS_OPTION = "--derivcheck-trials"
 SEED_OPTION = "--derivcheck-seed"
 SHRINK_OPTION = "--derivcheck-shrink-seconds"
+SUGGEST_OPTION = "--derivcheck-suggest-seconds"
 DEFAULT_TRIALS = 300  # derivcheck's own default (derivcheck._api.DEFAULT_TRIALS; a test keeps them equal)
 DEFAULT_SHRINK_SECONDS = 5.0
+DEFAULT_SUGGEST_SECONDS = 5.0
 RANDOM = "random"
 FILES_INI = "derivcheck_files"
 DEFAULT_FILES = ("derivations_*.py",)
@@ -58,6 +60,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"time to shrink an unexpected failure to a minimal counterexample (default {DEFAULT_SHRINK_SECONDS:g}; "
         "0: none)",
     )
+    group.addoption(
+        SUGGEST_OPTION,
+        type=float,
+        default=DEFAULT_SUGGEST_SECONDS,
+        metavar="SECONDS",
+        help="time to search the source edit that fixes an unexpected failure "
+        f"(default {DEFAULT_SUGGEST_SECONDS:g}; 0 or DERIVCHECK_SUGGEST=0: none)",
+    )
     parser.addini(
         FILES_INI,
         type="args",
@@ -87,6 +97,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"{SEED_OPTION} must be from 0 to 2**63 - 1, got {seed}")
     if config.getoption("derivcheck_shrink_seconds") < 0:
         raise pytest.UsageError(f"{SHRINK_OPTION} must be >= 0")
+    if config.getoption("derivcheck_suggest_seconds") < 0:
+        raise pytest.UsageError(f"{SUGGEST_OPTION} must be >= 0")
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -13,7 +13,7 @@ and check it on many random inputs::
     assert dc.check(cube_grad).ok
 """
 
-from derivcheck._api import check, explanation, run, with_counterexample
+from derivcheck._api import check, explanation, run, suggest_fix, with_counterexample
 from derivcheck._checks.matrix_free import THRESHOLD as MATRIX_FREE_THRESHOLD
 from derivcheck._compare import DEFAULT_TOLERANCES, Tolerance
 from derivcheck._derivation import (
@@ -169,6 +169,7 @@ __all__ = [
     "simplex",
     "spd",
     "special_case",
+    "suggest_fix",
     "symmetric",
     "tensor",
     "uniform",

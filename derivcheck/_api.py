@@ -4,7 +4,8 @@ Everything a user calls to *do* something goes through this module:
 :func:`check` (one derivation), :func:`run` (many, as :class:`Results`),
 :func:`check_and_shrink` (a check, then a minimal counterexample for a
 failure: ``run --shrink``, its worker processes and ``explain``),
-:func:`with_counterexample` and :func:`explanation`. It renders nothing itself;
+:func:`with_counterexample`, :func:`suggest_fix` and :func:`with_suggestions`
+(the repair search, :mod:`derivcheck._repair`) and :func:`explanation`. It renders nothing itself;
 the presentation layer (:mod:`derivcheck._report`) renders its records, and
 the command line, the worker processes, the pytest plugin and
 ``derivcheck.testing`` call it.
@@ -26,6 +27,9 @@ from derivcheck._derivation import Derivation
 from derivcheck._diagnose import attach
 from derivcheck._format import one_line
 from derivcheck._registry import Registry, registry
+from derivcheck._repair import Repair, diagnosis_from
+from derivcheck._repair import enabled as suggestions_enabled
+from derivcheck._repair import search as repair_search
 from derivcheck._report.explain import render
 from derivcheck._result import Result, Results
 from derivcheck._shrink import SHRINK_SECONDS, minimal_counterexample
@@ -150,6 +154,58 @@ def with_counterexample(result: Result, derivation: Derivation, **options: Any) 
     )
 
 
+def suggest_fix(
+    derivation: Derivation | str, *, budget: float | None = None, trials: int = DEFAULT_TRIALS, seed: int = 0
+) -> Repair:
+    """Where in the formula a failing derivation is wrong: the edits of its source that make it hold.
+
+    Checks ``derivation`` (``trials``, ``seed``) and, when it fails, searches
+    single edits of its derived function's source (and pairs where one gets
+    close) from a catalogue of hand-derivation errors — a sign, a factor
+    ``2`` or ``1/m``, a transpose, a dropped term, an axis, a swapped
+    variable or function — within ``budget`` seconds (default 10,
+    ``$DERIVCHECK_SUGGEST_SECONDS``). Returns a :class:`~derivcheck._repair.Repair`:
+    a sequence of suggestions (``file``, ``line``, ``before``, ``after``,
+    ``holds_on``), each confirmed by a check on a fresh seed, and
+    ``message``, one line saying why there is none (it holds, no source,
+    nothing in the catalogue fixes it).
+
+    >>> import jax.numpy as jnp, derivcheck as dc
+    >>> reg = dc.Registry()
+    >>> @dc.gradient(of=lambda x: jnp.sum(x**2), inputs=dc.inputs(x=dc.normal("n")), registry=reg, name="sq")
+    ... def twice(x):
+    ...     return x
+    >>> r = dc.suggest_fix(twice, budget=30)  # typed at a prompt: no file to edit, one line says so
+    >>> len(r), r.message.split(":")[0]
+    (0, 'no fix searched')
+
+    Defined in a file, the same derivation gets ``line …: `x` should be `x * 2```
+    (``tests/test_repair.py`` plants such errors).
+    """
+    d = registry()[derivation] if isinstance(derivation, str) else derivation
+    result = check(d, trials=trials, seed=seed)
+    if result.outcome != "fails":
+        return Repair(message=f"no fix to suggest: the check {'holds' if result.outcome == 'holds' else 'errs'}")
+    return repair_search(d, seed=seed, budget=budget)
+
+
+def with_suggestions(result: Result, derivation: Derivation, *, budget: float | None = None) -> Result:
+    """``result`` with its repair search's answer (:attr:`Result.repair`; unchanged unless it fails).
+
+    A confirmed suggestion also becomes the diagnosis: its kind and words name
+    the line and the edit; the output-level finding stays as its evidence.
+    """
+    if result.outcome != "fails":
+        return result
+    try:
+        repair = repair_search(derivation, seed=result.seed, budget=budget)
+    except Exception as exc:  # the verdict stands whatever the search meets
+        log.debug("%s: the repair search raised", derivation.name, exc_info=True)
+        repair = Repair(message=f"no fix searched: the search raised {type(exc).__name__}")
+    diagnosis = diagnosis_from(result.diagnosis, repair[0]) if repair else result.diagnosis
+    return dataclasses.replace(result, repair=repair, diagnosis=diagnosis)
+
+
 def check_and_shrink(
     d: Derivation,
     *,
@@ -180,18 +236,24 @@ def explanation(
     seed: int = 0,
     shrink: bool = True,
     seconds: float | None = None,
+    suggest: bool | None = None,
 ) -> str:
     """Check ``derivation``, shrink a failure, and return the explanation as text (``derivcheck explain``).
+
+    ``suggest``: search for the edit that fixes a failure (:func:`suggest_fix`); by default unless
+    ``$DERIVCHECK_SUGGEST`` is ``0``.
 
     >>> import jax.numpy as jnp, derivcheck as dc
     >>> reg = dc.Registry()
     >>> @dc.gradient(of=lambda x: jnp.sum(x**2), inputs=dc.inputs(x=dc.normal("n")), registry=reg, name="sq")
     ... def twice(x):
     ...     return x
-    >>> print(dc.explanation(twice, trials=30, shrink=False).splitlines()[3])
+    >>> print(dc.explanation(twice, trials=30, shrink=False, suggest=False).splitlines()[3])
     diagnosis: off by a factor of 1/2: derived = 1/2 · reference
     """
     d = registry()[derivation] if isinstance(derivation, str) else derivation
     trials = trials or DEFAULT_TRIALS
     result = check_and_shrink(d, trials=trials, seed=seed, shrink=shrink, seconds=seconds)
+    if suggestions_enabled() if suggest is None else suggest:
+        result = with_suggestions(result, d)
     return "\n".join(render(d, result, trials=trials))

@@ -280,6 +280,10 @@ class Result:
     """For a derivation read from LaTeX (:func:`derivcheck.latex`): how its statement was read
     (claim, index ranges, implicit sums, the code it became, the statement re-rendered), as in
     :class:`derivcheck.Reading`. In the JSON form only when present."""
+    repair: Any = None
+    """The repair search's answer for a failure (:class:`derivcheck._repair.Repair`: the suggested
+    fixes, confirmed on a fresh seed, or in one line why there is none); ``None`` when no search ran.
+    In the JSON form as ``suggestions: [{file, line, before, after, holds_on}]`` when it ran."""
     evidence: Evidence | None = dataclasses.field(default=None, compare=False, repr=False)
     """What the engine gathered for the diagnosis of a failure, until the orchestration
     (:func:`derivcheck.check`) turns it into :attr:`diagnosis` and drops it. Not part of the
@@ -307,47 +311,56 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (see README, "JSON schema"); arrays become nested lists."""
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "outcome": self.outcome,
-            "expected": self.expect.word,
-            "expected_reason": self.expect.reason,
-            "ok": self.ok,
-            "message": self.message,
-            "trials": self.trials,
-            "seconds": round(self.seconds, 4),
-            "seed": self.seed,
-            "max_abs_err": _num(self.max_abs_err),
-            "max_rel_err": _num(self.max_rel_err),
-            "rtol": _num(self.rtol),
-            "atol": _num(self.atol),
-            "source": self.source,
-            "notes": list(self.notes),
-            "cells": [
-                {
-                    "sizes": dict(c.sizes),
-                    "regime": c.regime,
-                    "trials": c.trials,
-                    "failures": c.failures,
-                    "max_rel_err": _num(c.max_rel_err),
-                    "max_abs_err": _num(c.max_abs_err),
-                }
-                for c in self.cells
-            ],
-            "worst": _trial_dict(self.worst),
-            "spectrum": _spectrum_dict(self.spectrum),
-            "diagnosis": _jsonable(self.diagnosis),
-            "counterexample": _jsonable(self.counterexample),
-            "details": _jsonable(self.details),
-            "path": self.path,
-        } | ({"reading": dict(self.reading)} if self.reading is not None else {})
+        return (
+            {
+                "name": self.name,
+                "kind": self.kind,
+                "outcome": self.outcome,
+                "expected": self.expect.word,
+                "expected_reason": self.expect.reason,
+                "ok": self.ok,
+                "message": self.message,
+                "trials": self.trials,
+                "seconds": round(self.seconds, 4),
+                "seed": self.seed,
+                "max_abs_err": _num(self.max_abs_err),
+                "max_rel_err": _num(self.max_rel_err),
+                "rtol": _num(self.rtol),
+                "atol": _num(self.atol),
+                "source": self.source,
+                "notes": list(self.notes),
+                "cells": [
+                    {
+                        "sizes": dict(c.sizes),
+                        "regime": c.regime,
+                        "trials": c.trials,
+                        "failures": c.failures,
+                        "max_rel_err": _num(c.max_rel_err),
+                        "max_abs_err": _num(c.max_abs_err),
+                    }
+                    for c in self.cells
+                ],
+                "worst": _trial_dict(self.worst),
+                "spectrum": _spectrum_dict(self.spectrum),
+                "diagnosis": _jsonable(self.diagnosis),
+                "counterexample": _jsonable(self.counterexample),
+                "details": _jsonable(self.details),
+                "path": self.path,
+            }
+            | ({"reading": dict(self.reading)} if self.reading is not None else {})
+            | _suggestions(self.repair)
+        )
 
     def _repr_html_(self) -> str:
         """Jupyter: verdict, errors per size set and regime, spectrum, diagnosis, counterexample."""
         from derivcheck._report.html import result_html
 
         return result_html(self)
+
+
+def _suggestions(repair: Any) -> dict[str, Any]:
+    """The JSON form of a repair search's answer: ``{"suggestions": [...]}``, empty when none ran."""
+    return {} if repair is None else {"suggestions": repair.to_dict()}
 
 
 # ---------------------------------------------------------------- many results

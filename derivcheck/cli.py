@@ -7,8 +7,10 @@
         --trials N --seed S --load MODULE_OR_FILE (repeatable) --timeout SECONDS
         --json PATH --junit-xml PATH --markdown PATH --verbose
         --sizes K=V,...  (one size set only)  --shrink  (minimal counterexamples)
-    derivcheck explain NAME                  diagnosis, minimal counterexample, replay command
+        --no-suggest --suggest-seconds S  (the fix of an unexpected failure)
+    derivcheck explain NAME                  diagnosis, suggested fix, minimal counterexample, replay command
         --trials N --seed S --load MODULE_OR_FILE --sizes K=V,... --no-shrink --seconds S --json PATH
+        --no-suggest --suggest-seconds S
 
 Exit status: 0 when every outcome matches its expectation, 1 otherwise (an
 ``inconclusive`` outcome of a derivation expected to hold included), 2 for
@@ -36,10 +38,12 @@ import time
 from collections.abc import Sequence
 
 from derivcheck import _cache, _devices
-from derivcheck._api import DEFAULT_TRIALS, MAX_SEED, check_and_shrink
+from derivcheck._api import DEFAULT_TRIALS, MAX_SEED, check_and_shrink, with_suggestions
 from derivcheck._format import one_line
 from derivcheck._isolate import NotInWorker, Worker, not_in_worker
 from derivcheck._registry import LoadError, load, registry
+from derivcheck._repair import SUGGEST_SECONDS
+from derivcheck._repair import enabled as suggestions_enabled
 from derivcheck._report.explain import render
 from derivcheck._report.json import to_json, write_atomic, write_json
 from derivcheck._report.junit import junit_xml
@@ -126,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
         default=False,
         help="shrink each failure to a minimal counterexample (in the JSON too); off by default: explain does it",
     )
+    add_suggest(rp, "search for the source edit that fixes each unexpected failure")
     rp.add_argument(
         "--devices",
         default=None,
@@ -163,10 +168,32 @@ def _parser() -> argparse.ArgumentParser:
     ep.add_argument(
         "--seconds", type=_positive_float, default=None, metavar="SECONDS", help="time budget of the shrink (20)"
     )
+    add_suggest(ep, "search for the source edit that fixes a failure")
     ep.add_argument("--json", metavar="PATH", help="write the result (with diagnosis and counterexample) as JSON")
     add_sizes(ep)
     add_load(ep)
     return p
+
+
+def add_suggest(sp, what: str) -> None:
+    """``--suggest/--no-suggest`` and ``--suggest-seconds``: the repair search (:mod:`derivcheck._repair`)."""
+    sp.add_argument(
+        "--suggest",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"{what} (default: on, unless DERIVCHECK_SUGGEST=0)",
+    )
+    sp.add_argument(
+        "--suggest-seconds",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help=f"time budget of one search (default {SUGGEST_SECONDS:g}, or DERIVCHECK_SUGGEST_SECONDS)",
+    )
+
+
+def _suggesting(args) -> bool:
+    return suggestions_enabled() if args.suggest is None else args.suggest
 
 
 def add_catalog(sp) -> None:
@@ -370,8 +397,15 @@ def _cmd_run(args, out, err) -> int:
         with _IN_PROCESS:  # JAX runs in one thread of this process at a time
             return check_and_shrink(d, trials=args.trials, seed=args.seed, shrink=args.shrink, loads=args.load)
 
+    def checked(d, worker=None):  # an unexpected failure's fix is searched; never an expected one's (--all stays fast)
+        r = check_one(d, worker)
+        if r.outcome == "fails" and not r.ok and _suggesting(args):
+            with _IN_PROCESS:
+                r = with_suggestions(r, d, budget=args.suggest_seconds)
+        return r
+
     try:
-        _check_all(chosen, _in_order(check_one, chosen, workers), results, out)
+        _check_all(chosen, _in_order(checked, chosen, workers), results, out)
     except KeyboardInterrupt as exc:
         stopped = _stop_status(exc)
         what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
@@ -496,6 +530,8 @@ def _cmd_explain(args, out, err) -> int:
     result = check_and_shrink(
         d, trials=args.trials, seed=args.seed, shrink=args.shrink, loads=args.load, seconds=args.seconds
     )
+    if _suggesting(args):
+        result = with_suggestions(result, d, budget=args.suggest_seconds)
     for line in render(d, result, trials=args.trials, loads=args.load):
         out.line(line)
     written = True

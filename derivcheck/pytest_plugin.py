@@ -18,7 +18,9 @@ packages' derivations stay out of a project's test run.
   trials and root seed (``S`` may be ``random``: one per session, in the
   header line and in every reproduce command).
 * An unexpected failure is shrunk to a minimal counterexample within
-  ``--derivcheck-shrink-seconds`` (5). With pytest's cache on, the last
+  ``--derivcheck-shrink-seconds`` (5), and the source edit that fixes it is
+  searched within ``--derivcheck-suggest-seconds`` (5; see
+  :mod:`derivcheck._repair`). With pytest's cache on, the last
   failing draw of each derivation (its seed, trials and size set) is
   remembered in ``.pytest_cache`` and checked first on the next run, as
   hypothesis replays its example database: still failing, it is reported at
@@ -50,10 +52,11 @@ from typing import Any
 
 import pytest
 
-from derivcheck._api import DEFAULT_TRIALS, check, with_counterexample
+from derivcheck._api import DEFAULT_TRIALS, check, with_counterexample, with_suggestions
 from derivcheck._derivation import Derivation
 from derivcheck._inputs import Inputs
 from derivcheck._registry import declared_in
+from derivcheck._repair import enabled as suggestions_enabled
 from derivcheck._report.replay import Replay, trials_at_sizes
 from derivcheck._report.text import describe, failure_report, headline, is_diagnosis_of_claim
 from derivcheck._result import Result
@@ -200,6 +203,9 @@ class DerivationItem(pytest.Item):
         seconds = self._option("derivcheck_shrink_seconds")
         if unexpected and seconds > 0:
             r = with_counterexample(r, d, seconds=seconds)
+        budget = self._option("derivcheck_suggest_seconds")
+        if unexpected and budget > 0 and suggestions_enabled():
+            r = with_suggestions(r, d, budget=budget)
         self._remember(r, trials if unexpected else None)
         return r
 

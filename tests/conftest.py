@@ -7,6 +7,9 @@ import pytest
 # The suite neither writes to nor reads from the user's persistent compilation cache (derivcheck/_cache.py);
 # tests of the cache turn it on in a subprocess with a temporary folder.
 os.environ["DERIVCHECK_NO_CACHE"] = "1"
+# The repair search (derivcheck/_repair) costs seconds per unexpected failure: the suite's other tests do not pay
+# for it where it is on by default (run, explain, the plugin); tests/test_repair.py turns it on where it tests that.
+os.environ["DERIVCHECK_SUGGEST"] = "0"
 
 import derivcheck as dc
 

@@ -3,7 +3,8 @@
 :func:`render` turns a checked derivation into plain-text lines, in the
 order a reader needs them: what is claimed (statement, source), what
 happened (the verdict against the expectation), what is wrong (the
-:class:`~derivcheck._diagnose.Diagnosis` and its evidence), the smallest input
+:class:`~derivcheck._diagnose.Diagnosis` and its evidence), where in the
+formula (the repair search's suggested fix as a diff, when it ran), the smallest input
 that shows it with derived (actual) and reference (expected) side by side,
 the worst trial's largest errors, and the commands that replay both. The
 numbers are :mod:`derivcheck._report.text`'s, the commands
@@ -33,6 +34,8 @@ def render(d: Derivation, result: Result, *, trials: int, loads: Sequence[str] =
     lines = _claim_lines(d) + _reading_lines(d) + _verdict_lines(result)
     if result.diagnosis is not None:
         lines += ["", *_diagnosis_lines(result.diagnosis)]
+    if result.repair is not None:
+        lines += ["", *_repair_lines(result.repair)]
     if result.counterexample is not None:
         lines += ["", *_counterexample_lines(result.counterexample)]
     if result.outcome in ("fails", "inconclusive") and result.worst is not None:
@@ -100,6 +103,18 @@ def _diagnosis_lines(diag: Any) -> list[str]:
             for r in rows
         ]
         lines.append("  - failing trials by size: " + "; ".join(parts))
+    return lines
+
+
+def _repair_lines(repair: Any) -> list[str]:
+    """Each suggested fix as a unified diff of the file, with the trials it was confirmed on; or why none."""
+    if not repair:
+        return [repair.line()]
+    lines: list[str] = []
+    for i, s in enumerate(repair):
+        head = "suggested fix" if i == 0 else "another fix"
+        lines += [f"{head}: {s.sentence()} — with this change it holds on {s.holds_on} trials (seed {s.seed})"]
+        lines += [f"  {line}" for line in s.diff.splitlines()]
     return lines
 
 

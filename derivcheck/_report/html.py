@@ -229,6 +229,19 @@ def _section(title: str, body: str, *, open_: bool = True) -> str:
     return f"<details{' open' if open_ else ''}><summary><b>{title}</b></summary>{body}</details>"
 
 
+def repair_html(repair: Any) -> str:
+    """The repair search's answer: each fix's diff and the trials it holds on, or its one line ("" if none ran)."""
+    if repair is None:
+        return ""
+    if not repair:
+        return f"<p>{html.escape(repair.line())}</p>"
+    return "".join(
+        f"<p>{html.escape(s.sentence())}: with this change it holds on {s.holds_on} trials</p>"
+        f"<pre style='margin:4px 0'>{html.escape(s.diff)}</pre>"
+        for s in repair
+    )
+
+
 def result_html(r: Result) -> str:
     """The HTML summary of one result: verdict, errors, spectrum, diagnosis, counterexample, notes."""
     parts = [
@@ -236,6 +249,7 @@ def result_html(r: Result) -> str:
         f"<p style='margin:4px 0'>{html.escape(r.message)}</p>",
         _rows(_facts(r)),
         _section("diagnosis", object_html(r.diagnosis)),
+        _section("suggested fix", repair_html(r.repair)),
         _section("counterexample", object_html(r.counterexample)),
         _section("spectrum", spectrum_html(r)),
         _section("details", object_html(getattr(r, "details", None)), open_=False),

@@ -209,6 +209,8 @@ def failure_lines(r: Result, width: int = WIDTH) -> list[str]:
         lines.append(f"worst error: {worst_error(r)}")
     if r.diagnosis is not None:
         lines.append(f"diagnosis: {describe(r.diagnosis, width)}")
+    if r.repair is not None:
+        lines.append(r.repair.line())
     example = r.counterexample
     if example is not None:
         has_values = isinstance(getattr(example, "inputs", None), dict)
@@ -266,6 +268,8 @@ def details(
         lines.extend(f"    note: {n}" for n in r.notes)
         if r.diagnosis is not None and not is_diagnosis_of_claim(r.diagnosis):
             lines.append(f"    diagnosis: {getattr(r.diagnosis, 'summary', r.diagnosis)}")
+        if r.repair is not None:
+            lines.append(f"    {r.repair.line()}")
         if r.outcome in ("fails", "inconclusive") and not r.ok and r.worst is not None:
             lines.extend(f"    {line}" for line in trial_lines("worst input", r.worst))
         if replay is not None and (r.outcome == "fails" or not r.ok):
