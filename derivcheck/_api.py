@@ -185,7 +185,8 @@ def suggest_fix(
     d = registry()[derivation] if isinstance(derivation, str) else derivation
     result = check(d, trials=trials, seed=seed)
     if result.outcome != "fails":
-        return Repair(message=f"no fix to suggest: the check {'holds' if result.outcome == 'holds' else 'errs'}")
+        state = {"holds": "holds", "inconclusive": "is inconclusive"}.get(result.outcome, "errs")
+        return Repair(message=f"no fix to suggest: the check {state}")
     return repair_search(d, seed=seed, budget=budget)
 
 
