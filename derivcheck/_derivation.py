@@ -273,14 +273,14 @@ def resolve_wrt(wrt: int | str, arg_names: tuple[str, ...], name: str = "") -> i
     return wrt % len(arg_names) if arg_names else wrt
 
 
-def positional_names(fn: Callable[..., Any]) -> tuple[str, ...]:
-    """Names of ``fn``'s positional parameters (empty when it takes ``*args``)."""
+def positional_parameters(fn: Callable[..., Any]) -> tuple[inspect.Parameter, ...]:
+    """``fn``'s positional parameters (empty when it takes ``*args`` or has no signature)."""
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
         return ()
     kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return tuple(p.name for p in params if p.kind in kinds)
+    return tuple(p for p in params if p.kind in kinds)
 
 
 # ------------------------------------------------------- claims beyond derivatives

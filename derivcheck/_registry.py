@@ -30,6 +30,7 @@ from typing import Any
 
 from derivcheck import _derivation as _claims
 from derivcheck._compare import Tolerance
+from derivcheck._format import callable_name
 from derivcheck._derivation import (
     HOLDS,
     JVP,
@@ -41,7 +42,7 @@ from derivcheck._derivation import (
     Gradient,
     Hessian,
     Jacobian,
-    positional_names,
+    positional_parameters,
     resolve_wrt,
 )
 from derivcheck._inputs import CustomInputs, InputSpecError, as_inputs, stable_hash
@@ -287,14 +288,31 @@ def printable(text: str) -> str:
 
 
 def _arg_names(fn, claim, spec) -> tuple[str, ...]:
-    """The names of ``fn``'s drawn arguments: its positional parameters less the claim's trailing ``extra_arg``."""
-    names = positional_names(fn)
-    if claim.extra_arg is not None and names:
-        names = names[:-1]  # a VJP's cotangent, a JVP's tangent, the vector of a Hessian-vector product
-    if isinstance(spec, CustomInputs):
+    """The names of ``fn``'s drawn arguments, in order.
+
+    A claim with a trailing argument (a VJP's cotangent, a JVP's tangent, the
+    vector of a Hessian-vector product) takes it as the last parameter without
+    a default: ``def vjp(x, ct, axis=-1)`` draws ``x``, is passed ``ct``, and
+    ``axis`` keeps its default. Other claims draw the parameters without a
+    default and any defaulted ones the input spec names (in order).
+    """
+    params = positional_parameters(fn)
+    required = tuple(p.name for p in params if p.default is inspect.Parameter.empty)
+    declared = None if isinstance(spec, CustomInputs) else spec.names
+    if claim.extra_arg is not None:
+        names = required[:-1]
+        late = [p.name for p in params[len(required) :] if declared is not None and p.name in declared]
+        if required and late:
+            raise DerivationError(
+                f"inputs {late} of {callable_name(fn)} come after its {claim.extra_arg} {required[-1]!r}, which is "
+                f"passed last: put them before {required[-1]!r}, or fix them with functools.partial"
+            )
+    else:
+        named = [i for i, p in enumerate(params) if declared is not None and p.name in declared]
+        names = tuple(p.name for p in params[: max([len(required) - 1, *named]) + 1])
+    if declared is None:
         return names
-    declared = spec.names
-    if not names:
+    if not names and not params:
         return declared
     if set(names) != set(declared):
         missing = [n for n in names if n not in declared]
@@ -304,7 +322,9 @@ def _arg_names(fn, claim, spec) -> tuple[str, ...]:
             parts.append(f"no input spec for {missing}")
         if extra:
             parts.append(f"inputs {extra} are not arguments")
-        raise DerivationError(f"inputs do not match the arguments {list(names)} of {fn.__name__}: " + "; ".join(parts))
+        raise DerivationError(
+            f"inputs do not match the arguments {list(names)} of {callable_name(fn)}: " + "; ".join(parts)
+        )
     return names
 
 
@@ -330,7 +350,7 @@ def declare(
         raise DerivationError(f"a derivcheck decorator must decorate a function, got {fn!r}")
     target = _DEFAULT if registry is None else registry
     default_name = (
-        f"{module_label(getattr(fn, '__module__', None) or '?')}.{getattr(fn, '__qualname__', None) or repr(fn)}"
+        f"{module_label(getattr(getattr(fn, 'func', fn), '__module__', None) or '?')}.{callable_name(fn)}"
     )
     tolerance = None if rtol is None and atol is None else Tolerance(rtol=rtol, atol=atol)
     problem = ""

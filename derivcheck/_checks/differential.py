@@ -25,6 +25,7 @@ from derivcheck._checks._engine import CheckError, Run, jit_hint, one_line, wher
 from derivcheck._checks._kind import Plan, batched, fixed
 from derivcheck._checks.robust import KinkAware
 from derivcheck._compare import conditioning_scale, judge_equality, rounding_allowance, trial_errors
+from derivcheck._format import callable_name
 from derivcheck._derivation import JVP, VJP, Derivation, Gradient, Jacobian
 
 
@@ -209,7 +210,7 @@ class Differential:
 
 
 def _fname(fn) -> str:
-    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    return callable_name(fn)
 
 
 # ----------------------------------------------------------------------- Kind rows

@@ -39,6 +39,7 @@ import numpy as np
 from derivcheck._checks._engine import CheckError, Conditioned, Run, where
 from derivcheck._compare import sup_norm
 from derivcheck._derivation import Derivation
+from derivcheck._format import callable_name
 from derivcheck._result import Result
 
 WIDE_STEP = 2.0**-12
@@ -164,7 +165,7 @@ def nondeterminism(d: Derivation, result: Result) -> str:
     calls = [("derived function", d.derived, derived_args)]
     of = getattr(d.claim, "of", None)
     if callable(of):
-        calls.append((f"of= {getattr(of, '__qualname__', 'function')}", of, args))
+        calls.append((f"of= {callable_name(of)}", of, args))
     for label, fn, fn_args in calls:
         try:
             if _traces_agree(fn, fn_args):
