@@ -30,7 +30,6 @@ from typing import Any
 
 from derivcheck import _derivation as _claims
 from derivcheck._compare import Tolerance
-from derivcheck._format import callable_name
 from derivcheck._derivation import (
     HOLDS,
     JVP,
@@ -45,6 +44,7 @@ from derivcheck._derivation import (
     positional_parameters,
     resolve_wrt,
 )
+from derivcheck._format import callable_name
 from derivcheck._inputs import CustomInputs, InputSpecError, as_inputs, stable_hash
 
 ENTRY_POINT_GROUP = "derivcheck.derivations"
@@ -349,9 +349,7 @@ def declare(
     if not callable(fn):
         raise DerivationError(f"a derivcheck decorator must decorate a function, got {fn!r}")
     target = _DEFAULT if registry is None else registry
-    default_name = (
-        f"{module_label(getattr(getattr(fn, 'func', fn), '__module__', None) or '?')}.{callable_name(fn)}"
-    )
+    default_name = f"{module_label(getattr(getattr(fn, 'func', fn), '__module__', None) or '?')}.{callable_name(fn)}"
     tolerance = None if rtol is None and atol is None else Tolerance(rtol=rtol, atol=atol)
     problem = ""
     arg_names: tuple[str, ...] = ()

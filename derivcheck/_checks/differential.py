@@ -25,8 +25,8 @@ from derivcheck._checks._engine import CheckError, Run, jit_hint, one_line, wher
 from derivcheck._checks._kind import Plan, batched, fixed
 from derivcheck._checks.robust import KinkAware
 from derivcheck._compare import conditioning_scale, judge_equality, rounding_allowance, trial_errors
-from derivcheck._format import callable_name
 from derivcheck._derivation import JVP, VJP, Derivation, Gradient, Jacobian
+from derivcheck._format import callable_name
 
 
 def _partial(d: Derivation, args: tuple):
