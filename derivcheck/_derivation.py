@@ -42,6 +42,7 @@ class Expect:
 
     holds: bool = True
     reason: str = ""
+    deviates: bool = False  # a custom rule's declared deviation from autodiff (see derivcheck._rules.deviates)
 
     @property
     def word(self) -> str:

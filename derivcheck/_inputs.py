@@ -479,6 +479,16 @@ class CustomInputs:
         return tuple(np.asarray(a) for a in args)
 
 
+def is_spec(x: Any) -> bool:
+    """Whether ``x`` is one array spec (not a dict, tuple or list of them)."""
+    return hasattr(x, "sample") and hasattr(x, "shape")
+
+
+def spec_leaves(spec: Any) -> list[Any]:
+    """The array specs in ``spec``: itself, or the leaves of a pytree (dict, tuple, list) of specs."""
+    return jax.tree_util.tree_leaves(spec, is_leaf=is_spec)
+
+
 def _all_dims(specs: Iterable[Any]) -> list[str]:
     seen: list[str] = []
     for spec in specs:

@@ -202,7 +202,7 @@ def load(target: str) -> list[Derivation]:
         if target.endswith(".py") or path.is_file():
             if not path.is_file():
                 raise LoadError(f"{target}: no such file")
-            mod_name = _file_module_name(path)
+            mod_name = file_module_name(path)
             _FILE_MODULES[mod_name] = path.stem
             spec = importlib.util.spec_from_file_location(mod_name, path)
             if spec is None or spec.loader is None:
@@ -228,7 +228,7 @@ def load(target: str) -> list[Derivation]:
 _FILE_MODULES: dict[str, str] = {}  # module name of a file loaded by path -> the label its derivations carry
 
 
-def _file_module_name(path: Path) -> str:
+def file_module_name(path: Path) -> str:
     """The name a file loaded by path is imported under: the same in every process.
 
     It must not be the bare stem (a file ``json.py`` would shadow the standard
@@ -400,7 +400,7 @@ def declare(
 def _declaring_module() -> str:
     """``__name__`` of the module whose code called the decorator (the first frame outside this one)."""
     frame = sys._getframe(1)
-    while frame is not None and frame.f_globals.get("__name__") == __name__:
+    while frame is not None and frame.f_globals.get("__name__") in (__name__, "derivcheck._rules"):
         frame = frame.f_back
     return "" if frame is None else str(frame.f_globals.get("__name__", ""))
 

@@ -131,6 +131,11 @@ class Differential:
         try:
             ref = jax.eval_shape(lambda a, e: self.reference(d, a, e), args, extra)
         except Exception as exc:
+            if "callback" in str(exc).lower():  # jax.pure_callback / io_callback: a host function, no derivative
+                raise CheckError(
+                    f"{_fname(claim.of)} calls a host function (a JAX callback), which JAX cannot differentiate: "
+                    f"there is no {self.rule.name} to check against (differentiate a JAX version of it instead)"
+                ) from exc
             raise CheckError(f"{self.rule.name} of {_fname(claim.of)} failed: {one_line(exc)}") from exc
         try:
             got = jax.eval_shape(lambda a, e: self.derived(d, a, e), args, extra)
