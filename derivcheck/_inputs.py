@@ -553,7 +553,8 @@ def inputs(
         default: the smallest allowed sizes and two sets of distinct values.
       dims: sizes fixed in every set, e.g. ``{"C": 2}``.
       regimes: which of :data:`REGIMES` to draw (default: all).
-      **specs: one array spec per argument name, e.g. ``X=design("m", "d")``.
+      **specs: one array spec per argument name, e.g. ``X=design("m", "d")``; a pytree
+        argument takes a dict, tuple or list of specs, e.g. ``params={"W": normal("m", "n"), "b": normal("m")}``.
 
     >>> spec = inputs(theta=normal("d"), X=design("m", "d"))
     >>> spec.sizes[0]
@@ -562,9 +563,15 @@ def inputs(
     if not specs:
         raise InputSpecError("inputs(): name at least one argument, e.g. inputs(x=normal('n'))")
     for name, spec in specs.items():
-        if not hasattr(spec, "sample") or not hasattr(spec, "shape"):
-            raise InputSpecError(f"inputs({name}=...): expected an array spec such as normal('n'), got {spec!r}")
-        _check_dtype(getattr(spec, "dtype", "float64"), f"inputs({name}=...)")
+        leaves = spec_leaves(spec)
+        if not leaves or not all(is_spec(leaf) for leaf in leaves):
+            raise InputSpecError(
+                f"inputs({name}=...): expected an array spec such as normal('n'), or a dict, tuple or list "
+                f"of them for a pytree argument, got {spec!r}"
+            )
+        for leaf in leaves:
+            _check_dtype(getattr(leaf, "dtype", "float64"), f"inputs({name}=...)")
+    arrays = [leaf for spec in specs.values() for leaf in spec_leaves(spec)]
     for option, value in (("sizes", sizes), ("regimes", regimes)):
         if value is not None and (isinstance(value, str | Mapping) or not isinstance(value, Iterable)):
             raise InputSpecError(f"inputs({option}=...): give a list, e.g. {_EXAMPLES[option]}, got {value!r}")
@@ -577,16 +584,16 @@ def inputs(
     unknown = [r for r in chosen if not isinstance(r, str) or r not in REGIMES]
     if unknown or not chosen:
         raise InputSpecError(f"inputs(regimes=...): unknown {unknown}; choose from {list(REGIMES)}")
-    unused = sorted(set(dims or {}) - set(_all_dims(specs.values())))
+    unused = sorted(set(dims or {}) - set(_all_dims(arrays)))
     if unused:
-        used = sorted(set(_all_dims(specs.values())))
+        used = sorted(set(_all_dims(arrays)))
         close = difflib.get_close_matches(unused[0], used, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise InputSpecError(f"inputs(dims=...): {unused} is no dimension of the inputs (they use {used}){hint}")
     if sizes is None:
-        size_sets = default_sizes(specs.values(), dims)
+        size_sets = default_sizes(arrays, dims)
     else:
-        needed = set(_all_dims(specs.values()))
+        needed = set(_all_dims(arrays))
         size_sets = []
         for s in sizes:
             merged = {**(dims or {}), **dict(s)}

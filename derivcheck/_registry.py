@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from derivcheck import _derivation as _claims
+from derivcheck import _pytree
 from derivcheck._compare import Tolerance
 from derivcheck._derivation import (
     HOLDS,
@@ -355,6 +356,7 @@ def declare(
     arg_names: tuple[str, ...] = ()
     spec = inputs
     claim = None
+    derived = fn
     try:
         claim = make_claim()
         if name is not None and (not isinstance(name, str) or not name):
@@ -375,7 +377,8 @@ def declare(
             raise DerivationError(f"of= must be a function, got {of!r}")
         arg_names = _arg_names(fn, claim, spec)
         if hasattr(claim, "wrt"):
-            resolve_wrt(claim.wrt, arg_names, "" if name is None else name)
+            resolve_wrt(claim.wrt, arg_names, "" if name is None else name, getattr(claim, "several_wrt", False))
+        claim, derived, spec, arg_names = _pytree_boundary(claim, fn, spec, arg_names)
     except (DerivationError, InputSpecError) as exc:
         problem = str(exc)
     except Exception as exc:
@@ -383,7 +386,7 @@ def declare(
     name = printable(name) if isinstance(name, str) and name else default_name
     d = Derivation(
         name=name,
-        derived=fn,
+        derived=derived,
         claim=claim,
         inputs=spec,
         source=printable(source) if isinstance(source, str) else repr(source),
@@ -395,6 +398,20 @@ def declare(
         problem=problem,
     )
     return target.add(d, origin=_origin(fn), module=_declaring_module())
+
+
+def _pytree_boundary(claim: Any, fn: Callable[..., Any], spec: Any, arg_names: tuple[str, ...]):
+    """The derivation as the engine sees it: pytree arguments drawn as their leaves, and a gradient's,
+    VJP's or JVP's derived side taking and giving raveled pytrees (see :mod:`derivcheck._pytree`)."""
+    derived = fn
+    trees = _pytree.argument_trees(spec, arg_names) if arg_names else None
+    if _pytree.nested(trees):
+        claim, derived, spec, arg_names = _pytree.flatten_arguments(claim, fn, spec, arg_names, trees or [])
+    if getattr(claim, "several_wrt", False):
+        wrt = claim.wrt
+        indices = tuple(resolve_wrt(w, arg_names) for w in (wrt if isinstance(wrt, tuple) else (wrt,)))
+        derived = _pytree.FlatSides(derived, claim.of, claim.extra_arg, indices, isinstance(wrt, tuple))
+    return claim, derived, spec, arg_names
 
 
 def _declaring_module() -> str:
@@ -412,12 +429,17 @@ def _decorator(make_claim: Callable[[], Any], **options: Any) -> Callable[[Calla
     return decorate
 
 
-def gradient(*, of: Callable, wrt: int | str = 0, inputs: Any, **options: Any):
+def _wrt(wrt: Any) -> Any:
+    """A list of arguments to differentiate is a tuple of them (claims are hashable records)."""
+    return tuple(wrt) if isinstance(wrt, list) else wrt
+
+
+def gradient(*, of: Callable, wrt: Any = 0, inputs: Any, **options: Any):
     """Register ``fn`` as the gradient of scalar ``of`` w.r.t. ``wrt`` (checked against ``jax.grad``).
 
     Options: ``name``, ``source``, ``statement``, ``expect``, ``rtol``, ``atol``, ``registry``.
     """
-    return _decorator(lambda: Gradient(of=of, wrt=wrt), inputs=inputs, **options)
+    return _decorator(lambda: Gradient(of=of, wrt=_wrt(wrt)), inputs=inputs, **options)
 
 
 def jacobian(*, of: Callable, wrt: int | str = 0, inputs: Any, **options: Any):
@@ -444,17 +466,21 @@ def hessian(
     return _decorator(lambda: Hessian(of=of, wrt=wrt, hvp=hvp, matrix_free=matrix_free), inputs=inputs, **options)
 
 
-def vjp(*, of: Callable, wrt: int | str = 0, inputs: Any, **options: Any):
-    """Register ``fn(*args, ct)`` as the pull-back of cotangent ``ct`` through ``of`` to ``wrt``."""
-    return _decorator(lambda: VJP(of=of, wrt=wrt), inputs=inputs, **options)
+def vjp(*, of: Callable, wrt: Any = 0, inputs: Any, **options: Any):
+    """Register ``fn(*args, ct)`` as the pull-back of cotangent ``ct`` through ``of`` to ``wrt``.
+
+    ``wrt`` names one argument (an array or a pytree, e.g. a dict of parameters) or a tuple of them;
+    ``fn`` returns the cotangent in that structure, and ``ct`` has the structure of ``of``'s output.
+    """
+    return _decorator(lambda: VJP(of=of, wrt=_wrt(wrt)), inputs=inputs, **options)
 
 
-def jvp(*, of: Callable, wrt: int | str = 0, inputs: Any, **options: Any):
+def jvp(*, of: Callable, wrt: Any = 0, inputs: Any, **options: Any):
     """Register ``fn(*args, t)`` as the push-forward of tangent ``t`` (shaped like ``args[wrt]``) through ``of``.
 
     Checked against ``jax.jvp``; ``fn`` returns the tangent of ``of``'s output (its shape).
     """
-    return _decorator(lambda: JVP(of=of, wrt=wrt), inputs=inputs, **options)
+    return _decorator(lambda: JVP(of=of, wrt=_wrt(wrt)), inputs=inputs, **options)
 
 
 def definite(

@@ -60,7 +60,7 @@ def _claim_lines(d: Derivation) -> list[str]:
         what += f" of {callable_name(of)}"
     if of is not None and hasattr(claim, "wrt") and d.arg_names:
         try:
-            what += f" w.r.t. {d.arg_names[d.wrt_index]}"
+            what += f" w.r.t. {d.wrt_text}"
         except Exception:
             pass
     lines = [f"{d.name} — {what}"]
