@@ -296,6 +296,12 @@ def rules_of(module: Any) -> tuple[list[Any], list[str]]:
     return found, skipped
 
 
+def checked_rules(module: Any) -> list[Any]:
+    """The derivations of every ``@dc.rule``-checked custom function in ``module``'s namespace, defined
+    there or imported (what the pytest plugin collects from a test module that imports them)."""
+    return [d for value in list(vars(module).values()) if is_custom(value) for d in getattr(value, RULE_ATTRIBUTE, ())]
+
+
 def load_rules(target: str) -> tuple[list[Any], list[str]]:
     """Import ``target`` (``pkg.mod`` or a ``.py`` file) and return :func:`rules_of` its module.
 

@@ -203,3 +203,20 @@ def test_a_pytree_derivation_through_the_command_line_and_json(fresh_default_reg
     assert results["mlp.good"]["outcome"] == "holds"
     assert results["mlp.bad"]["outcome"] == "fails" and "params['b']" in results["mlp.bad"]["message"]
     assert main(["explain", "mlp.bad", "--trials", "40", "--no-shrink"]) == 1
+
+
+def layer(params, x):
+    return jnp.tanh(params["W"] @ x + params["b"])
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_a_jvp_wrt_a_dict_gets_its_tangent_in_that_structure(reg, seed):
+    def layer_jvp(params, x, t):
+        return (1 - layer(params, x) ** 2) * (t["W"] @ x + t["b"])
+
+    def layer_jvp_no_b(params, x, t):
+        return (1 - layer(params, x) ** 2) * (t["W"] @ x)
+
+    assert dc.check(dc.jvp(of=layer, wrt="params", inputs=MLP, registry=reg)(layer_jvp), seed=seed).outcome == "holds"
+    wrong = dc.jvp(of=layer, wrt="params", inputs=MLP, registry=reg)(layer_jvp_no_b)
+    assert dc.check(wrong, seed=seed).outcome == "fails"

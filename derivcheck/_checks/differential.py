@@ -125,7 +125,9 @@ class Differential:
         if rule.extra_arg is None:
             return {}
         if rule.extra_like == "input":
-            return {rule.extra_arg: _like(_partial(d, args)[1])}
+            return {
+                rule.extra_arg: _like(selection(d.claim.of, d.wrt_indices, isinstance(d.claim.wrt, tuple), args)[1])
+            }
         out = jax.eval_shape(lambda *a: _partial(d, a)[0](_partial(d, a)[1]), *args)
         return {rule.extra_arg: out}
 
