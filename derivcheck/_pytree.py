@@ -131,6 +131,9 @@ class _Wrapper:
         functools.update_wrapper(self, fn)
         self.user_function = getattr(fn, "user_function", fn)
 
+    def __call__(self, *args: Any) -> Any:  # each wrapper says how it calls the user's function
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         return f"<{callable_name(self.user_function)}>"
 

@@ -145,6 +145,11 @@ class Differential:
                 "function (use dc.jacobian or dc.vjp for vector outputs)"
             )
         names = [d.arg_names[i] if d.arg_names else str(i) for i in d.wrt_indices]
+        if any(jnp.issubdtype(a.dtype, jnp.complexfloating) for a in jax.tree.leaves((args, out))):
+            raise CheckError(
+                f"of= {_fname(claim.of)} takes or returns complex values, which derivcheck does not check yet: "
+                "write it over the real and imaginary parts as real arrays (e.g. of=lambda x, y: f(x + 1j * y))"
+            )
         for wrt, leaf in zip(names, jax.tree.leaves(x) if not is_array(x) else [x], strict=False):
             for o in jax.tree.leaves(out):
                 if not jnp.issubdtype(o.dtype, jnp.inexact) or not jnp.issubdtype(leaf.dtype, jnp.inexact):
@@ -176,7 +181,7 @@ class Differential:
                 f"derived function returns shape {got.shape}, expected {ref.shape}{hint} — {self.rule.shape_rule}"
             )
         if not jnp.issubdtype(got.dtype, jnp.floating):
-            raise CheckError(f"derived function returns dtype {got.dtype}, expected a float array like {ref.dtype}")
+            raise CheckError(f"derived function returns dtype {got.dtype}, expected real floats ({ref.dtype})")
         if ref.size == 0:  # an empty comparison holds vacuously: a verdict on nothing is no verdict
             raise CheckError(
                 f"nothing to compare: {self.rule.name} has shape {ref.shape} (no entries) at these sizes; "
@@ -195,7 +200,7 @@ class Differential:
         if not hasattr(got, "shape") or not hasattr(ref, "shape"):
             return None
         x = args[d.wrt_index]
-        floats = jnp.issubdtype(x.dtype, jnp.inexact) and jnp.issubdtype(ref.dtype, jnp.inexact)
+        floats = jnp.issubdtype(x.dtype, jnp.floating) and jnp.issubdtype(ref.dtype, jnp.floating)
         if not floats or got.shape != ref.shape or not jnp.issubdtype(got.dtype, jnp.floating) or not ref.size:
             return None
         return str(min((jnp.dtype(got.dtype), jnp.dtype(ref.dtype)), key=lambda t: t.itemsize))
