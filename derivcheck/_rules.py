@@ -172,6 +172,11 @@ def _jvp_rule(side: _Side, args: list[Any], tangent: tuple[int, Any] | None) -> 
 def _layout(custom: Any, spec: Any) -> Layout:
     """The primal's parameters, and the values of its ``nondiff_argnums`` (declared with ``dc.constant``)."""
     names = tuple(p.name for p in positional_parameters(custom.fun))
+    if not names:
+        raise DerivationError(
+            f"the primal of {callable_name(custom)} takes no named positional parameters: "
+            "dc.rule draws its arguments by name (def f(x, params), not def f(*args))"
+        )
     nondiff = tuple(getattr(custom, "nondiff_argnums", ()) or ())
     if isinstance(spec, CustomInputs):
         if nondiff:
@@ -194,9 +199,10 @@ def _layout(custom: Any, spec: Any) -> Layout:
 
 def _floats(spec: Any, name: str) -> bool:
     """Whether the argument ``name`` is drawn as floats (a differentiable argument); custom samplers: yes."""
-    if not isinstance(spec, Inputs):
+    table = dict(spec.specs) if isinstance(spec, Inputs) else {}
+    if name not in table:  # a custom sampler, or an argument without a spec (the declaration names that problem)
         return True
-    leaves = spec_leaves(dict(spec.specs)[name])
+    leaves = spec_leaves(table[name])
     return all(np.issubdtype(np.dtype(getattr(s, "dtype", "float64")), np.inexact) for s in leaves)
 
 
@@ -233,13 +239,9 @@ def rule(*, inputs: Any, name: str | None = None, expect: Expect = HOLDS, **opti
             )
         spec = as_inputs(inputs)
         layout = _layout(custom, spec)
-        if isinstance(spec, Inputs):
-            spec = dataclasses.replace(
-                spec,
-                specs=tuple(
-                    (n, s) for n, s in spec.specs if n not in layout.names or layout.names.index(n) not in layout.static
-                ),
-            )
+        if isinstance(spec, Inputs):  # the nondiff_argnums are passed as their values, not drawn
+            fixed = {layout.names[i] for i in layout.static}
+            spec = dataclasses.replace(spec, specs=tuple((n, s) for n, s in spec.specs if n not in fixed))
         base = name or f"{_registry.module_label(getattr(custom, '__module__', None) or '?')}.{callable_name(custom)}"
         primal = Primal(custom, layout)
         forward = Forward(custom, layout, "rule output")

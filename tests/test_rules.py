@@ -289,3 +289,25 @@ def test_run_rules_checks_every_declared_rule_and_lists_the_others(fresh_default
 def test_run_rules_names_a_module_that_does_not_import(fresh_default_registry, tmp_path, capsys):
     assert main(["run", "--rules", str(tmp_path / "missing.py")]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_an_argument_without_a_spec_is_named_on_every_derivation(reg):
+    @dc.rule(inputs=dc.inputs(x=dc.normal("n")), registry=reg, name="xy")
+    @jax.custom_vjp
+    def f(x, y):
+        return x * y
+
+    f.defvjp(lambda x, y: (x * y, (x, y)), lambda r, ct: (r[1] * ct, r[0] * ct))
+    assert {d.name for d in f.__derivcheck_rules__} == {"xy[rule output]", "xy[rule wrt x]", "xy[rule wrt y]"}
+    for d in f.__derivcheck_rules__:
+        assert "no input spec for ['y']" in d.problem
+        assert dc.check(d).outcome == "error"
+
+
+def test_a_primal_without_named_parameters_is_refused():
+    with pytest.raises(dc.DerivationError, match="no named positional parameters"):
+
+        @dc.rule(inputs=dc.inputs(x=dc.normal("n")), registry=dc.Registry())
+        @jax.custom_vjp
+        def f(*args):
+            return args[0]
