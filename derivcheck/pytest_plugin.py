@@ -295,7 +295,8 @@ class FailureRepr:
 
 
 def _line_of(fn: Any, path: Path) -> int | None:
-    """0-based line of ``fn``'s definition when it is in ``path``."""
+    """0-based line of ``fn``'s definition when it is in ``path`` (the user's function, not our wrapper)."""
+    fn = getattr(fn, "user_function", fn)
     try:
         if Path(inspect.getsourcefile(fn) or "").resolve() != Path(path).resolve():
             return None

@@ -9,6 +9,10 @@ hessian    ``jax.hessian(of, argnums=wrt)``                      ``in.shape * 2`
 vjp        ``jax.vjp(of, ...)[1](ct)``, random cotangent ``ct``  ``args[wrt].shape``
 jvp        ``jax.jvp(of, (x,), (t,))[1]``, random tangent ``t``  ``out.shape``
 =========  ====================================================  ==========================
+
+A gradient, VJP or JVP may differentiate a pytree or several arguments (a tuple
+``wrt``), and ``of`` may return a pytree: both sides are then compared raveled, and
+a failure names the leaves that are wrong (see :mod:`derivcheck._pytree`).
 """
 
 from __future__ import annotations
