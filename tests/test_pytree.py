@@ -229,7 +229,7 @@ def test_complex_values_are_refused_in_one_line_that_does_not_contradict_itself(
     r = dc.check(abs2, trials=20)
     assert r.outcome == "error" and "expected real floats (float64)" in r.message
     assert "float array like" not in r.message
-    cexp = lambda x: jnp.exp(x.astype(jnp.complex128))  # noqa: E731
+    cexp = lambda x: jnp.exp(x.astype(jnp.complex128))
     holo = dc.jacobian(of=cexp, inputs=dc.inputs(x=dc.normal("n")), registry=reg)(lambda x: jnp.diag(jnp.exp(x)))
     r = dc.check(holo, trials=20)
     assert r.outcome == "error" and "complex values" in r.message and "\n" not in r.message
