@@ -616,9 +616,14 @@ _EXAMPLES = {"sizes": "[{'m': 1, 'd': 3}]", "regimes": "('typical', 'large')"}
 
 def _check_dtype(dtype: Any, what: str) -> None:
     try:
-        np.dtype(dtype)
+        kind = np.dtype(dtype).kind
     except (TypeError, ValueError):
         raise InputSpecError(f"{what}: dtype {dtype!r} is not a NumPy dtype such as 'float64' or 'float32'") from None
+    if kind == "c":  # the specs draw real values: a complex dtype would only ever meet the real axis
+        raise InputSpecError(
+            f"{what}: dtype {dtype!r} is complex, which derivcheck does not draw yet: "
+            "draw the real and imaginary parts as two real arguments"
+        )
 
 
 def as_inputs(spec: Any) -> Inputs | CustomInputs:

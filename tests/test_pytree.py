@@ -233,3 +233,8 @@ def test_complex_values_are_refused_in_one_line_that_does_not_contradict_itself(
     holo = dc.jacobian(of=cexp, inputs=dc.inputs(x=dc.normal("n")), registry=reg)(lambda x: jnp.diag(jnp.exp(x)))
     r = dc.check(holo, trials=20)
     assert r.outcome == "error" and "complex values" in r.message and "\n" not in r.message
+
+
+def test_a_complex_spec_is_refused_rather_than_drawn_on_the_real_axis():
+    with pytest.raises(dc.InputSpecError, match="complex"):
+        dc.inputs(z=dc.normal("n", dtype="complex128"))
