@@ -1,11 +1,13 @@
 """Error metrics and tolerances: one table keyed by dtype, one merge function.
 
-The comparison of a derived value ``D`` with the reference ``R`` is norm-wise
-and symmetric:
+The comparison of a derived value ``D`` with the reference ``R`` is made twice,
+norm-wise and entry-wise, and a trial fails when either test fails.
+
+*Norm-wise*, symmetric:
 
 .. math::
 
-    \\text{fails} \\iff \\|D - R\\|_\\infty > \\text{atol} + \\text{rtol}\\,\\max(\\|D\\|_\\infty, \\|R\\|_\\infty)
+    \\|D - R\\|_\\infty > \\text{atol} + \\text{rtol}\\,\\max(\\|D\\|_\\infty, \\|R\\|_\\infty)
 
 and the reported relative error is ``‖D − R‖∞ / max(‖D‖∞, ‖R‖∞, atol/rtol)``.
 Taking the larger of the two norms keeps the metric bounded (≤ 2) and
@@ -13,7 +15,31 @@ meaningful when the reference is near zero: a derived value of 0 against a
 non-zero reference, or a non-zero one against a zero reference, has relative
 error 1, while two values that are both at rounding level compare by ``atol``.
 
-Conditioning: when a trial fails this test, its scale is widened by ``T``, the
+*Entry-wise*, so that a formula wrong in the small entries of a result is not
+hidden by its large entries (:func:`entry_excess`): some entry ``i`` has
+
+.. math::
+
+    |D_i - R_i| > \\text{atol} + \\text{rtol}\\,\\bigl(\\max(|D_i|, |R_i|) + \\rho\\, S\\bigr) + r_i,
+    \\qquad S = \\max(\\|D\\|_\\infty, \\|R\\|_\\infty, T),
+
+with ``r_i`` the measured rounding of that entry (``16 (s^D_i + s^R_i)``, the
+Monte Carlo arithmetic spreads of :func:`rounding_spread`, entry by entry)
+and ``ρ rtol S`` a floor at the scale of the whole output
+(:func:`entry_floor_fraction`: ``ρ rtol = 2²¹ ε``, capped at ``rtol``). *Error
+model*: each entry of either side carries the rounding of its own
+computation, measured as ``r_i``, plus what the measurement cannot see
+(rounding inside a primitive that stays one operation, a different but
+stable ordering of a sum), which for a backward-stable computation is at most
+about ``n κ ε S`` — sums of ``n ≤ 2⁸`` terms, condition numbers ``κ ≤ 2¹³``
+(the regimes drawn), hence ``2²¹ ε S``. An entry that is zero only because
+terms of size ``S`` cancel is thus never judged against ``atol`` alone. In
+float64 the floor is ``4.7e-10 S``: a formula wrong by 50 % in entries
+``10⁻⁸`` times smaller than the largest fails, where the norm-wise test
+(``rtol = 1e-7``) cannot see it. In float32 and below the floor reaches
+``rtol``: there the entry-wise test adds nothing the precision could support.
+
+Conditioning: when a trial fails these tests, its scale is widened by ``T``, the
 size of the terms that cancel in the reference (:func:`conditioning_scale`), so
 that a result which is tiny only because large terms cancel (a saturated
 sigmoid's ``μ − y``) is judged relative to those terms, as rounding dictates.
@@ -168,6 +194,73 @@ def relative_error(abs_err: np.ndarray, scale: np.ndarray, tol: ResolvedToleranc
         return np.where(denom > 0, abs_err / np.where(denom > 0, denom, 1.0), np.where(abs_err > 0, np.inf, 0.0))
 
 
+ENTRY_FLOOR_ULPS = 2.0**21
+"""The entry-wise floor in units of ``ε S``: ``n κ`` for sums of ``n ≤ 2⁸`` terms and condition
+numbers ``κ ≤ 2¹³`` (module docstring)."""
+
+
+def entry_floor_fraction(dtype: DTypeLike) -> float:
+    """``ρ = min(1, 2²¹ ε / rtol₀)``: the entry-wise floor ``ρ rtol S`` as a fraction of the norm-wise allowance.
+
+    ``rtol₀`` is the dtype's default, so the floor is ``2²¹ ε S`` at the
+    default tolerance and scales with an author's ``rtol`` (a looser
+    tolerance loosens both tests alike).
+
+    >>> round(entry_floor_fraction("float64"), 5), entry_floor_fraction("float32")
+    (0.00466, 1.0)
+    """
+    eps = float(jnp.finfo(np.float64 if dtype is None else dtype).eps)
+    base = _default_field(default_tolerance(dtype), "rtol")
+    return min(1.0, ENTRY_FLOOR_ULPS * eps / base) if base > 0 else 1.0
+
+
+def judged_tolerance(override: Tolerance | None, *values) -> tuple[ResolvedTolerance, float]:
+    """The tolerance and floor fraction one trial's values are judged at, known while tracing.
+
+    The lower precision of ``values`` (as a check's ``validate`` decides) merged
+    with the author's ``override``; :func:`judge_equality` uses the entry-wise
+    verdict only where this equals the tolerance of the whole check.
+    """
+    dtype = min((jnp.dtype(jnp.result_type(v)) for v in values), key=lambda t: t.itemsize)
+    return merge_tolerance(dtype, override), entry_floor_fraction(dtype)
+
+
+def entry_excess(derived, reference, tol: ResolvedTolerance, floor: float, terms: Any = 0.0, rounding: Any = 0.0):
+    """``(max_i (|D_i − R_i| − a_i), max_i {|D_i − R_i| / max(|D_i|, |R_i|) : the entries over a_i})``.
+
+    ``a_i = atol + rtol (max(|D_i|, |R_i|) + ρ S) + r_i`` (module docstring),
+    ``S = max(‖D‖∞, ‖R‖∞, T)``, ``ρ = floor``, ``T = terms`` and ``r_i =
+    rounding`` (a scalar or an array shaped like the values). The first number
+    is positive exactly when some entry exceeds its allowance; the second is
+    the relative error of the worst such entry (0 when none). NaN entries
+    compare as in :func:`fits`: NaN, not a failure. Traceable.
+
+    >>> tol = ResolvedTolerance(rtol=1e-7, atol=1e-12)
+    >>> big, small = 1.0, 1e-8
+    >>> with jax.enable_x64(True):
+    ...     excess, rel = entry_excess(jnp.array([big, 1.5 * small]), jnp.array([big, small]), tol, 0.005)
+    ...     print(bool(excess > 0), round(float(rel), 3))
+    True 0.333
+    """
+    d, r = jnp.asarray(derived), jnp.asarray(reference)
+    err = jnp.abs(d - r).astype(jnp.float64)
+    size = jnp.maximum(jnp.abs(d), jnp.abs(r)).astype(jnp.float64)
+    scale = jnp.maximum(jnp.maximum(sup_norm(d), sup_norm(r)).astype(jnp.float64), terms)
+    excess = err - bound(tol, size + floor * scale, rounding)
+    over = excess > 0
+    rel = jnp.where(over, err / jnp.where(size > 0, size, 1.0), 0.0)
+    return jnp.max(excess, initial=-jnp.inf), jnp.max(rel, initial=0.0)
+
+
+def entry_failed(stats: dict[str, np.ndarray], tol: ResolvedTolerance) -> np.ndarray:
+    """Which trials fail the entry-wise test (``False`` where it was not made, or at another tolerance)."""
+    n = np.shape(stats["abs_err"])
+    if "entry_excess" not in stats:
+        return np.zeros(n, bool)
+    same = (np.asarray(stats["entry_rtol"]) == tol.rtol) & (np.asarray(stats["entry_atol"]) == tol.atol)
+    return (np.asarray(stats["entry_excess"]) > 0) & same
+
+
 def equality_scale(stats: dict[str, np.ndarray]) -> np.ndarray:
     """``max(‖D‖∞, ‖R‖∞, T)`` per trial, ``T`` the cancelled-terms scale where it was measured."""
     scale = np.asarray(stats["scale"], dtype=np.float64)
@@ -183,25 +276,30 @@ intermediate ``M`` (definiteness margins, convexity chords); equality claims mea
 def judge_equality(stats: dict[str, np.ndarray], tol: ResolvedTolerance):
     """``(failed, badness, rel_err)`` of an equality claim.
 
-    A trial fails when ``‖D − R‖∞ > atol + rtol · max(‖D‖, ‖R‖, T) + rounding``,
+    A trial fails the norm-wise test when ``‖D − R‖∞ > atol + rtol · max(‖D‖, ‖R‖, T) + rounding``,
     where ``T`` (:func:`conditioning_scale`) and ``rounding`` (the measured
     rounding of both sides, :func:`rounding_allowance`) are measured only for
     trials that fail without them: they say how much of the difference
     rounding alone can explain, for results that are small only because large
-    terms cancel.
+    terms cancel. It fails the entry-wise test when its family measured
+    ``entry_excess > 0`` (:func:`entry_excess`, at this tolerance), and it
+    fails when either test fails.
 
-    ``rel_err`` is the relative error as it is: ``‖D − R‖∞ / max(‖D‖∞, ‖R‖∞)``
-    for a failing trial (a factor-2 error shows ``0.5``, whatever the size of
-    the values), and, for a trial that holds, the same with the denominator
-    floored at ``(atol + rounding)/rtol`` so that two values that are both
-    rounding noise do not show an error of order 1.
+    ``rel_err`` is the relative error as it is: the larger of ``‖D − R‖∞ /
+    max(‖D‖∞, ‖R‖∞)`` and the worst failing entry's ``|D_i − R_i| /
+    max(|D_i|, |R_i|)`` for a failing trial (a factor-2 error shows ``0.5``,
+    whatever the size of the values), and, for a trial that holds, the first
+    with the denominator floored at ``(atol + rounding)/rtol`` so that two
+    values that are both rounding noise do not show an error of order 1.
     """
     scale = equality_scale(stats)
     rounding = np.asarray(stats.get("rounding", 0.0))
-    failed = np.asarray(stats["abs_err"]) > bound(tol, scale, rounding)
+    entry = entry_failed(stats, tol)
+    failed = (np.asarray(stats["abs_err"]) > bound(tol, scale, rounding)) | entry
+    entry_rel = np.where(entry, np.asarray(stats.get("entry_rel", 0.0), dtype=np.float64), 0.0)
     rel = np.where(
         failed,
-        plain_relative_error(stats["abs_err"], stats["scale"]),
+        np.maximum(plain_relative_error(stats["abs_err"], stats["scale"]), entry_rel),
         relative_error(stats["abs_err"], scale, tol, rounding),
     )
     return failed, rel, rel
@@ -315,10 +413,20 @@ def rounding_spread(fn, *args) -> jnp.ndarray:
     a saturated sigmoid) move it by ``ε`` times their own size. Deterministic
     (a fixed seed), traceable, and ``0`` when ``fn`` cannot be staged out.
     """
+    spreads = [_sup_finite(s) for s in entry_spreads(fn, *args)]
+    return jnp.max(jnp.stack(spreads)) if spreads else jnp.zeros((), jnp.float64)
+
+
+def entry_spreads(fn, *args) -> list:
+    """Entry by entry, ``max_k |f̃_k − f|`` for each of ``fn``'s output leaves (:func:`rounding_spread`).
+
+    Non-finite deviations count as 0 (the value itself is judged elsewhere);
+    ``[]`` when ``fn`` cannot be staged out. Traceable.
+    """
     try:
         closed = jax.make_jaxpr(fn)(*args)
     except Exception:
-        return jnp.zeros((), jnp.float64)
+        return []
     flat = jax.tree.leaves(args)
     base = _jaxpr.run(closed.jaxpr, closed.consts, flat)
 
@@ -333,11 +441,13 @@ def rounding_spread(fn, *args) -> jnp.ndarray:
             return [_perturb(sample, 8 * count[0] + i, out, bound) for i, out in enumerate(outs)]
 
         outs = _jaxpr.run(closed.jaxpr, closed.consts, flat, on_outputs=perturb, enter=True)
-        moved = [_sup_finite(o - b) for o, b in zip(outs, base, strict=True) if _inexact(b)]
-        return jnp.max(jnp.stack(moved)) if moved else jnp.zeros((), jnp.float64)
+        return [
+            _abs_finite(o - b) if _inexact(b) else jnp.zeros(jnp.shape(b), jnp.float64)
+            for o, b in zip(outs, base, strict=True)
+        ]
 
     samples = jnp.arange(MCA_SAMPLES, dtype=jnp.uint32) + jnp.uint32(MCA_SEED)
-    return jnp.max(jax.vmap(perturbed)(samples)).astype(jnp.float64)
+    return [jnp.max(m, axis=0) for m in jax.vmap(perturbed)(samples)]
 
 
 def _inexact(x) -> bool:
@@ -409,6 +519,12 @@ def _accumulation_bound(eqn, ins, outs):
     (contract_a, _), _ = params["dimension_numbers"]
     k = int(np.prod([jnp.shape(a)[i] for i in contract_a], dtype=np.int64))
     return k * jax.lax.dot_general_p.bind(jnp.abs(a), jnp.abs(b), **params)
+
+
+def _abs_finite(x) -> jnp.ndarray:
+    """``|x|`` in float64, non-finite entries as 0."""
+    a = jnp.abs(jnp.asarray(x)).astype(jnp.float64)
+    return jnp.where(jnp.isfinite(a), a, 0.0)
 
 
 def _sup_finite(x) -> jnp.ndarray:

@@ -1,8 +1,11 @@
 """What a check found: :class:`Result` and its parts, with a stable JSON form.
 
-``outcome`` is what happened (``holds``, ``fails``, or ``error`` when the check
-itself could not run); ``ok`` says whether that matches what the author
-expected. An ``error`` is never ok.
+``outcome`` is what happened (``holds``, ``fails``, ``inconclusive`` when the
+derivation and the reference disagree by little and a second opinion sides with
+the derivation, or ``error`` when the check itself could not run); ``ok`` says
+whether that matches what the author expected. An ``error`` is never ok; an
+``inconclusive`` outcome is not a ``holds``, so it is ok only for a derivation
+expected to fail (its author has declared it does not hold against the reference).
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from derivcheck._compare import ResolvedTolerance
 from derivcheck._derivation import Derivation, Expect
 from derivcheck._inputs import Sizes, sizes_label
 
-Outcome = Literal["holds", "fails", "error"]
-OUTCOMES: tuple[str, ...] = ("holds", "fails", "error")
+Outcome = Literal["holds", "fails", "inconclusive", "error"]
+OUTCOMES: tuple[str, ...] = ("holds", "fails", "inconclusive", "error")
 SCHEMA_VERSION = 1
 
 
@@ -351,16 +354,21 @@ class Result:
 
 
 def summary(results: Sequence[Result], seconds: float, *, seed: int, trials: int, problems: int = 0) -> str:
-    """One line: how many hold, fail as expected, fail unexpectedly, error (and load problems, if any)."""
+    """One line: how many hold, fail as expected, fail unexpectedly, are inconclusive, error (and load problems).
+
+    An ``inconclusive`` result counts there only, whatever was expected.
+    """
     holds = sum(r.ok and r.outcome == "holds" for r in results)
     expected_fail = sum(r.ok and r.outcome == "fails" for r in results)
-    unexpected = sum((not r.ok) and r.outcome != "error" for r in results)
+    unexpected = sum((not r.ok) and r.outcome in ("holds", "fails") for r in results)
+    inconclusive = sum(r.outcome == "inconclusive" for r in results)
     errors = sum(r.outcome == "error" for r in results)
     parts = [
         f"{len(results)} derivations",
         f"{holds} hold",
         f"{expected_fail} fail as expected",
         f"{unexpected} unexpected",
+        *([f"{inconclusive} inconclusive"] if inconclusive else []),
         f"{errors} errors",
     ]
     if problems:
@@ -369,9 +377,11 @@ def summary(results: Sequence[Result], seconds: float, *, seed: int, trials: int
 
 
 def _verdict_rank(r: Result) -> int:
-    """Unexpected outcomes first, then errors, expected failures, and what holds."""
+    """Unexpected outcomes first, then inconclusive ones, errors, expected failures, and what holds."""
     if r.outcome == "error":
         return 1
+    if r.outcome == "inconclusive":
+        return 0 if not r.ok else 2
     if not r.ok:
         return 0
     return 2 if r.outcome == "fails" else 3

@@ -11,7 +11,8 @@
     derivcheck explain NAME                  diagnosis, minimal counterexample, replay command
         --trials N --seed S --load MODULE_OR_FILE --sizes K=V,... --no-shrink --seconds S --json PATH
 
-Exit status: 0 when every outcome matches its expectation, 1 otherwise, 2 for
+Exit status: 0 when every outcome matches its expectation, 1 otherwise (an
+``inconclusive`` outcome of a derivation expected to hold included), 2 for
 a usage error (including a pattern that matches nothing), 3 for an internal
 error (one line; ``--verbose`` shows its traceback), 130 when interrupted by
 Ctrl-C (SIGINT) and 143 when stopped by SIGTERM: then the reports (``--json``,

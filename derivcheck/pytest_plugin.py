@@ -30,6 +30,11 @@ packages' derivations stay out of a project's test run.
 * A derivation declared ``expect=dc.fails(reason)`` is a strict xfail: it
   shows as ``xfailed`` when it fails, and an ``XPASS(strict)`` failure when it
   holds. An ``error`` outcome is a failure whatever was expected.
+* An ``inconclusive`` outcome (the derivation and JAX disagree by little and
+  central differences side with the derivation) is a failure whose report
+  begins ``inconclusive:`` and says what would settle it; silence it with a
+  tolerance (``rtol=``) above the reference's error, or ``expect=dc.fails(...)``
+  (then it shows as ``xfailed``).
 * A failure is reported in plain text — verdict, worst error, diagnosis,
   counterexample, the worst trial, the command that reproduces it — never a
   JAX traceback.
@@ -71,6 +76,12 @@ class DerivationFailed(AssertionError):
     def __init__(self, result: Result) -> None:
         super().__init__(result.message)
         self.result = result
+
+
+class DerivationInconclusive(DerivationFailed):
+    """A derivation's check could not decide (outcome ``inconclusive``): the reference is in doubt.
+
+    A failure (a :class:`DerivationFailed`, so an expected failure is an xfail), reported as such."""
 
 
 class DerivationCheckError(Exception):
@@ -183,6 +194,8 @@ class DerivationItem(pytest.Item):
             raise DerivationCheckError(r)
         if r.outcome == "fails":
             raise DerivationFailed(r)
+        if r.outcome == "inconclusive":
+            raise DerivationInconclusive(r)
 
     def _check(self, trials: int, seed: int) -> Result:
         """The check; an unexpected failure shrunk (within the time budget) and remembered for the next run."""

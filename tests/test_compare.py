@@ -103,3 +103,17 @@ def test_classify_names_the_strongest_definiteness():
         "nsd",
         "indefinite",
     ]
+
+
+def test_judge_equality_adds_the_entry_wise_verdict_made_at_the_same_tolerance():
+    stats = {
+        "abs_err": np.array([1e-9, 1e-9, 1e-9]),
+        "scale": np.ones(3),
+        "entry_excess": np.array([1e-9, -1e-12, 1e-9]),
+        "entry_rel": np.array([0.5, 0.0, 0.5]),
+        "entry_rtol": np.array([TOL.rtol, TOL.rtol, TOL.rtol / 2]),  # the last judged at another tolerance
+        "entry_atol": np.full(3, TOL.atol),
+    }
+    failed, _, rel = judge_equality(stats, TOL)
+    assert failed.tolist() == [True, False, False]
+    assert rel[0] == 0.5 and rel[1] < TOL.rtol  # a failing trial shows its worst entry's relative error

@@ -4,6 +4,8 @@ Every planted error here was missed (held) or misreported before the Monte Carlo
 (:func:`derivcheck._compare.rounding_spread`); every correct twin holds on several seeds.
 """
 
+import itertools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -123,3 +125,191 @@ def test_spread_is_deterministic_and_traceable():
     assert float(eager) == float(jax.jit(lambda t: rounding_spread(f, t))(t))
     batched = jax.vmap(lambda t: rounding_spread(f, t))(jnp.stack([t, t]))
     assert np.all(np.asarray(batched) == float(eager)) and MCA_FACTOR > 1
+
+
+# ---- entry-wise judgement: small entries are judged at their own size
+
+SCALES = jnp.array([1.0, 2.0, 1e-8, 3e-8, 1.0, 5e-9])
+WEIGHTED = dc.inputs(x=dc.normal("n"), sizes=[{"n": 6}])
+
+
+def _weighted_square(x):
+    return 0.5 * jnp.sum(SCALES * x**2)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_gradient_wrong_by_half_in_entries_1e8_times_smaller_fails(reg, seed):
+    """``∇ = s ⊙ x`` with ``s`` spanning eight orders: wrong by 50 % only in the small entries, the error is
+    ``5e-9 ‖∇‖∞`` — inside the norm-wise ``rtol = 1e-7``, 10⁸ times over the small entries' own size."""
+
+    @dc.gradient(of=_weighted_square, inputs=WEIGHTED, registry=reg, name="small_wrong")
+    def small_wrong(x):
+        return SCALES * x * jnp.where(SCALES < 1e-3, 1.5, 1.0)
+
+    @dc.gradient(of=_weighted_square, inputs=WEIGHTED, registry=reg, name="small_right")
+    def small_right(x):
+        return x * SCALES
+
+    wrong = dc.check(small_wrong, trials=60, seed=seed)
+    assert wrong.outcome == "fails" and wrong.max_rel_err == pytest.approx(1 / 3, rel=1e-6)  # |1.5 − 1| / 1.5
+    assert {c.regime for c in wrong.cells if c.failures} >= {"typical", "large", "shifted", "constant"}
+    assert dc.check(small_right, trials=60, seed=seed).outcome == "holds"
+
+
+def _centered_square(x):
+    return 0.5 * jnp.sum((x - jnp.mean(x)) ** 2)
+
+
+CENTERED = dc.inputs(x=dc.normal("n"), sizes=[{"n": 5}, {"n": 40}])
+
+
+def _softmax_ce(z, y):
+    return jax.nn.logsumexp(z) - jnp.dot(z, y)
+
+
+SOFTMAX = dc.inputs(z=dc.normal("C"), y=dc.one_hot(classes="C"), sizes=[{"C": 3}, {"C": 30}])
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_right_formulas_with_entries_zero_by_cancellation_hold(reg, seed):
+    """``x − x̄`` (exactly 0 in every entry of a constant vector, rounding of ``|x|`` otherwise) and
+    ``softmax(z) − y`` (entries ``1 − 1`` at a saturated softmax), each computed in another order than JAX."""
+
+    @dc.gradient(of=_centered_square, inputs=CENTERED, registry=reg, name="centered")
+    def centered(x):
+        return (x.shape[0] * x - jnp.sum(x)) / x.shape[0]
+
+    @dc.gradient(of=_softmax_ce, wrt="z", inputs=SOFTMAX, registry=reg, name="softmax_ce")
+    def softmax_ce(z, y):
+        e = jnp.exp(z - jnp.max(z))
+        return e / jnp.sum(e) - y
+
+    @dc.gradient(of=_softmax_ce, wrt="z", inputs=SOFTMAX, registry=reg, name="softmax_ce_half")
+    def softmax_ce_half(z, y):
+        e = jnp.exp(z - jnp.max(z))
+        return e / jnp.sum(e) - 0.5 * y
+
+    for d in (centered, softmax_ce):
+        r = dc.check(d, trials=80, seed=seed)
+        assert r.outcome == "holds", r.message
+    assert dc.check(softmax_ce_half, trials=80, seed=seed).outcome == "fails"
+
+
+# ---- definiteness margins and convexity tolerances: measured rounding, not the largest intermediate
+
+
+DEF_IN = dc.inputs(theta=dc.normal("d"), X=dc.normal("m", "d"), sizes=[{"m": 9, "d": 4}], regimes=("large",))
+
+
+def _pd_hvp(theta, X, v):
+    """``Xᵀ S X v + 10⁻³ v`` with ``σ = 1/(1 + exp(−z))``: ``exp(−z)`` up to ~1e300 here, only inverted."""
+    s = _naive_sigmoid(X @ theta)
+    return X.T @ (s * (1 - s) * (X @ v)) + 1e-3 * v
+
+
+def _rank_one_hvp(theta, X, v):
+    """``(1 + σ(z₀)) u uᵀ v``, ``u = X₀``: PSD of rank 1, with the same huge intermediate."""
+    u = X[0]
+    return u * (u @ v) * (1 + _naive_sigmoid(X @ theta)[0])
+
+
+def _indefinite_hvp(theta, X, v):
+    """The PD product with ``2·10⁻³ v₀ e₀`` taken off: negative along ``e₀`` where ``(XᵀSX)₀₀`` is small."""
+    return _pd_hvp(theta, X, v) - 2e-3 * v[0] * jnp.eye(4)[0]
+
+
+@pytest.mark.parametrize("matrix_free", [False, True], ids=["dense", "lanczos"])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_huge_intermediate_does_not_make_a_pd_matrix_numerically_zero(reg, seed, matrix_free):
+    def declare(kind, fn, name):
+        return dc.definite(kind, hvp=True, matrix_free=matrix_free, inputs=DEF_IN, registry=reg, name=name)(fn)
+
+    pd = dc.check(declare("pd", _pd_hvp, "pd"), trials=40, seed=seed)
+    assert pd.outcome == "holds", pd.message
+    singular = dc.check(declare("pd", _rank_one_hvp, "rank_one"), trials=40, seed=seed)
+    assert singular.outcome == "fails" and singular.spectrum is not None and singular.spectrum.found == "psd"
+    assert dc.check(declare("psd", _rank_one_hvp, "rank_one_psd"), trials=40, seed=seed).outcome == "holds"
+    indefinite = dc.check(declare("pd", _indefinite_hvp, "indefinite"), trials=40, seed=seed)
+    assert indefinite.outcome == "fails" and indefinite.spectrum is not None
+    assert indefinite.spectrum.found == "indefinite"
+
+
+POINTS = dc.inputs(x=dc.normal("n"), sizes=[{"n": 5}], regimes=("large",))
+
+
+def _naive_softplus(t):
+    """``log(1 + exp(t))``: ``exp(t)`` up to ~1e120 here (its square, in the Hessian, stays finite), only logged."""
+    return jnp.log(1.0 + jnp.exp(t))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_huge_intermediate_excuses_no_negative_curvature(reg, seed):
+    """``Σ softplus(7 x) − 0.01 Σ x²`` is concave wherever softplus has flattened (most of the ``large``
+    regime): caught at every point (the largest-intermediate margin excused it at most of them), while
+    ``Σ softplus(7 x) + 0.01 Σ x²`` (convex) holds."""
+
+    @dc.convex(inputs=POINTS, registry=reg, name="not_convex")
+    def not_convex(x):
+        return jnp.sum(_naive_softplus(7.0 * x)) - 0.01 * jnp.sum(x**2)
+
+    @dc.convex(inputs=POINTS, registry=reg, name="convex")
+    def convex(x):
+        return jnp.sum(_naive_softplus(7.0 * x)) + 0.01 * jnp.sum(x**2)
+
+    r = dc.check(not_convex, trials=40, seed=seed)
+    # ∇²f has −0.02 on the diagonal wherever |xᵢ| > 1.1: at every point but with probability ~5e-6
+    assert r.outcome == "fails" and sum(c.failures for c in r.cells) == r.trials, r.message
+    assert dc.check(convex, trials=40, seed=seed).outcome == "holds"
+
+
+# ---- the determinism guard: summation order is rounding, randomness is not
+
+GRAPH_IN = dc.inputs(x=dc.normal("n"), sizes=[{"n": 5}], regimes=("typical",))
+
+
+def _rotating_order():
+    """A derived gradient of ``Σ x²`` that adds its four terms in another order on every call, as summing over a
+    Python ``set`` of graph nodes does when the set is rebuilt (``2x = (10⁶ x + x) − 10⁶ x + x``: the order
+    changes the result by ~1e-10 relative, far beyond 16 ulps, far inside the check's tolerance)."""
+    calls = itertools.count()
+
+    def derived(x):
+        terms = [1e6 * x, x, -1e6 * x, x]
+        k = next(calls) % len(terms)
+        total = jnp.zeros_like(x)
+        for term in terms[k:] + terms[:k]:
+            total = total + term
+        return total
+
+    return derived
+
+
+def test_a_change_of_summation_order_is_not_nondeterminism(reg):
+    derived = _rotating_order()
+    x = jnp.asarray(np.random.default_rng(0).normal(size=5))
+    assert not np.array_equal(np.asarray(derived(x)), np.asarray(derived(x)))  # the calls differ indeed
+    d = dc.gradient(of=lambda x: jnp.sum(x**2), inputs=GRAPH_IN, registry=reg, name="set_order")(derived)
+    r = dc.check(d, trials=30)
+    assert r.outcome == "holds", r.message
+
+
+def test_a_global_counter_is_still_nondeterminism(reg):
+    calls = itertools.count()
+
+    @dc.gradient(of=lambda x: jnp.sum(x**2), inputs=GRAPH_IN, registry=reg, name="counter")
+    def counter(x):  # a tiny drift per call: 1e-9 relative, yet far beyond the rounding of 2x
+        return 2 * x * (1 + 1e-9 * next(calls))
+
+    r = dc.check(counter, trials=30)
+    assert r.outcome == "error" and "not deterministic" in r.message, r.message
+
+
+def test_a_random_draw_is_still_nondeterminism(reg):
+    rng = np.random.default_rng(0)
+
+    @dc.gradient(of=lambda x: jnp.sum(x**2), inputs=GRAPH_IN, registry=reg, name="random")
+    def random_draw(x):
+        return 2 * x + 1e-9 * rng.normal()
+
+    r = dc.check(random_draw, trials=30)
+    assert r.outcome == "error" and "not deterministic" in r.message, r.message

@@ -28,6 +28,7 @@ import jax
 import numpy as np
 
 from derivcheck import _devices
+from derivcheck._checks.second_opinion import Opinion, doubt_bound, opinion
 from derivcheck._compare import ResolvedTolerance, merge_tolerance
 from derivcheck._derivation import Derivation
 from derivcheck._format import one_line
@@ -87,7 +88,16 @@ class Family(Protocol):
 
         Optional, ``analysis``: how a failure is diagnosed — ``"equality"`` (a derived value
         against a reference), ``"spectrum"`` (definiteness) or, by default, ``"conditions"``
-        (see :class:`~derivcheck._result.Evidence`)."""
+        (see :class:`~derivcheck._result.Evidence`); and ``degenerate(stats, failed) ->
+        {reason: mask}``: the trials to skip as degenerate draws (see :func:`_skip_degenerate`)."""
+        ...
+
+
+class Opinionated(Family, Protocol):
+    """A family that can ask a second opinion on its reference (:mod:`derivcheck._checks.second_opinion`)."""
+
+    def second_opinion(self, d: Derivation, args: tuple, extra: dict) -> dict[str, jax.Array]:
+        """Central differences of ``of`` against both sides of one trial (traceable)."""
         ...
 
 
@@ -165,10 +175,16 @@ class Run:
     regimes: Sequence[str]  # each trial's regime
     cells: list[Cell]
     worst: Trial
+    usable: np.ndarray | None = None  # trials judged (not degenerate: see _skip_degenerate); all finite ones if None
+
+    @property
+    def valid(self) -> np.ndarray:
+        """Which trials were judged: the usable ones (finite reference, not degenerate)."""
+        return np.asarray(self.stats["finite_reference"] if self.usable is None else self.usable, bool)
 
     @property
     def trials(self) -> int:
-        return int(self.stats["finite_reference"].sum())
+        return int(self.valid.sum())
 
 
 def jit_hint(exc: BaseException) -> str:
@@ -194,7 +210,7 @@ def _fast_compile(what: str, rows: int, devices: tuple) -> bool:
     """
     if any(dev.platform != "cpu" for dev in devices):
         return False
-    return what == "conditioning" or rows <= FAST_COMPILE_ROWS
+    return what in ("conditioning", "second_opinion") or rows <= FAST_COMPILE_ROWS
 
 
 COMPILED_KEPT = int(os.environ.get("DERIVCHECK_COMPILED_KEPT", "256"))
@@ -226,6 +242,8 @@ def _compiled(family: Family, d: Derivation, what: str, devices: tuple = (), fas
         if what == "conditioning":
             # only asked of families that have a conditioning pass (see _judge: hasattr(family, "conditioning"))
             return cast(Conditioned, family).conditioning(d, args, extra)
+        if what == "second_opinion":  # only asked of families that have one (see _second_opinion)
+            return cast(Opinionated, family).second_opinion(d, args, extra)
         stats, values = family.trial(d, args, extra)
         return (stats, values) if what == "values" else stats
 
@@ -425,8 +443,7 @@ def run_batched(d: Derivation, config: CheckConfig, family: Family) -> Result:
     stats, failed, badness, rel = _judge(family, d, batches, tol)
     trial_sizes = Labels.repeat([b.sizes for b in batches], [len(b.names) for b in batches])
     trial_regimes = Labels.concat([b.names for b in batches])
-    _check_finite(stats, trial_sizes, trial_regimes, notes)
-    valid = stats["finite_reference"]
+    valid = _skip_degenerate(family, stats, failed, trial_sizes, trial_regimes, notes)
     failed = failed & valid
     badness = np.where(valid, badness, -np.inf)
     rel = np.where(valid, rel, np.nan)
@@ -434,16 +451,27 @@ def run_batched(d: Derivation, config: CheckConfig, family: Family) -> Result:
     worst_i = int(np.argmax(badness))
     abs_all = stats.get("abs_err", np.full(len(trial_sizes), np.nan))
     worst = _worst_trial(family, d, batches, worst_i, float(abs_all[worst_i]), float(rel[worst_i]))
-    run = Run(d, tol, stats, failed, badness, rel, trial_sizes, trial_regimes, cells, worst)
+    second = _second_opinion(family, d, batches, failed, rel, judge_dtype)
+    if second is not None:
+        stats = _concat(batches)
+    run = Run(d, tol, stats, failed, badness, rel, trial_sizes, trial_regimes, cells, worst, valid)
     message, extra = family.summarize(d, run)
-    evidence = _evidence(d, family, run, batches) if failed.any() else None  # diagnosed by the orchestration
+    inconclusive = False
+    if second is not None:
+        name = getattr(family, "reference_name", "the reference")
+        inconclusive = second.inconclusive
+        if inconclusive:  # the reference is in doubt: no diagnosis of the derivation
+            message = second.message(name, int(failed.sum()), run.trials, tol.rtol)
+        else:
+            notes.append(second.note(name))
+    evidence = _evidence(d, family, run, batches) if failed.any() and not inconclusive else None
     abs_valid, rel_valid = abs_all[valid], rel[valid]
     return Result(
         name=d.name,
         kind=d.kind,
         claim=d.claim_id,
         definiteness=d.definiteness,
-        outcome="fails" if failed.any() else "holds",
+        outcome="inconclusive" if inconclusive else "fails" if failed.any() else "holds",
         expect=d.expect,
         message=message,
         trials=run.trials,
@@ -520,15 +548,32 @@ def _concat(batches: list[_Batch]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([b.stats[k] for b in batches]) for k in batches[0].stats}
 
 
-def _measure_conditioning(family, d, batches: list[_Batch], failed: np.ndarray) -> None:
-    """Add the family's rounding scales to every batch (computed only for the trials that fail: 0 elsewhere)."""
+def _second_opinion(family, d, batches: list[_Batch], failed: np.ndarray, rel: np.ndarray, dtype: str):
+    """The second opinion on the reference (:mod:`derivcheck._checks.second_opinion`), or ``None``.
+
+    Asked only of a family that has one, when every failing trial fails by little
+    (:data:`~derivcheck._checks.second_opinion.DOUBT_BOUND`); its statistics join the batches'.
+    """
+    if not failed.any() or not hasattr(family, "second_opinion"):
+        return None
+    if not np.all(np.asarray(rel)[failed] <= doubt_bound(dtype)):
+        return None
+    _measure_conditioning(family, d, batches, failed, what="second_opinion")
+    return cast(Opinion, opinion(_concat(batches), failed))
+
+
+def _measure_conditioning(family, d, batches: list[_Batch], failed: np.ndarray, what: str = "conditioning") -> None:
+    """Add the family's rounding scales (or another per-trial pass, ``what``) to every batch.
+
+    Computed only for the trials that fail: 0 elsewhere.
+    """
     start = 0
     measured: dict[int, dict[str, np.ndarray]] = {}
     for i, b in enumerate(batches):
         n = len(b.names)
         rows = np.flatnonzero(failed[start : start + n])
         if rows.size:  # only the failing rows, padded to a bucket (few distinct shapes, little work)
-            got = b.call(family, d, "conditioning", rows=rows)
+            got = b.call(family, d, what, rows=rows)
             measured[i] = {}
             for k, v in got.items():
                 v = np.asarray(v)
@@ -542,24 +587,47 @@ def _measure_conditioning(family, d, batches: list[_Batch], failed: np.ndarray) 
             b.stats[k] = measured[i][k] if i in measured else np.zeros(len(b.names))
 
 
-def _check_finite(stats, trial_sizes, trial_regimes, notes) -> None:
-    ref_ok = stats["finite_reference"]
-    der_ok = stats["finite_derived"]
-    n = ref_ok.size
-    if not ref_ok.any():
+def _skip_degenerate(family, stats, failed, trial_sizes, trial_regimes, notes) -> np.ndarray:
+    """The usable trials: degenerate draws are skipped with a note, and no usable trial is an error.
+
+    A trial is degenerate when its reference is not finite (inputs outside
+    its domain, a singular matrix) or when the family says so (optional
+    ``degenerate(stats, failed) -> {reason: mask}``: a kink of ``of``, a removable
+    singularity of the derived formula). A derived side that is not finite
+    where the trial is usable is an error that names where, or, when finite
+    trials fail anyway, a note (the check fails on those).
+    """
+    reasons = {"non-finite reference": ~np.asarray(stats["finite_reference"], bool)}
+    more = getattr(family, "degenerate", None)
+    if more is not None:
+        reasons.update({k: np.asarray(v, bool) for k, v in more(stats, failed).items()})
+    skip = np.logical_or.reduce(list(reasons.values()))
+    n = skip.size
+    counts = "; ".join(_skipped(mask, why, trial_regimes) for why, mask in reasons.items() if mask.any())
+    if reasons["non-finite reference"].all():
         raise CheckError("the reference is NaN or inf on every trial: check the inputs' domain")
-    if (~ref_ok).any():
-        notes.append(
-            f"reference not finite in {int((~ref_ok).sum())} of {n} trials (inputs outside its domain); skipped"
-        )
-    bad = ref_ok & ~der_ok
+    if skip.all():
+        raise CheckError(f"no usable trial: all {n} are degenerate ({counts}); draw inputs away from such points")
+    if skip.any():
+        notes.append(f"{int(skip.sum())} of {n} degenerate trials skipped: {counts}")
+    der_ok = np.asarray(stats["finite_derived"], bool)
+    bad = ~skip & ~der_ok
     if bad.any():
         i = int(np.argmax(bad))
-        raise CheckError(
+        what = (
             f"derived returns NaN or inf in {int(bad.sum())} of {n} trials where the reference is "
-            f"finite (first at {where(trial_sizes[i], trial_regimes[i])}); "
-            "make it numerically stable there or restrict its inputs"
+            f"finite (first at {where(trial_sizes[i], trial_regimes[i])})"
         )
+        if not (np.asarray(failed, bool) & ~skip & der_ok).any():
+            raise CheckError(f"{what}; make it numerically stable there or restrict its inputs")
+        notes.append(f"{what}: not judged, the finite trials already fail")  # the verdict stands without them
+    return ~skip & der_ok
+
+
+def _skipped(mask: np.ndarray, why: str, trial_regimes) -> str:
+    """``"3 with a kink of of= in regime constant"``."""
+    regimes = sorted({trial_regimes[int(j)] for j in np.flatnonzero(mask)})
+    return f"{int(mask.sum())} with {why} in regime{'s' if len(regimes) > 1 else ''} {', '.join(regimes)}"
 
 
 def _cells(stats, failed, rel, trial_sizes, trial_regimes) -> list[Cell]:
@@ -686,7 +754,7 @@ def _size_set_evidence(d, family, run: Run, b: _Batch, sl: slice, names: tuple[s
         sizes=b.sizes,
         regimes=np.asarray(b.names),
         failed=failed,
-        valid=np.asarray(run.stats["finite_reference"][sl], bool),
+        valid=run.valid[sl],
         rel_err=np.asarray(run.rel_err[sl], float),
         inputs=inputs,
         stats={k: np.asarray(v)[sl] for k, v in run.stats.items()},

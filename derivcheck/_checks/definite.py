@@ -6,18 +6,24 @@ precision. An eigenvalue counts as zero when
 
 .. math::
 
-    |\\lambda| \\le \\text{margin} = c \\, n \\, \\varepsilon \\, \\max(\\|H\\|_2, M),
+    |\\lambda| \\le \\text{margin} = c \\, n \\, \\varepsilon \\, \\|H\\|_2 + n \\, \\rho_H,
     \\qquad c = 64,
 
-with ``M`` the largest magnitude among the formula's intermediate values
-(:func:`derivcheck._compare.evaluate_with_scale`). ``n ε ‖H‖₂`` is the backward
-error of a symmetric eigensolver; ``ε M`` is the rounding the formula itself
-commits when it subtracts terms of size ``M`` (``diag(p) − p pᵀ`` with a
-saturated ``p ≈ e₁`` has entries of 1e-14 computed from terms of size 1), and
-``c`` absorbs the accumulation over ``n`` terms. A matrix with an exact null
-direction (the softmax Hessian along ``1``) computes eigenvalues of order
-``ε M``, inside the margin, while a truly negative eigenvalue of relative size
-above ~1e-12 (float64, n ≤ 100) is outside it. An eigenvalue inside the
+``n ε ‖H‖₂`` is the backward error of a symmetric eigensolver (``c`` absorbs
+the accumulation over ``n`` terms). ``ρ_H`` is the rounding the formula itself
+commits in the entries of ``H``, measured by Monte Carlo arithmetic at this
+very input (the equality claims' rounding allowance,
+:func:`derivcheck._compare.rounding_spread` times
+:data:`~derivcheck._compare.MCA_FACTOR`): a perturbation ``E`` of the entries
+with ``|E_ij| ≤ ρ_H`` moves every eigenvalue by at most ``‖E‖₂ ≤ n ρ_H``
+(Weyl). ``diag(p) − p pᵀ`` with a saturated ``p ≈ e₁`` has entries of 1e-14
+computed from terms of size 1: their cancellation shows in ``ρ_H``, so a
+matrix with an exact null direction (the softmax Hessian along ``1``)
+computes eigenvalues inside the margin, while a huge intermediate that is
+only inverted (``1/(1 + e^{−t})`` at saturated ``t``) adds nothing to it — it
+no longer makes a positive-definite matrix "numerically zero". A truly
+negative eigenvalue of relative size above ~1e-12 (float64, n ≤ 100) is
+outside the margin. An eigenvalue inside the
 margin is *zero at this precision*: a PD claim is not confirmed there. The result
 reports the extreme eigenvalues, the numerical rank and, when singular, the
 null direction — so "PSD and singular along 1" is visible, not just "holds".
@@ -36,11 +42,12 @@ import numpy as np
 
 from derivcheck._checks._engine import CheckError, Run, one_line, where
 from derivcheck._compare import (
+    MCA_FACTOR,
     conditioning_scale,
-    evaluate_with_scale,
     exceeds,
     judge_equality,
     rounding_allowance,
+    rounding_spread,
     trial_errors,
 )
 from derivcheck._derivation import DEFINITE_WORDS, Derivation
@@ -48,6 +55,15 @@ from derivcheck._result import Spectrum
 from derivcheck._spectrum import classify
 
 MARGIN_FACTOR = 64.0
+
+
+def definiteness_margin(n: int, eps, lam_scale, spread):
+    """``64 n ε ‖H‖₂ + n · 16 s``: eigenvalues within it are zero at this precision (see the module docstring).
+
+    ``s`` is the Monte Carlo arithmetic spread of the matrix entries (or of an operator's products,
+    per unit of the vector's largest entry).
+    """
+    return MARGIN_FACTOR * n * eps * lam_scale + n * MCA_FACTOR * spread
 
 
 def _holds(kind: str, n_pos, n_neg, n):
@@ -92,13 +108,12 @@ class Definite:
         return str(got.dtype)
 
     def trial(self, d, args, extra):
-        h, terms = evaluate_with_scale(d.derived, *args)
-        h = jnp.asarray(h)
+        h = jnp.asarray(d.derived(*args))
         n = h.shape[0]
         sym_err, scale, _ = trial_errors(h, h.T)
         lam = jnp.linalg.eigvalsh((h + h.T) / 2)
         lam_scale = jnp.max(jnp.abs(lam))
-        margin = MARGIN_FACTOR * n * jnp.finfo(h.dtype).eps * jnp.maximum(lam_scale, terms)
+        margin = definiteness_margin(n, jnp.finfo(h.dtype).eps, lam_scale, rounding_spread(d.derived, *args))
         stats = {
             "n": jnp.asarray(n),
             "sym_err": sym_err,

@@ -26,10 +26,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from derivcheck._checks import second_opinion
 from derivcheck._checks._engine import CheckError, Run, jit_hint, one_line, where
 from derivcheck._checks._kind import Plan, batched, fixed
 from derivcheck._checks.robust import KinkAware
-from derivcheck._compare import conditioning_scale, judge_equality, rounding_allowance, trial_errors
+from derivcheck._compare import (
+    MCA_FACTOR,
+    conditioning_scale,
+    entry_excess,
+    entry_spreads,
+    judge_equality,
+    judged_tolerance,
+    trial_errors,
+)
 from derivcheck._derivation import JVP, VJP, Derivation, DerivationError, Gradient, Jacobian
 from derivcheck._format import callable_name
 from derivcheck._pytree import describe, flat_output, is_array, leaf_errors, leaf_paths, ravel, selection, unraveler
@@ -76,17 +85,37 @@ class Rule:
     extra_arg: str | None = None
     extra_like: str = ""
     scalar: bool = False
+    opinion: Callable[..., dict[str, Any]] | None = None
+    """``opinion(f, x, extra, derived, reference)``: the second opinion's statistics of one trial
+    (:mod:`derivcheck._checks.second_opinion`)."""
 
 
-GRADIENT = Rule(lambda f, x, e: jax.grad(f)(x), "jax.grad", "a gradient has the shape of the wrt argument", scalar=True)
-JACOBIAN = Rule(_jacobian, "jax.jacfwd", "a Jacobian has shape out.shape + wrt.shape, as jax.jacfwd")
-HESSIAN = Rule(lambda f, x, e: jax.hessian(f)(x), "jax.hessian", "a Hessian has shape wrt.shape * 2, as jax.hessian")
+GRADIENT = Rule(
+    lambda f, x, e: jax.grad(f)(x),
+    "jax.grad",
+    "a gradient has the shape of the wrt argument",
+    scalar=True,
+    opinion=lambda f, x, e, d, r: second_opinion.along_difference(f, x, d, r),
+)
+JACOBIAN = Rule(
+    _jacobian,
+    "jax.jacfwd",
+    "a Jacobian has shape out.shape + wrt.shape, as jax.jacfwd",
+    opinion=lambda f, x, e, d, r: second_opinion.along_worst_row(f, x, d, r),
+)
+HESSIAN = Rule(
+    lambda f, x, e: jax.hessian(f)(x),
+    "jax.hessian",
+    "a Hessian has shape wrt.shape * 2, as jax.hessian",
+    opinion=lambda f, x, e, d, r: second_opinion.along_worst_row(jax.grad(f), x, d, r),
+)
 VJP_RULE = Rule(
     lambda f, x, e: jax.vjp(f, x)[1](e["cotangent"])[0],
     "jax.vjp",
     "a VJP returns the cotangent pulled back to the wrt argument (its shape)",
     extra_arg="cotangent",
     extra_like="output",
+    opinion=lambda f, x, e, d, r: second_opinion.along_difference(lambda y: jnp.sum(e["cotangent"] * f(y)), x, d, r),
 )
 JVP_RULE = Rule(
     lambda f, x, e: jax.jvp(f, (x,), (e["tangent"],))[1],
@@ -94,6 +123,7 @@ JVP_RULE = Rule(
     "a JVP returns the tangent pushed forward to of's output (its shape)",
     extra_arg="tangent",
     extra_like="input",
+    opinion=lambda f, x, e, d, r: second_opinion.along_tangent(f, x, e["tangent"], d, r),
 )
 
 
@@ -213,21 +243,41 @@ class Differential:
         ref = self.reference(d, args, extra)
         got = self.derived(d, args, extra)
         abs_err, scale, _ = trial_errors(got, ref)
+        tol, floor = judged_tolerance(d.tolerance, got, ref)
+        excess, rel = entry_excess(got, ref, tol, floor)
         stats = {
             "abs_err": abs_err.astype(jnp.float64),
             "scale": scale.astype(jnp.float64),
             "finite_derived": jnp.all(jnp.isfinite(got)),
             "finite_reference": jnp.all(jnp.isfinite(ref)),
+            "entry_excess": excess,
+            "entry_rel": rel,
+            "entry_rtol": jnp.asarray(tol.rtol, jnp.float64),
+            "entry_atol": jnp.asarray(tol.atol, jnp.float64),
         }
         return stats, (got, ref)
 
     def conditioning(self, d, args, extra):
-        """How much of a difference rounding can explain: ``terms`` (T) and ``rounding`` (measured, both sides)."""
+        """How much of a difference rounding can explain: ``terms`` (T) and ``rounding`` (measured, both sides),
+        and the entry-wise test made again with them (:func:`derivcheck._compare.entry_excess`)."""
         reference, derived = (lambda a, e: self.reference(d, a, e)), (lambda a, e: self.derived(d, a, e))
-        return {
-            "terms": conditioning_scale(reference, (args, extra)),
-            "rounding": rounding_allowance(derived, reference, args, extra),
-        }
+        got, ref = derived(args, extra), reference(args, extra)
+        terms = conditioning_scale(reference, (args, extra))
+        s_der, s_ref = (_one_spread(fn, got, args, extra) for fn in (derived, reference))
+        tol, floor = judged_tolerance(d.tolerance, got, ref)
+        excess, rel = entry_excess(got, ref, tol, floor, terms=terms, rounding=MCA_FACTOR * (s_der + s_ref))
+        rounding = MCA_FACTOR * (jnp.max(s_der, initial=0.0) + jnp.max(s_ref, initial=0.0))  # rounding_allowance
+        return {"terms": terms, "rounding": rounding, "entry_excess": excess, "entry_rel": rel}
+
+    def second_opinion(self, d, args, extra):
+        """Central differences of ``of`` on one trial against both sides (see :mod:`.second_opinion`)."""
+        if self.rule.opinion is None:
+            raise CheckError(f"{self.rule.name} has no second opinion")
+        f, x = _partial(d, args)
+        if not is_array(x):  # several arguments: the opinion is taken on the raveled selection, as both sides are
+            unravel = unraveler(x)
+            f, x = (lambda v, f=f: f(unravel(v))), ravel(x)
+        return self.rule.opinion(f, x, extra, self.derived(d, args, extra), self.reference(d, args, extra))
 
     def judge(self, stats, tol):
         return judge_equality(stats, tol)
@@ -236,7 +286,7 @@ class Differential:
         ref_name = self.rule.name
         n = run.trials
         bad = int(run.failed.sum())
-        rel = run.rel_err[run.stats["finite_reference"]]
+        rel = run.rel_err[run.valid]
         if not bad:
             return f"matches {ref_name} on {n} trials; max rel. error {rel.max():.1e}", {}
         regimes = sorted({c.regime for c in run.cells if c.failures})
@@ -274,6 +324,14 @@ class Differential:
         if not wrong or len(wrong) == len(names):
             return ""
         return f"; wrong only in {', '.join(wrong)} (the other leaves match within tolerance)"
+
+
+def _one_spread(fn, like, args, extra) -> jax.Array:
+    """``fn``'s entry-wise Monte Carlo arithmetic spread, shaped like ``like`` (0 where it cannot be measured)."""
+    spreads = entry_spreads(fn, args, extra)
+    if len(spreads) != 1 or jnp.shape(spreads[0]) != jnp.shape(like):
+        return jnp.zeros(jnp.shape(like), jnp.float64)
+    return spreads[0]
 
 
 def _fname(fn) -> str:

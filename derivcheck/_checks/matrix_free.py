@@ -27,8 +27,10 @@ start; the extreme eigenvalues of the tridiagonal ``T_k`` (Ritz values)
 from each to an eigenvalue. A PSD claim fails when ``θ_min < −margin``: the
 Ritz vector is then a direction with a negative Rayleigh quotient, a witness
 that holds whatever the convergence. A PD claim needs ``θ_min − r > margin``.
-The margin is the dense check's, ``64 n ε max(|θ|, M)`` (see
-:mod:`derivcheck._checks.definite`). *Error bound* for a claim that holds:
+The margin is the dense check's, ``64 n ε max|θ| + 16 n s`` (see
+:mod:`derivcheck._checks.definite`), with ``s`` the Monte Carlo arithmetic spread
+of the product ``H v₁`` per unit of ``‖v₁‖∞``: the operator's rounding, modelled
+as a perturbation of its entries of that size. *Error bound* for a claim that holds:
 by Kuczyński & Woźniakowski (1992, Thm 4.2), from a start uniform on the
 sphere, ``P(θ_max(B) < (1 − ε) λ_max(B)) ≤ 1.648 √n e^{−√ε (2k − 1)}`` for any
 PSD ``B``; applied to ``B = λ_max I − H`` (the same Krylov spaces), with
@@ -61,14 +63,13 @@ import numpy as np
 
 from derivcheck._checks._engine import CheckError, Run, jit_hint, one_line, where
 from derivcheck._checks._kind import Plan, batched
-from derivcheck._checks.definite import MARGIN_FACTOR
 from derivcheck._checks.definite import Definite as DefiniteFamily
+from derivcheck._checks.definite import definiteness_margin
 from derivcheck._checks.differential import HESSIAN, Differential
 from derivcheck._checks.robust import KinkAware
 from derivcheck._compare import (
     MCA_FACTOR,
     conditioning_scale,
-    evaluate_with_scale,
     exceeds,
     judge_equality,
     rounding_spread,
@@ -368,9 +369,9 @@ class MatrixFree:
         steps = min(self.steps, n)
         flat = lambda v: derived(v.reshape(shape)).reshape(n)
         _, _, theta, resid = lanczos(flat, extra["start"].reshape(n), steps)
-        _, terms = evaluate_with_scale(derived, probes[0])
         lam_scale = jnp.maximum(jnp.abs(theta[0]), jnp.abs(theta[-1]))
-        margin = MARGIN_FACTOR * n * eps * jnp.maximum(lam_scale, terms)
+        spread = rounding_spread(derived, probes[0]) / jnp.maximum(sup_norm(probes[0]), jnp.finfo(hp.dtype).tiny)
+        margin = definiteness_margin(n, eps, lam_scale, spread)
         return {
             "n": jnp.asarray(n),
             "steps": jnp.asarray(steps),

@@ -36,7 +36,7 @@ def render(d: Derivation, result: Result, *, trials: int, loads: Sequence[str] =
         lines += ["", *_diagnosis_lines(result.diagnosis)]
     if result.counterexample is not None:
         lines += ["", *_counterexample_lines(result.counterexample)]
-    if result.outcome == "fails" and result.worst is not None:
+    if result.outcome in ("fails", "inconclusive") and result.worst is not None:
         lines += ["", *_worst_lines(result)]
     if result.outcome != "holds" or not result.ok:
         lines += ["", *_replay_lines(d, result, trials, tuple(loads))]
@@ -76,7 +76,9 @@ def _claim_lines(d: Derivation) -> list[str]:
 def _verdict_lines(r: Result) -> list[str]:
     if r.outcome == "error":
         return [f"verdict: ERROR — {r.message}"]
-    if r.ok:
+    if r.outcome == "inconclusive":
+        as_expected = "neither holds nor fails: the reference is in doubt" + (" (expected to fail)" if r.ok else "")
+    elif r.ok:
         as_expected = "as expected"
     else:
         as_expected = f"UNEXPECTED (expected it to {'hold' if r.expect.holds else 'fail'})"

@@ -29,7 +29,7 @@ from derivcheck._report.replay import Replay
 from derivcheck._report.text import err, value, vector, verdict
 from derivcheck._result import Result, Results
 
-OUTCOME_COLOURS = {"holds": "#1a7f37", "fails": "#cf222e", "error": "#9a6700"}
+OUTCOME_COLOURS = {"holds": "#1a7f37", "fails": "#cf222e", "inconclusive": "#8250df", "error": "#9a6700"}
 _TABLE_STYLE = "border-collapse:collapse;font-size:0.9em"
 _CELL = "padding:2px 8px;border-bottom:1px solid #ddd;text-align:left"
 
@@ -81,6 +81,8 @@ def verdict_badge(r: Result) -> str:
     outcome = f'<b style="color:{colour}">{r.outcome}</b>'
     if r.outcome == "error":
         return f"{outcome} (the check could not run)"
+    if r.outcome == "inconclusive":
+        return f"{outcome} (the reference is in doubt; expected {r.expect.word})"
     if r.ok:
         return f"{outcome} (as expected)"
     return f'{outcome} <b style="color:#cf222e">(expected {r.expect.word})</b>'

@@ -2,7 +2,9 @@
 
 A derivation that fails as expected is ``<skipped type="xfail">``, as pytest
 writes an xfail; one that holds although it was expected to fail is a
-``<failure type="xpass">``; an ``error`` outcome is an ``<error>``; load
+``<failure type="xpass">``; an ``inconclusive`` outcome is a ``<failure
+type="inconclusive">`` (not ok, as for the exit status; skipped as an xfail
+when the derivation was expected to fail); an ``error`` outcome is an ``<error>``; load
 problems are ``<error>`` cases too. A failure's text is
 :func:`derivcheck._report.text.failure_lines` and its replay command.
 """
@@ -62,6 +64,10 @@ def _status(r: Result) -> tuple[str, str, str]:
     """``(tag, type, message)`` of a result's child element; no tag when it simply holds."""
     if r.outcome == "error":
         return "error", "error", r.message
+    if r.outcome == "inconclusive":
+        if r.ok:
+            return "skipped", "xfail", f"inconclusive, expected to fail: {r.expect.reason}"
+        return "failure", "inconclusive", r.message
     if r.ok:
         return ("", "", "") if r.expect.holds else ("skipped", "xfail", f"fails as expected: {r.expect.reason}")
     if r.outcome == "holds":

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from derivcheck._report.text import failure_lines, num, printable, verdict_line
 from derivcheck._result import Result
 
-_MARK = {"ok": "✅", "unexpected": "❌", "error": "⚠️"}
+_MARK = {"ok": "✅", "unexpected": "❌", "error": "⚠️", "inconclusive": "❔"}
 
 
 def markdown(
@@ -28,9 +28,12 @@ def markdown(
 ) -> str:
     """A GitHub-flavoured Markdown summary: headline, table, then one collapsible section per failure."""
     ok = all(r.ok for r in results) and not problems and not interrupted
-    unexpected = sum(not r.ok and r.outcome != "error" for r in results)
+    unexpected = sum(not r.ok and r.outcome in ("holds", "fails") for r in results)
+    inconclusive = sum(r.outcome == "inconclusive" for r in results)
     errors = sum(r.outcome == "error" for r in results)
-    head = f"## {'✅' if ok else '❌'} derivcheck: {len(results)} derivations, {unexpected} unexpected, {errors} errors"
+    doubt = f"{inconclusive} inconclusive, " if inconclusive else ""
+    counts = f"{unexpected} unexpected, {doubt}{errors} errors"
+    head = f"## {'✅' if ok else '❌'} derivcheck: {len(results)} derivations, {counts}"
     out = [head, "", f"seed {seed}, {trials} trials each, {seconds:.1f}s"]
     if interrupted:
         out += ["", "⚠️ **interrupted**: only the derivations that finished are listed."]
@@ -44,7 +47,7 @@ def markdown(
     for r in results:
         cells = [_status(r), f"<code>{_cell(r.name)}</code>", _cell(r.kind), r.outcome, r.expect.word]
         out.append("| " + " | ".join([*cells, num(r.max_rel_err), _cell(r.source)]) + " |")
-    shown = [r for r in results if not r.ok or r.outcome == "fails"]
+    shown = [r for r in results if not r.ok or r.outcome in ("fails", "inconclusive")]
     if shown:
         out += ["", "### Failures and errors"]
     for r in shown:
@@ -60,7 +63,9 @@ def _section(r: Result, replay: Callable[[Result], str] | None) -> list[str]:
 
 
 def _status(r: Result) -> str:
-    return _MARK["error"] if r.outcome == "error" else _MARK["ok"] if r.ok else _MARK["unexpected"]
+    if r.outcome in ("error", "inconclusive"):
+        return _MARK[r.outcome]
+    return _MARK["ok"] if r.ok else _MARK["unexpected"]
 
 
 def _cell(text: str) -> str:

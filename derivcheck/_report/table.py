@@ -59,6 +59,8 @@ def _styles(r: Result) -> tuple[str, str]:
     """The name's and the outcome's styles: red for the unexpected, yellow for an error, never red when expected."""
     if r.outcome == "error":
         return "bold yellow", "yellow"
+    if r.outcome == "inconclusive":
+        return ("" if r.ok else "bold magenta"), "magenta"
     if not r.ok:
         return "bold red", "red"
     return "", "green" if r.outcome == "holds" else "cyan"

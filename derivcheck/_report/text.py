@@ -149,6 +149,8 @@ def verdict(r: Result) -> str:
     """A short word for the table: what happened relative to what was expected."""
     if r.outcome == "error":
         return "ERROR"
+    if r.outcome == "inconclusive":
+        return "ok (inconclusive, expected to fail)" if r.ok else "INCONCLUSIVE"
     if r.ok:
         return "ok" if r.expect.holds else "ok (fails as expected)"
     return "UNEXPECTED " + r.outcome.upper()
@@ -159,11 +161,19 @@ def verdict_line(r: Result) -> str:
     expected = "hold" if r.expect.holds else "fail"
     if r.outcome == "error":
         return "error: the check could not run"
+    if r.outcome == "inconclusive":
+        return f"inconclusive, expected to {expected}: the reference is in doubt"
     return f"{r.outcome}, expected to {expected}" + ("" if r.ok else " — UNEXPECTED")
 
 
 def headline(r: Result) -> str:
-    """``name (claim): outcome (expected word) — message``: a failure's first line."""
+    """``name (claim): outcome (expected word) — message``: a failure's first line.
+
+    An inconclusive one begins with the word: ``inconclusive: name (claim), expected … — what was seen``.
+    """
+    if r.outcome == "inconclusive":
+        seen = r.message.removeprefix("inconclusive: ")
+        return f"inconclusive: {r.name} ({r.kind}), expected to {r.expect.word.removesuffix('s')} — {seen}"
     return f"{r.name} ({r.kind}): {r.outcome} (expected {r.expect.word}) — {r.message}"
 
 
@@ -195,7 +205,7 @@ def failure_lines(r: Result, width: int = WIDTH) -> list[str]:
     lines = [r.message]
     if not r.expect.holds:
         lines.append(f"expected to fail: {r.expect.reason}")
-    if r.outcome == "fails":
+    if r.outcome in ("fails", "inconclusive"):
         lines.append(f"worst error: {worst_error(r)}")
     if r.diagnosis is not None:
         lines.append(f"diagnosis: {describe(r.diagnosis, width)}")
@@ -205,7 +215,7 @@ def failure_lines(r: Result, width: int = WIDTH) -> list[str]:
         lines += (
             trial_lines("counterexample", example, width) if has_values else [f"counterexample: {describe(example)}"]
         )
-    if r.outcome == "fails" and r.worst is not None:
+    if r.outcome in ("fails", "inconclusive") and r.worst is not None:
         lines += trial_lines("worst trial", r.worst, width)
     lines += [f"note: {n}" for n in r.notes]
     return lines
@@ -256,7 +266,7 @@ def details(
         lines.extend(f"    note: {n}" for n in r.notes)
         if r.diagnosis is not None and not is_diagnosis_of_claim(r.diagnosis):
             lines.append(f"    diagnosis: {getattr(r.diagnosis, 'summary', r.diagnosis)}")
-        if r.outcome == "fails" and not r.ok and r.worst is not None:
+        if r.outcome in ("fails", "inconclusive") and not r.ok and r.worst is not None:
             lines.extend(f"    {line}" for line in trial_lines("worst input", r.worst))
         if replay is not None and (r.outcome == "fails" or not r.ok):
             lines.append(f"    replay: {replay(r)}")
