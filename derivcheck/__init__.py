@@ -83,6 +83,7 @@ from derivcheck._registry import (
     vjp,
 )
 from derivcheck._result import Cell, Diagnosis, Result, Results, Spectrum, Trial
+from derivcheck._rules import deviates, rule
 from derivcheck._shrink import Counterexample, minimal_counterexample
 from derivcheck._structured import labels, lower_triangular, orthogonal, signs, spd, symmetric, upper_triangular
 
@@ -135,6 +136,7 @@ __all__ = [
     "definite",
     "descent",
     "design",
+    "deviates",
     "equivalent_objective",
     "expectation",
     "expected_gradient",
@@ -162,6 +164,7 @@ __all__ = [
     "rank_deficient",
     "reading_of",
     "registry",
+    "rule",
     "run",
     "scoped_registry",
     "set_devices",

@@ -42,6 +42,7 @@ class Expect:
 
     holds: bool = True
     reason: str = ""
+    deviates: bool = False  # a custom rule's declared deviation from autodiff (see derivcheck._rules.deviates)
 
     @property
     def word(self) -> str:
@@ -71,8 +72,9 @@ class Gradient:
 
     id: ClassVar[str] = "gradient"
     extra_arg: ClassVar[str | None] = None
+    several_wrt: ClassVar[bool] = True  # wrt may name several arguments, or a pytree one (see _pytree)
     of: Callable[..., Any]
-    wrt: int | str = 0
+    wrt: int | str | tuple[int | str, ...] = 0
     kind: str = dataclasses.field(default="gradient", init=False)
 
 
@@ -122,8 +124,9 @@ class VJP:
 
     id: ClassVar[str] = "vjp"
     extra_arg: ClassVar[str | None] = "cotangent"
+    several_wrt: ClassVar[bool] = True  # wrt may name several arguments, or a pytree one (see _pytree)
     of: Callable[..., Any]
-    wrt: int | str = 0
+    wrt: int | str | tuple[int | str, ...] = 0
     kind: str = dataclasses.field(default="vjp", init=False)
 
 
@@ -136,8 +139,9 @@ class JVP:
 
     id: ClassVar[str] = "jvp"
     extra_arg: ClassVar[str | None] = "tangent"
+    several_wrt: ClassVar[bool] = True  # wrt may name several arguments, or a pytree one (see _pytree)
     of: Callable[..., Any]
-    wrt: int | str = 0
+    wrt: int | str | tuple[int | str, ...] = 0
     kind: str = dataclasses.field(default="jvp", init=False)
 
 
@@ -222,7 +226,7 @@ class Derivation:
     problem: str = ""
 
     def __call__(self, *args: Any) -> Any:
-        return self.derived(*args)
+        return getattr(self.derived, "user_function", self.derived)(*args)
 
     @property
     def kind(self) -> str:
@@ -240,8 +244,21 @@ class Derivation:
 
     @property
     def wrt_index(self) -> int:
-        """Index of the differentiated argument (``wrt`` may be a name or an index)."""
-        return resolve_wrt(self.claim.wrt, self.arg_names, self.name)
+        """Index of the differentiated argument (``wrt`` may be a name or an index; the first of several)."""
+        return self.wrt_indices[0]
+
+    @property
+    def wrt_text(self) -> str:
+        """The differentiated arguments by name, for messages: ``x``, or ``params['W'], params['b']``."""
+        return ", ".join(self.arg_names[i] if self.arg_names else str(i) for i in self.wrt_indices)
+
+    @property
+    def wrt_indices(self) -> tuple[int, ...]:
+        """Indices of the differentiated arguments: one, or several when ``wrt`` is a tuple of them."""
+        wrt = self.claim.wrt
+        if isinstance(wrt, tuple):
+            return tuple(resolve_wrt(w, self.arg_names, self.name) for w in wrt)
+        return (resolve_wrt(wrt, self.arg_names, self.name),)
 
     def __repr__(self) -> str:
         return f"Derivation({self.name!r}, {self.kind}, expect={self.expect.word})"
@@ -259,9 +276,19 @@ class Derivation:
         return derivation_latex(self)
 
 
-def resolve_wrt(wrt: int | str, arg_names: tuple[str, ...], name: str = "") -> int:
-    """Turn ``wrt`` (an argument name or index) into a positional index."""
+def resolve_wrt(wrt: Any, arg_names: tuple[str, ...], name: str = "", several: bool = False) -> int:
+    """Turn ``wrt`` (an argument name or index) into a positional index.
+
+    ``several``: ``wrt`` may also be a tuple of names or indices (checked, the first returned).
+    """
     where = f"{name}: " if name else ""
+    if isinstance(wrt, tuple):
+        if not several:
+            raise DerivationError(f"{where}wrt={wrt!r}: this claim differentiates one argument; name one")
+        if not wrt or len(set(wrt)) != len(wrt):
+            raise DerivationError(f"{where}wrt={wrt!r}: name each argument once, e.g. wrt=('W', 'b')")
+        first, *_ = [resolve_wrt(w, arg_names, name) for w in wrt]  # each one checked
+        return first
     if isinstance(wrt, bool) or not isinstance(wrt, int | str):
         raise DerivationError(f"{where}wrt must be an argument name or index, got {wrt!r}")
     if isinstance(wrt, str):
@@ -273,14 +300,14 @@ def resolve_wrt(wrt: int | str, arg_names: tuple[str, ...], name: str = "") -> i
     return wrt % len(arg_names) if arg_names else wrt
 
 
-def positional_names(fn: Callable[..., Any]) -> tuple[str, ...]:
-    """Names of ``fn``'s positional parameters (empty when it takes ``*args``)."""
+def positional_parameters(fn: Callable[..., Any]) -> tuple[inspect.Parameter, ...]:
+    """``fn``'s positional parameters (empty when it takes ``*args`` or has no signature)."""
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
         return ()
     kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return tuple(p.name for p in params if p.kind in kinds)
+    return tuple(p for p in params if p.kind in kinds)
 
 
 # ------------------------------------------------------- claims beyond derivatives

@@ -50,3 +50,20 @@ def fmt_vector(v: Any, k: int = 6, spec: str = ".2f") -> str:
     flat = np.ravel(np.asarray(v, dtype=float))
     vals = ", ".join(f"{x:{spec}}" for x in flat[:k])
     return f"[{vals}{', …' if flat.size > k else ''}]"
+
+
+def callable_name(fn: Any) -> str:
+    """A function's readable name: its qualified name, ``f(axis=1)`` for ``functools.partial(f, axis=1)``.
+
+    >>> import functools
+    >>> def f(x, axis=-1): ...
+    >>> callable_name(f), callable_name(functools.partial(f, axis=1)), callable_name(functools.partial(f, 2.0))
+    ('f', 'f(axis=1)', 'f(2.0, ...)')
+    """
+    inner = getattr(fn, "func", None)
+    if inner is not None and callable(inner) and hasattr(fn, "keywords") and hasattr(fn, "args"):
+        bound = [repr(a) for a in fn.args] + (["..."] if fn.args else [])
+        bound += [f"{k}={v!r}" for k, v in fn.keywords.items()]
+        return f"{callable_name(inner)}({', '.join(bound)})"
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+    return str(name) if name else type(fn).__name__

@@ -479,6 +479,16 @@ class CustomInputs:
         return tuple(np.asarray(a) for a in args)
 
 
+def is_spec(x: Any) -> bool:
+    """Whether ``x`` is one array spec (not a dict, tuple or list of them)."""
+    return hasattr(x, "sample") and hasattr(x, "shape")
+
+
+def spec_leaves(spec: Any) -> list[Any]:
+    """The array specs in ``spec``: itself, or the leaves of a pytree (dict, tuple, list) of specs."""
+    return jax.tree_util.tree_leaves(spec, is_leaf=is_spec)
+
+
 def _all_dims(specs: Iterable[Any]) -> list[str]:
     seen: list[str] = []
     for spec in specs:
@@ -543,7 +553,8 @@ def inputs(
         default: the smallest allowed sizes and two sets of distinct values.
       dims: sizes fixed in every set, e.g. ``{"C": 2}``.
       regimes: which of :data:`REGIMES` to draw (default: all).
-      **specs: one array spec per argument name, e.g. ``X=design("m", "d")``.
+      **specs: one array spec per argument name, e.g. ``X=design("m", "d")``; a pytree
+        argument takes a dict, tuple or list of specs, e.g. ``params={"W": normal("m", "n"), "b": normal("m")}``.
 
     >>> spec = inputs(theta=normal("d"), X=design("m", "d"))
     >>> spec.sizes[0]
@@ -552,9 +563,15 @@ def inputs(
     if not specs:
         raise InputSpecError("inputs(): name at least one argument, e.g. inputs(x=normal('n'))")
     for name, spec in specs.items():
-        if not hasattr(spec, "sample") or not hasattr(spec, "shape"):
-            raise InputSpecError(f"inputs({name}=...): expected an array spec such as normal('n'), got {spec!r}")
-        _check_dtype(getattr(spec, "dtype", "float64"), f"inputs({name}=...)")
+        leaves = spec_leaves(spec)
+        if not leaves or not all(is_spec(leaf) for leaf in leaves):
+            raise InputSpecError(
+                f"inputs({name}=...): expected an array spec such as normal('n'), or a dict, tuple or list "
+                f"of them for a pytree argument, got {spec!r}"
+            )
+        for leaf in leaves:
+            _check_dtype(getattr(leaf, "dtype", "float64"), f"inputs({name}=...)")
+    arrays = [leaf for spec in specs.values() for leaf in spec_leaves(spec)]
     for option, value in (("sizes", sizes), ("regimes", regimes)):
         if value is not None and (isinstance(value, str | Mapping) or not isinstance(value, Iterable)):
             raise InputSpecError(f"inputs({option}=...): give a list, e.g. {_EXAMPLES[option]}, got {value!r}")
@@ -567,16 +584,16 @@ def inputs(
     unknown = [r for r in chosen if not isinstance(r, str) or r not in REGIMES]
     if unknown or not chosen:
         raise InputSpecError(f"inputs(regimes=...): unknown {unknown}; choose from {list(REGIMES)}")
-    unused = sorted(set(dims or {}) - set(_all_dims(specs.values())))
+    unused = sorted(set(dims or {}) - set(_all_dims(arrays)))
     if unused:
-        used = sorted(set(_all_dims(specs.values())))
+        used = sorted(set(_all_dims(arrays)))
         close = difflib.get_close_matches(unused[0], used, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise InputSpecError(f"inputs(dims=...): {unused} is no dimension of the inputs (they use {used}){hint}")
     if sizes is None:
-        size_sets = default_sizes(specs.values(), dims)
+        size_sets = default_sizes(arrays, dims)
     else:
-        needed = set(_all_dims(specs.values()))
+        needed = set(_all_dims(arrays))
         size_sets = []
         for s in sizes:
             merged = {**(dims or {}), **dict(s)}
@@ -599,9 +616,14 @@ _EXAMPLES = {"sizes": "[{'m': 1, 'd': 3}]", "regimes": "('typical', 'large')"}
 
 def _check_dtype(dtype: Any, what: str) -> None:
     try:
-        np.dtype(dtype)
+        kind = np.dtype(dtype).kind
     except (TypeError, ValueError):
         raise InputSpecError(f"{what}: dtype {dtype!r} is not a NumPy dtype such as 'float64' or 'float32'") from None
+    if kind == "c":  # the specs draw real values: a complex dtype would only ever meet the real axis
+        raise InputSpecError(
+            f"{what}: dtype {dtype!r} is complex, which derivcheck does not draw yet: "
+            "draw the real and imaginary parts as two real arguments"
+        )
 
 
 def as_inputs(spec: Any) -> Inputs | CustomInputs:

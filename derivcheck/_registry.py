@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from derivcheck import _derivation as _claims
+from derivcheck import _pytree
 from derivcheck._compare import Tolerance
 from derivcheck._derivation import (
     HOLDS,
@@ -41,9 +42,10 @@ from derivcheck._derivation import (
     Gradient,
     Hessian,
     Jacobian,
-    positional_names,
+    positional_parameters,
     resolve_wrt,
 )
+from derivcheck._format import callable_name
 from derivcheck._inputs import CustomInputs, InputSpecError, as_inputs, stable_hash
 
 ENTRY_POINT_GROUP = "derivcheck.derivations"
@@ -201,7 +203,7 @@ def load(target: str) -> list[Derivation]:
         if target.endswith(".py") or path.is_file():
             if not path.is_file():
                 raise LoadError(f"{target}: no such file")
-            mod_name = _file_module_name(path)
+            mod_name = file_module_name(path)
             _FILE_MODULES[mod_name] = path.stem
             spec = importlib.util.spec_from_file_location(mod_name, path)
             if spec is None or spec.loader is None:
@@ -227,7 +229,7 @@ def load(target: str) -> list[Derivation]:
 _FILE_MODULES: dict[str, str] = {}  # module name of a file loaded by path -> the label its derivations carry
 
 
-def _file_module_name(path: Path) -> str:
+def file_module_name(path: Path) -> str:
     """The name a file loaded by path is imported under: the same in every process.
 
     It must not be the bare stem (a file ``json.py`` would shadow the standard
@@ -287,14 +289,31 @@ def printable(text: str) -> str:
 
 
 def _arg_names(fn, claim, spec) -> tuple[str, ...]:
-    """The names of ``fn``'s drawn arguments: its positional parameters less the claim's trailing ``extra_arg``."""
-    names = positional_names(fn)
-    if claim.extra_arg is not None and names:
-        names = names[:-1]  # a VJP's cotangent, a JVP's tangent, the vector of a Hessian-vector product
-    if isinstance(spec, CustomInputs):
+    """The names of ``fn``'s drawn arguments, in order.
+
+    A claim with a trailing argument (a VJP's cotangent, a JVP's tangent, the
+    vector of a Hessian-vector product) takes it as the last parameter without
+    a default: ``def vjp(x, ct, axis=-1)`` draws ``x``, is passed ``ct``, and
+    ``axis`` keeps its default. Other claims draw the parameters without a
+    default and any defaulted ones the input spec names (in order).
+    """
+    params = positional_parameters(fn)
+    required = tuple(p.name for p in params if p.default is inspect.Parameter.empty)
+    declared = None if isinstance(spec, CustomInputs) else spec.names
+    if claim.extra_arg is not None:
+        names = required[:-1]
+        late = [p.name for p in params[len(required) :] if declared is not None and p.name in declared]
+        if required and late:
+            raise DerivationError(
+                f"inputs {late} of {callable_name(fn)} come after its {claim.extra_arg} {required[-1]!r}, which is "
+                f"passed last: put them before {required[-1]!r}, or fix them with functools.partial"
+            )
+    else:
+        named = [i for i, p in enumerate(params) if declared is not None and p.name in declared]
+        names = tuple(p.name for p in params[: max([len(required) - 1, *named]) + 1])
+    if declared is None:
         return names
-    declared = spec.names
-    if not names:
+    if not names and not params:
         return declared
     if set(names) != set(declared):
         missing = [n for n in names if n not in declared]
@@ -304,7 +323,9 @@ def _arg_names(fn, claim, spec) -> tuple[str, ...]:
             parts.append(f"no input spec for {missing}")
         if extra:
             parts.append(f"inputs {extra} are not arguments")
-        raise DerivationError(f"inputs do not match the arguments {list(names)} of {fn.__name__}: " + "; ".join(parts))
+        raise DerivationError(
+            f"inputs do not match the arguments {list(names)} of {callable_name(fn)}: " + "; ".join(parts)
+        )
     return names
 
 
@@ -329,14 +350,13 @@ def declare(
     if not callable(fn):
         raise DerivationError(f"a derivcheck decorator must decorate a function, got {fn!r}")
     target = _DEFAULT if registry is None else registry
-    default_name = (
-        f"{module_label(getattr(fn, '__module__', None) or '?')}.{getattr(fn, '__qualname__', None) or repr(fn)}"
-    )
+    default_name = f"{module_label(getattr(getattr(fn, 'func', fn), '__module__', None) or '?')}.{callable_name(fn)}"
     tolerance = None if rtol is None and atol is None else Tolerance(rtol=rtol, atol=atol)
     problem = ""
     arg_names: tuple[str, ...] = ()
     spec = inputs
     claim = None
+    derived = fn
     try:
         claim = make_claim()
         if name is not None and (not isinstance(name, str) or not name):
@@ -357,7 +377,8 @@ def declare(
             raise DerivationError(f"of= must be a function, got {of!r}")
         arg_names = _arg_names(fn, claim, spec)
         if hasattr(claim, "wrt"):
-            resolve_wrt(claim.wrt, arg_names, "" if name is None else name)
+            resolve_wrt(claim.wrt, arg_names, "" if name is None else name, getattr(claim, "several_wrt", False))
+        claim, derived, spec, arg_names = _pytree_boundary(claim, fn, spec, arg_names)
     except (DerivationError, InputSpecError) as exc:
         problem = str(exc)
     except Exception as exc:
@@ -365,7 +386,7 @@ def declare(
     name = printable(name) if isinstance(name, str) and name else default_name
     d = Derivation(
         name=name,
-        derived=fn,
+        derived=derived,
         claim=claim,
         inputs=spec,
         source=printable(source) if isinstance(source, str) else repr(source),
@@ -379,10 +400,24 @@ def declare(
     return target.add(d, origin=_origin(fn), module=_declaring_module())
 
 
+def _pytree_boundary(claim: Any, fn: Callable[..., Any], spec: Any, arg_names: tuple[str, ...]):
+    """The derivation as the engine sees it: pytree arguments drawn as their leaves, and a gradient's,
+    VJP's or JVP's derived side taking and giving raveled pytrees (see :mod:`derivcheck._pytree`)."""
+    derived = fn
+    trees = _pytree.argument_trees(spec, arg_names) if arg_names else None
+    if _pytree.nested(trees):
+        claim, derived, spec, arg_names = _pytree.flatten_arguments(claim, fn, spec, arg_names, trees or [])
+    if getattr(claim, "several_wrt", False):
+        wrt = claim.wrt
+        indices = tuple(resolve_wrt(w, arg_names) for w in (wrt if isinstance(wrt, tuple) else (wrt,)))
+        derived = _pytree.FlatSides(derived, claim.of, claim.extra_arg, indices, isinstance(wrt, tuple))
+    return claim, derived, spec, arg_names
+
+
 def _declaring_module() -> str:
     """``__name__`` of the module whose code called the decorator (the first frame outside this one)."""
     frame = sys._getframe(1)
-    while frame is not None and frame.f_globals.get("__name__") == __name__:
+    while frame is not None and frame.f_globals.get("__name__") in (__name__, "derivcheck._rules"):
         frame = frame.f_back
     return "" if frame is None else str(frame.f_globals.get("__name__", ""))
 
@@ -394,12 +429,17 @@ def _decorator(make_claim: Callable[[], Any], **options: Any) -> Callable[[Calla
     return decorate
 
 
-def gradient(*, of: Callable, wrt: int | str = 0, inputs: Any, **options: Any):
+def _wrt(wrt: Any) -> Any:
+    """A list of arguments to differentiate is a tuple of them (claims are hashable records)."""
+    return tuple(wrt) if isinstance(wrt, list) else wrt
+
+
+def gradient(*, of: Callable, wrt: Any = 0, inputs: Any, **options: Any):
     """Register ``fn`` as the gradient of scalar ``of`` w.r.t. ``wrt`` (checked against ``jax.grad``).
 
     Options: ``name``, ``source``, ``statement``, ``expect``, ``rtol``, ``atol``, ``registry``.
     """
-    return _decorator(lambda: Gradient(of=of, wrt=wrt), inputs=inputs, **options)
+    return _decorator(lambda: Gradient(of=of, wrt=_wrt(wrt)), inputs=inputs, **options)
 
 
 def jacobian(*, of: Callable, wrt: int | str = 0, inputs: Any, **options: Any):
@@ -426,17 +466,21 @@ def hessian(
     return _decorator(lambda: Hessian(of=of, wrt=wrt, hvp=hvp, matrix_free=matrix_free), inputs=inputs, **options)
 
 
-def vjp(*, of: Callable, wrt: int | str = 0, inputs: Any, **options: Any):
-    """Register ``fn(*args, ct)`` as the pull-back of cotangent ``ct`` through ``of`` to ``wrt``."""
-    return _decorator(lambda: VJP(of=of, wrt=wrt), inputs=inputs, **options)
+def vjp(*, of: Callable, wrt: Any = 0, inputs: Any, **options: Any):
+    """Register ``fn(*args, ct)`` as the pull-back of cotangent ``ct`` through ``of`` to ``wrt``.
+
+    ``wrt`` names one argument (an array or a pytree, e.g. a dict of parameters) or a tuple of them;
+    ``fn`` returns the cotangent in that structure, and ``ct`` has the structure of ``of``'s output.
+    """
+    return _decorator(lambda: VJP(of=of, wrt=_wrt(wrt)), inputs=inputs, **options)
 
 
-def jvp(*, of: Callable, wrt: int | str = 0, inputs: Any, **options: Any):
+def jvp(*, of: Callable, wrt: Any = 0, inputs: Any, **options: Any):
     """Register ``fn(*args, t)`` as the push-forward of tangent ``t`` (shaped like ``args[wrt]``) through ``of``.
 
     Checked against ``jax.jvp``; ``fn`` returns the tangent of ``of``'s output (its shape).
     """
-    return _decorator(lambda: JVP(of=of, wrt=wrt), inputs=inputs, **options)
+    return _decorator(lambda: JVP(of=of, wrt=_wrt(wrt)), inputs=inputs, **options)
 
 
 def definite(

@@ -8,6 +8,7 @@
         --json PATH --junit-xml PATH --markdown PATH --verbose
         --sizes K=V,...  (one size set only)  --shrink  (minimal counterexamples)
         --no-suggest --suggest-seconds S  (the fix of an unexpected failure)
+    derivcheck run --rules MODULE_OR_FILE   the jax.custom_vjp/custom_jvp rules it defines (@dc.rule)
     derivcheck explain NAME                  diagnosis, suggested fix, minimal counterexample, replay command
         --trials N --seed S --load MODULE_OR_FILE --sizes K=V,... --no-shrink --seconds S --json PATH
         --no-suggest --suggest-seconds S
@@ -53,6 +54,7 @@ from derivcheck._report.table import Grid, list_grid, plain_lines, rich_table, r
 from derivcheck._report.terminal import Screen
 from derivcheck._report.text import MEMORY_HINT, details, printable
 from derivcheck._result import Result, summary
+from derivcheck._rules import load_rules
 from derivcheck._shrink import ShrinkError, at_sizes, parse_sizes
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 3, 130, 143
@@ -96,9 +98,20 @@ def _parser() -> argparse.ArgumentParser:
             help="import a module or .py file that registers derivations (repeatable)",
         )
 
+    def add_rules(sp):
+        sp.add_argument(
+            "--rules",
+            action="append",
+            default=[],
+            metavar="MODULE_OR_FILE",
+            help="import a module or .py file and check every jax.custom_vjp/custom_jvp rule it defines "
+            "with @dc.rule inputs (repeatable); rules without inputs are listed as skipped",
+        )
+
     lp = sub.add_parser("list", help="list registered derivations")
     lp.add_argument("patterns", nargs="*", metavar="PATTERN", help="glob on names, e.g. 'softmax*'")
     add_load(lp)
+    add_rules(lp)
     add_catalog(lp)
 
     rp = sub.add_parser("run", help="check derivations")
@@ -156,6 +169,7 @@ def _parser() -> argparse.ArgumentParser:
         help="the persistent compilation cache's folder (default: $DERIVCHECK_CACHE_DIR or ~/.cache/derivcheck/jax)",
     )
     add_load(rp)
+    add_rules(rp)
     add_catalog(rp)
 
     ep = sub.add_parser("explain", help="why a derivation fails: diagnosis, minimal counterexample, replay command")
@@ -271,10 +285,35 @@ def _only_loaded(args) -> bool:
 
 
 def _pool(args, err) -> tuple[list[str], list]:
-    """The load problems and the derivations the command chooses from (see :func:`_only_loaded`)."""
+    """The load problems and the derivations the command chooses from (see :func:`_only_loaded`).
+
+    With ``--rules``: the derivations of the custom rules those modules define
+    (their unchecked rules in ``args.skipped``), with the patterns choosing among them.
+    """
+    args.skipped = []
+    if getattr(args, "rules", None):
+        return _rules_pool(args, err)
     only_loaded = _only_loaded(args)
     problems, loaded = _load_all(args.load, err, installed=not only_loaded)
     return problems, loaded if only_loaded else registry().select()
+
+
+def _rules_pool(args, err) -> tuple[list[str], list]:
+    problems = list(_load_all(args.load, err, installed=False)[0])
+    found = []
+    for target in args.rules:
+        try:
+            derivations, skipped = load_rules(target)
+        except LoadError as exc:
+            problems.append(str(exc))
+            err(f"error: {exc}")
+            continue
+        found += derivations
+        args.skipped += skipped
+    args.load = [*args.load, *args.rules]  # workers and replay commands load them too
+    if not args.patterns:
+        args.all = True
+    return problems, found
 
 
 def _select(pool: Sequence, patterns: Sequence[str], run_all: bool, loading: bool):
@@ -359,6 +398,8 @@ def _log_tracebacks(stream):
 def _cmd_list(args, out, err) -> int:
     problems, pool = _pool(args, err)
     chosen = _select(pool, args.patterns, True, True)
+    for line in args.skipped:
+        out.line(line)
     _show(out, list_grid(chosen))
     out.line(f"{len(chosen)} derivations")
     return EXIT_MISMATCH if problems else EXIT_OK
@@ -377,6 +418,8 @@ def _cmd_run(args, out, err) -> int:
     _check_outputs(args, ("json", "junit_xml", "markdown"))
     problems, pool = _pool(args, err)
     chosen = _at_sizes(_select(pool, args.patterns, args.all, bool(args.load)), args.sizes)
+    for line in args.skipped:
+        out.line(line)
     _set_up_compilation(args)
     jobs = _jobs(args.jobs, len(chosen))
     results: list[Result] = []

@@ -14,6 +14,8 @@ packages' derivations stay out of a project's test run.
   and the claim's kind as a keyword (``-k gradient``, ``-m "not derivcheck"``),
   plus any mark applied to the derivation (above or below its decorator) or to
   the module (``pytestmark``).
+* A test module that imports a custom rule checked with ``@dc.rule``
+  (``from mypkg.layers import layer_norm``) collects that rule's derivations.
 * ``--derivcheck-trials N`` and ``--derivcheck-seed S`` set every check's
   trials and root seed (``S`` may be ``random``: one per session, in the
   header line and in every reproduce command).
@@ -60,6 +62,7 @@ from derivcheck._repair import enabled as suggestions_enabled
 from derivcheck._report.replay import Replay, trials_at_sizes
 from derivcheck._report.text import describe, failure_report, headline, is_diagnosis_of_claim
 from derivcheck._result import Result
+from derivcheck._rules import checked_rules
 from derivcheck._shrink import ShrinkError, at_sizes
 
 MARKER = "derivcheck"
@@ -94,10 +97,12 @@ class DerivationCheckError(Exception):
 
 
 def collect_derivations(collector: pytest.Collector, module: Any) -> list[DerivationItem]:
-    """One item per derivation that ``module``'s code declared in the default registry."""
+    """One item per derivation that ``module``'s code declared in the default registry, and per
+    derivation of a custom rule it defines or imports (``@dc.rule``, :mod:`derivcheck._rules`)."""
     wrapped = _marks_above(module)
     items = []
     declared = declared_in(module.__name__)
+    declared += [d for d in checked_rules(module) if all(d is not e for e in declared)]
     names = _item_names([d.name for d in declared], _labels(module.__name__, Path(str(collector.path))))
     for d, name in zip(declared, names, strict=True):
         item = DerivationItem.from_parent(collector, name=name.replace("::", ":"), derivation=d)
@@ -309,7 +314,8 @@ class FailureRepr:
 
 
 def _line_of(fn: Any, path: Path) -> int | None:
-    """0-based line of ``fn``'s definition when it is in ``path``."""
+    """0-based line of ``fn``'s definition when it is in ``path`` (the user's function, not our wrapper)."""
+    fn = getattr(fn, "user_function", fn)
     try:
         if Path(inspect.getsourcefile(fn) or "").resolve() != Path(path).resolve():
             return None

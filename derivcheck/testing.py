@@ -30,6 +30,7 @@ import numpy as np
 
 from derivcheck._api import DEFAULT_TRIALS, check
 from derivcheck._derivation import Derivation
+from derivcheck._format import callable_name
 from derivcheck._registry import Registry, definite, gradient, hessian, jacobian, jvp, vjp
 from derivcheck._report.text import failure_report
 from derivcheck._result import Result
@@ -153,7 +154,7 @@ def _assert(declare: Callable[[Callable], Derivation], derived: Callable, trials
 
 
 def _opts(derived: Callable, rtol: float | None, atol: float | None) -> dict[str, Any]:
-    name = getattr(derived, "__qualname__", None) or getattr(derived, "__name__", None) or repr(derived)
+    name = callable_name(derived)
     return {"name": name, "rtol": rtol, "atol": atol, "registry": Registry()}
 
 

@@ -9,6 +9,10 @@ hessian    ``jax.hessian(of, argnums=wrt)``                      ``in.shape * 2`
 vjp        ``jax.vjp(of, ...)[1](ct)``, random cotangent ``ct``  ``args[wrt].shape``
 jvp        ``jax.jvp(of, (x,), (t,))[1]``, random tangent ``t``  ``out.shape``
 =========  ====================================================  ==========================
+
+A gradient, VJP or JVP may differentiate a pytree or several arguments (a tuple
+``wrt``), and ``of`` may return a pytree: both sides are then compared raveled, and
+a failure names the leaves that are wrong (see :mod:`derivcheck._pytree`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from derivcheck._checks import second_opinion
 from derivcheck._checks._engine import CheckError, Run, jit_hint, one_line, where
@@ -34,14 +39,30 @@ from derivcheck._compare import (
     judged_tolerance,
     trial_errors,
 )
-from derivcheck._derivation import JVP, VJP, Derivation, Gradient, Jacobian
+from derivcheck._derivation import JVP, VJP, Derivation, DerivationError, Gradient, Jacobian
+from derivcheck._format import callable_name
+from derivcheck._pytree import describe, flat_output, is_array, leaf_errors, leaf_paths, ravel, selection, unraveler
 
 
 def _partial(d: Derivation, args: tuple):
-    """``of`` as a function of the ``wrt`` argument alone, the others fixed."""
-    i = d.wrt_index
-    of = d.claim.of
-    return (lambda x: of(*args[:i], x, *args[i + 1 :])), args[i]
+    """``of`` as a function of the ``wrt`` selection alone (one argument, or a tuple of several), the
+    others fixed, with its output raveled when it is a pytree (see :mod:`derivcheck._pytree`)."""
+    f, x = selection(d.claim.of, d.wrt_indices, isinstance(d.claim.wrt, tuple), args)
+    return flat_output(f, x)[0], x
+
+
+def _of_selection(d: Derivation, args: tuple):
+    """``of``'s output (as it is: a pytree stays one) on ``args``, through the ``wrt`` selection."""
+    f, x = selection(d.claim.of, d.wrt_indices, isinstance(d.claim.wrt, tuple), args)
+    return f(x)
+
+
+def _like(x) -> jax.ShapeDtypeStruct:
+    """The abstract value of ``x`` as the engine draws it: itself, or raveled when it is a pytree."""
+    if is_array(x):
+        return jax.ShapeDtypeStruct(jnp.shape(x), x.dtype)
+    leaves = jax.tree.leaves(x)
+    return jax.ShapeDtypeStruct((sum(math.prod(jnp.shape(a)) for a in leaves),), jnp.result_type(*leaves))
 
 
 def _jacobian(f, x, extra):
@@ -118,9 +139,13 @@ class Differential:
         return self.rule.name
 
     def reference(self, d: Derivation, args: tuple, extra: dict):
-        """JAX's side of the claim for one trial."""
+        """JAX's side of the claim for one trial (raveled when it is a pytree: a tuple of arguments)."""
         f, x = _partial(d, args)
-        return self.rule.reference(f, x, extra)
+        name = self.rule.extra_arg
+        if name is not None and self.rule.extra_like == "input" and not is_array(x):
+            extra = {**extra, name: unraveler(x)(extra[name])}  # a tangent of several arguments, drawn raveled
+        ref = self.rule.reference(f, x, extra)
+        return ref if is_array(ref) else ravel(ref)
 
     def derived(self, d: Derivation, args: tuple, extra: dict):
         """The derived side for one trial (with its trailing argument, when the claim has one)."""
@@ -134,35 +159,51 @@ class Differential:
         if rule.extra_arg is None:
             return {}
         if rule.extra_like == "input":
-            x = args[d.wrt_index]
-            return {rule.extra_arg: jax.ShapeDtypeStruct(x.shape, x.dtype)}
-        out = jax.eval_shape(lambda *a: _partial(d, a)[0](a[d.wrt_index]), *args)
+            return {
+                rule.extra_arg: _like(selection(d.claim.of, d.wrt_indices, isinstance(d.claim.wrt, tuple), args)[1])
+            }
+        out = jax.eval_shape(lambda *a: _partial(d, a)[0](_partial(d, a)[1]), *args)
         return {rule.extra_arg: out}
 
     def validate(self, d, args, extra):
         claim = d.claim
-        x = args[d.wrt_index]
         try:
-            out = jax.eval_shape(lambda *a: _partial(d, a)[0](a[d.wrt_index]), *args)
+            x = selection(claim.of, d.wrt_indices, isinstance(claim.wrt, tuple), args)[1]
+            out = jax.eval_shape(lambda *a: _of_selection(d, a), *args)
         except Exception as exc:
             raise CheckError(f"of= {_fname(claim.of)} raised on the drawn inputs: {one_line(exc)}") from exc
-        if self.rule.scalar and out.shape != ():
+        if self.rule.scalar and (not is_array(out) or out.shape != ()):
+            shape = f"shape {out.shape}" if is_array(out) else describe(out)
             raise CheckError(
-                f"of= {_fname(claim.of)} returns shape {out.shape}; a gradient needs a scalar "
+                f"of= {_fname(claim.of)} returns {shape}; a gradient needs a scalar "
                 "function (use dc.jacobian or dc.vjp for vector outputs)"
             )
-        if not jnp.issubdtype(out.dtype, jnp.inexact) or not jnp.issubdtype(x.dtype, jnp.inexact):
-            wrt = d.arg_names[d.wrt_index] if d.arg_names else d.wrt_index
+        names = [d.arg_names[i] if d.arg_names else str(i) for i in d.wrt_indices]
+        if any(jnp.issubdtype(a.dtype, jnp.complexfloating) for a in jax.tree.leaves((args, out))):
             raise CheckError(
-                f"of= {_fname(claim.of)} must map floats to floats to be differentiated "
-                f"(argument {wrt} is {x.dtype}, output {out.dtype})"
+                f"of= {_fname(claim.of)} takes or returns complex values, which derivcheck does not check yet: "
+                "write it over the real and imaginary parts as real arrays (e.g. of=lambda x, y: f(x + 1j * y))"
             )
+        for wrt, leaf in zip(names, jax.tree.leaves(x) if not is_array(x) else [x], strict=False):
+            for o in jax.tree.leaves(out):
+                if not jnp.issubdtype(o.dtype, jnp.inexact) or not jnp.issubdtype(leaf.dtype, jnp.inexact):
+                    raise CheckError(
+                        f"of= {_fname(claim.of)} must map floats to floats to be differentiated "
+                        f"(argument {wrt} is {leaf.dtype}, output {o.dtype})"
+                    )
         try:
             ref = jax.eval_shape(lambda a, e: self.reference(d, a, e), args, extra)
         except Exception as exc:
+            if "callback" in str(exc).lower():  # jax.pure_callback / io_callback: a host function, no derivative
+                raise CheckError(
+                    f"{_fname(claim.of)} calls a host function (a JAX callback), which JAX cannot differentiate: "
+                    f"there is no {self.rule.name} to check against (differentiate a JAX version of it instead)"
+                ) from exc
             raise CheckError(f"{self.rule.name} of {_fname(claim.of)} failed: {one_line(exc)}") from exc
         try:
             got = jax.eval_shape(lambda a, e: self.derived(d, a, e), args, extra)
+        except DerivationError as exc:  # a pytree result of the wrong structure (see derivcheck._pytree.conform)
+            raise CheckError(str(exc)) from exc
         except Exception as exc:
             raise CheckError(f"derived function raised: {one_line(exc)}{jit_hint(exc)}") from exc
         if not hasattr(got, "shape"):
@@ -174,7 +215,7 @@ class Differential:
                 f"derived function returns shape {got.shape}, expected {ref.shape}{hint} — {self.rule.shape_rule}"
             )
         if not jnp.issubdtype(got.dtype, jnp.floating):
-            raise CheckError(f"derived function returns dtype {got.dtype}, expected a float array like {ref.dtype}")
+            raise CheckError(f"derived function returns dtype {got.dtype}, expected real floats ({ref.dtype})")
         if ref.size == 0:  # an empty comparison holds vacuously: a verdict on nothing is no verdict
             raise CheckError(
                 f"nothing to compare: {self.rule.name} has shape {ref.shape} (no entries) at these sizes; "
@@ -193,7 +234,7 @@ class Differential:
         if not hasattr(got, "shape") or not hasattr(ref, "shape"):
             return None
         x = args[d.wrt_index]
-        floats = jnp.issubdtype(x.dtype, jnp.inexact) and jnp.issubdtype(ref.dtype, jnp.inexact)
+        floats = jnp.issubdtype(x.dtype, jnp.floating) and jnp.issubdtype(ref.dtype, jnp.floating)
         if not floats or got.shape != ref.shape or not jnp.issubdtype(got.dtype, jnp.floating) or not ref.size:
             return None
         return str(min((jnp.dtype(got.dtype), jnp.dtype(ref.dtype)), key=lambda t: t.itemsize))
@@ -233,6 +274,9 @@ class Differential:
         if self.rule.opinion is None:
             raise CheckError(f"{self.rule.name} has no second opinion")
         f, x = _partial(d, args)
+        if not is_array(x):  # several arguments: the opinion is taken on the raveled selection, as both sides are
+            unravel = unraveler(x)
+            f, x = (lambda v, f=f: f(unravel(v))), ravel(x)
         return self.rule.opinion(f, x, extra, self.derived(d, args, extra), self.reference(d, args, extra))
 
     def judge(self, stats, tol):
@@ -251,8 +295,35 @@ class Differential:
         w = run.worst
         return (
             f"differs from {ref_name} in {bad} of {n} trials ({where_txt}); worst rel. error "
-            f"{w.rel_err:.2g} at {where(w.sizes, w.regime)}"
+            f"{w.rel_err:.2g} at {where(w.sizes, w.regime)}{self.wrong_leaves(d, run)}"
         ), {}
+
+    def wrong_leaves(self, d: Derivation, run: Run) -> str:
+        """``; wrong only in params['b']…`` when the worst trial's difference sits in some leaves of a pytree
+        result only (beyond ``atol + rtol·‖reference‖∞``, the tolerance the comparison allows the whole)."""
+        w = run.worst
+        if w is None or w.derived is None or w.reference is None:
+            return ""
+        if self.rule.extra_like == "input":  # a JVP: the leaves of of's output
+            args = tuple(np.asarray(w.inputs[n]) for n in d.arg_names)
+            f, x = selection(d.claim.of, d.wrt_indices, isinstance(d.claim.wrt, tuple), args)
+            out = jax.eval_shape(f, x)
+            if is_array(out):
+                return ""
+            names = leaf_paths("output", out)
+            sizes = [math.prod(o.shape) for o in jax.tree.leaves(out)]
+        elif isinstance(d.claim.wrt, tuple):  # a gradient or VJP of several arguments (or a pytree's leaves)
+            names = [d.arg_names[i] for i in d.wrt_indices]
+            sizes = [int(np.size(w.inputs[n])) for n in names]
+        else:
+            return ""
+        if sum(sizes) != np.size(w.reference):
+            return ""
+        limit = run.tol.atol + run.tol.rtol * float(np.max(np.abs(w.reference), initial=0.0))
+        wrong = [name for name, err in leaf_errors(names, sizes, w.derived, w.reference) if err > limit]
+        if not wrong or len(wrong) == len(names):
+            return ""
+        return f"; wrong only in {', '.join(wrong)} (the other leaves match within tolerance)"
 
 
 def _one_spread(fn, like, args, extra) -> jax.Array:
@@ -264,7 +335,7 @@ def _one_spread(fn, like, args, extra) -> jax.Array:
 
 
 def _fname(fn) -> str:
-    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    return callable_name(fn)
 
 
 # ----------------------------------------------------------------------- Kind rows

@@ -30,13 +30,14 @@ from derivcheck._checks._engine import CheckConfig, CheckError, Run, jit_hint, o
 from derivcheck._checks._kind import Kind, batched, fixed
 from derivcheck._compare import conditioning_scale, judge_equality, trial_errors
 from derivcheck._derivation import Derivation, Identity, SpecialCase
+from derivcheck._format import callable_name
 from derivcheck._inputs import Constant, Inputs, _all_dims, sizes_label
 from derivcheck._result import Result
 
 
 def fname(fn) -> str:
     """A function's readable name (``lambda`` for anonymous ones)."""
-    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    return callable_name(fn)
 
 
 def eval_shape_or_raise(what: str, fn, *args):

@@ -77,6 +77,7 @@ from derivcheck._compare import (
     trial_errors,
 )
 from derivcheck._derivation import Derivation
+from derivcheck._format import callable_name
 from derivcheck._result import Result
 
 WIDE_STEP = 2.0**-12
@@ -242,7 +243,7 @@ def nondeterminism(d: Derivation, result: Result) -> str:
     calls = [("derived function", d.derived, derived_args)]
     of = getattr(d.claim, "of", None)
     if callable(of):
-        calls.append((f"of= {getattr(of, '__qualname__', 'function')}", of, args))
+        calls.append((f"of= {callable_name(of)}", of, args))
     for label, fn, fn_args in calls:
         try:
             if _traces_agree(fn, fn_args):

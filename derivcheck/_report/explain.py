@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from derivcheck._derivation import Derivation
+from derivcheck._format import callable_name
 from derivcheck._inputs import sizes_label
 from derivcheck._report.replay import Replay
 from derivcheck._report.text import array_exact, exact, is_diagnosis_of_claim
@@ -59,10 +60,10 @@ def _claim_lines(d: Derivation) -> list[str]:
     what = d.kind
     of = getattr(claim, "of", None)
     if of is not None:
-        what += f" of {getattr(of, '__qualname__', None) or getattr(of, '__name__', 'of')}"
+        what += f" of {callable_name(of)}"
     if of is not None and hasattr(claim, "wrt") and d.arg_names:
         try:
-            what += f" w.r.t. {d.arg_names[d.wrt_index]}"
+            what += f" w.r.t. {d.wrt_text}"
         except Exception:
             pass
     lines = [f"{d.name} — {what}"]
