@@ -48,7 +48,13 @@ def results():
     @dc.hessian(
         of=softmax_ce,
         wrt="W",
-        inputs=dc.inputs(W=dc.normal("C", "d"), x=dc.normal("d"), y=dc.one_hot(classes="C"), regimes=("typical",)),
+        inputs=dc.inputs(
+            W=dc.normal("C", "d"),
+            x=dc.normal("d"),
+            y=dc.one_hot(classes="C"),
+            sizes=[{"C": 2, "d": 3}, {"C": 3, "d": 2}],  # blocks of more than one entry, wherever the worst trial is
+            regimes=("typical",),
+        ),
         name="blocks_sign",
         registry=reg,
     )
