@@ -269,9 +269,9 @@ def equality_scale(stats: dict[str, np.ndarray]) -> np.ndarray:
 
 
 ROUNDING_FACTOR = 256.0
-"""``256 ε M``, the allowance of the checks that still measure rounding by the largest
-intermediate ``M`` (definiteness margins, convexity chords); equality claims measure it
-(:func:`rounding_allowance`)."""
+"""``256 ε``, per unit of the terms summed: the descent check's noise floor for a change of ``f`` and
+for a slope ``Σ gᵢ uᵢ`` (:mod:`derivcheck._checks.optimization`). Equality claims, definiteness
+margins and convexity chords measure their rounding instead (:func:`rounding_allowance`)."""
 
 
 def judge_equality(stats: dict[str, np.ndarray], tol: ResolvedTolerance):
@@ -346,28 +346,6 @@ def conditioning_scale(fn, tree) -> jnp.ndarray:
     both = jax.vmap(lambda *ls: [jnp.asarray(v) for v in jax.tree.leaves(fn(*jax.tree.unflatten(treedef, ls)))])(*pairs)
     moved_by = [sup_norm(v[1] - v[0]) for v in both]
     return (jnp.max(jnp.stack(moved_by)) / PERTURBATION).astype(jnp.float64)
-
-
-def evaluate_with_scale(fn, *args):
-    """``(fn(*args), M)`` with ``M`` the largest finite magnitude among ``fn``'s intermediates.
-
-    ``M`` bounds the size of the terms a formula adds and subtracts, so
-    ``ε · M`` is the scale of its own rounding error (the entries of
-    ``diag(p) − p pᵀ`` are computed from terms of size ``p ≈ 1`` even when the
-    result is ``1e-14``). Traceable: the formula's jaxpr is evaluated equation
-    by equation. Falls back to ``M = 0`` if the formula cannot be staged out.
-    """
-    try:
-        closed, out_shape = jax.make_jaxpr(fn, return_shape=True)(*args)
-    except Exception:
-        return fn(*args), jnp.zeros((), jnp.float64)
-    scale = [jnp.zeros((), jnp.float64)]
-
-    def widen(value):
-        scale[0] = _max_finite(scale[0], value)
-
-    outs = _jaxpr.run(closed.jaxpr, closed.consts, jax.tree.leaves(args), on_value=widen)
-    return jax.tree.unflatten(jax.tree.structure(out_shape), outs), scale[0]
 
 
 MCA_SAMPLES = 8
@@ -552,11 +530,3 @@ def _sup_finite(x) -> jnp.ndarray:
     """``‖x‖∞`` over the finite entries, in float64 (0 when none)."""
     a = jnp.abs(jnp.asarray(x)).astype(jnp.float64)
     return jnp.max(jnp.where(jnp.isfinite(a), a, 0.0), initial=0.0)
-
-
-def _max_finite(scale, value):
-    value = jnp.asarray(value)
-    if not jnp.issubdtype(value.dtype, jnp.inexact) or value.size == 0:
-        return scale
-    a = jnp.abs(value).astype(jnp.float64)
-    return jnp.maximum(scale, jnp.max(jnp.where(jnp.isfinite(a), a, 0.0)))

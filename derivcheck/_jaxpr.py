@@ -19,9 +19,8 @@ With ``enter=True`` the interpreter steps into ``jit`` and ``custom_jvp``
 bodies (a closed sub-jaxpr taking the equation's inputs) instead of binding
 them whole, so a comparison inside a library function is seen too.
 
-Three users: :func:`derivcheck._compare.evaluate_with_scale` (the largest
-magnitude among a formula's intermediates), :func:`derivcheck._compare.rounding_spread`
-(Monte Carlo arithmetic: every result perturbed) and the diagnosis' piecewise
+Two users: :func:`derivcheck._compare.rounding_spread` (Monte Carlo
+arithmetic: every result perturbed) and the diagnosis' piecewise
 cases (:mod:`derivcheck._diagnose.piecewise`: the masks of every comparison).
 Traceable: called inside ``jax.jit``/``jax.vmap`` the values are tracers.
 """
