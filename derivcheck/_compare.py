@@ -318,9 +318,12 @@ PERTURBATION = 2.0**-20
 
 def _signs(shape: tuple[int, ...], salt: int) -> jnp.ndarray:
     """A fixed, data-independent ±1 pattern (Knuth's multiplicative hash of the index)."""
-    i = jnp.arange(int(np.prod(shape)), dtype=jnp.uint32) + jnp.uint32(salt * 7919)
-    bits = (i * jnp.uint32(2654435761)) >> jnp.uint32(15)
-    return jnp.where(bits & 1, 1.0, -1.0).reshape(shape)
+    n = int(np.prod(shape, dtype=np.int64))
+    u32 = jnp.uint32
+    i = lax.add(lax.iota(u32, n), lax.full((n,), salt * 7919 % 2**32, u32))  # lax, not jnp: see _perturb
+    bits = lax.shift_right_logical(lax.mul(i, lax.full((n,), 2654435761, u32)), lax.full((n,), 15, u32))
+    odd = lax.convert_element_type(lax.bitwise_and(bits, lax.full((n,), 1, u32)), jnp.float64)
+    return lax.reshape(lax.sub(lax.mul(odd, lax.full((n,), 2.0, jnp.float64)), lax.full((n,), 1.0, jnp.float64)), shape)
 
 
 def conditioning_scale(fn, tree) -> jnp.ndarray:
@@ -334,6 +337,16 @@ def conditioning_scale(fn, tree) -> jnp.ndarray:
     keeps such a trial from failing a correct formula on rounding alone. It is
     only measured for trials that fail the plain test.
     """
+    leaves, moved = jax.tree.leaves(tree), jax.tree.leaves(twin(tree))
+    pairs = [jnp.stack([jnp.asarray(x), jnp.asarray(m)]) for x, m in zip(leaves, moved, strict=True)]
+    treedef = jax.tree.structure(tree)
+    # both points in one vmapped call: one trace and one copy of fn in the compiled program
+    both = jax.vmap(lambda *ls: [jnp.asarray(v) for v in jax.tree.leaves(fn(*jax.tree.unflatten(treedef, ls)))])(*pairs)
+    return cancelled_terms([v[0] for v in both], [v[1] for v in both])
+
+
+def twin(tree):
+    """``x ⊙ (1 + δu)`` for every float leaf of ``tree``, others as they are (:func:`conditioning_scale`)."""
     leaves, treedef = jax.tree.flatten(tree)
     moved = [
         x * (1 + PERTURBATION * _signs(jnp.shape(x), i).astype(jnp.result_type(x)))
@@ -341,10 +354,13 @@ def conditioning_scale(fn, tree) -> jnp.ndarray:
         else x
         for i, x in enumerate(leaves)
     ]
-    # both points in one vmapped call: one trace and one copy of fn in the compiled program
-    pairs = [jnp.stack([jnp.asarray(x), jnp.asarray(m)]) for x, m in zip(leaves, moved, strict=True)]
-    both = jax.vmap(lambda *ls: [jnp.asarray(v) for v in jax.tree.leaves(fn(*jax.tree.unflatten(treedef, ls)))])(*pairs)
-    moved_by = [sup_norm(v[1] - v[0]) for v in both]
+    return jax.tree.unflatten(treedef, moved)
+
+
+def cancelled_terms(at_x, at_twin) -> jnp.ndarray:
+    """``T = ‖f(twin(x)) − f(x)‖∞ / δ`` from the two values (:func:`conditioning_scale`), in float64."""
+    pairs = zip(jax.tree.leaves(at_x), jax.tree.leaves(at_twin), strict=True)
+    moved_by = [sup_norm(jnp.asarray(b) - jnp.asarray(a)) for a, b in pairs]
     return (jnp.max(jnp.stack(moved_by)) / PERTURBATION).astype(jnp.float64)
 
 
@@ -396,9 +412,10 @@ def rounding_spread(fn, *args) -> jnp.ndarray:
     return jnp.max(jnp.stack(spreads)) if spreads else jnp.zeros((), jnp.float64)
 
 
-def entry_spreads(fn, *args) -> list:
+def entry_spreads(fn, *args, base=None) -> list:
     """Entry by entry, ``max_k |f̃_k − f|`` for each of ``fn``'s output leaves (:func:`rounding_spread`).
 
+    ``base``: ``fn(*args)`` when the caller has it already (else it is computed).
     Non-finite deviations count as 0 (the value itself is judged elsewhere);
     ``[]`` when ``fn`` cannot be staged out. Traceable.
     """
@@ -407,17 +424,30 @@ def entry_spreads(fn, *args) -> list:
     except Exception:
         return []
     flat = jax.tree.leaves(args)
-    base = _jaxpr.run(closed.jaxpr, closed.consts, flat)
+    base = _jaxpr.run(closed.jaxpr, closed.consts, flat) if base is None else jax.tree.leaves(base)
+    total = sum(_entries(v.aval) for eqn in _jaxpr.equations(closed.jaxpr) for v in eqn.outvars)
 
     def perturbed(sample):
-        count = [0]
+        noise = _uniform_hash((total,), sample, 0)  # one draw per sample, sliced site by site
+        scaled: dict = {}  # ε ξ in each float dtype met: one multiplication per dtype, not per site
+        used = [0]
+
+        def eps_xi(x):
+            dtype = jnp.result_type(x)
+            if dtype not in scaled:
+                eps = lax.full((total,), jnp.finfo(dtype).eps, noise.dtype)
+                scaled[dtype] = lax.convert_element_type(lax.mul(noise, eps), dtype)
+            return scaled[dtype]
 
         def perturb(eqn, ins, outs):
             if _exact(eqn, ins, outs):
                 return outs
-            count[0] += 1
             bound = _accumulation_bound(eqn, ins, outs)
-            return [_perturb(sample, 8 * count[0] + i, out, bound) for i, out in enumerate(outs)]
+            moved = []
+            for out in outs:
+                start, used[0] = used[0], used[0] + _entries(out)
+                moved.append(_perturb(eps_xi(out) if _inexact(out) else noise, start, out, bound))
+            return moved
 
         outs = _jaxpr.run(closed.jaxpr, closed.consts, flat, on_outputs=perturb, enter=True)
         return [
@@ -429,24 +459,32 @@ def entry_spreads(fn, *args) -> list:
     return [jnp.max(m, axis=0) for m in jax.vmap(perturbed)(samples)]
 
 
+def _entries(x) -> int:
+    """How many entries of ``x`` (an array or an abstract value) a perturbation draws for: 0 unless inexact."""
+    return int(np.prod(jnp.shape(x), dtype=np.int64)) if _inexact(x) else 0
+
+
 def _inexact(x) -> bool:
     return jnp.issubdtype(jnp.result_type(x), jnp.inexact)
 
 
-def _perturb(sample, site: int, x, bound=None):
-    """``x + ε ξ b``, ``ξ ∈ [−1, 1)`` per entry, ``b`` = ``|x|`` or a sum's error bound (non-floats as they are).
+def _perturb(eps_xi, start: int, x, bound=None):
+    """``x + ε ξ b``: ``ε ξ`` from ``eps_xi[start:]`` (``ξ ∈ [−1, 1)``), ``b`` = ``|x|`` or a sum's error bound.
 
-    Written with :mod:`jax.lax` primitives, as :func:`_uniform_hash`: ``jnp``'s operators are
-    ``jit``-wrapped, and each call inside a trace is a nested trace of its own (hundreds per
-    formula); the arithmetic is the same, operation for operation.
+    Non-floats are returned as they are. The pass draws one noise vector for all
+    its perturbations (:func:`entry_spreads`), scaled by ``ε`` once per dtype: a
+    slice per result, instead of a hash per result, keeps the perturbed
+    program — compiled for every failing size set — a fraction of the size.
+    Written with :mod:`jax.lax` primitives: ``jnp``'s operators are
+    ``jit``-wrapped, and each call inside a trace is a nested trace of its own
+    (hundreds per formula); the arithmetic is the same, operation for operation.
     """
     x = jnp.asarray(x)
     if not _inexact(x) or x.size == 0:
         return x
-    eps = lax.full(x.shape, jnp.finfo(x.dtype).eps, x.dtype)
-    xi = lax.convert_element_type(_uniform_hash(x.shape, sample, site), x.dtype)
+    noise = lax.reshape(lax.slice(eps_xi, (start,), (start + x.size,)), x.shape)
     size = lax.abs(x) if bound is None else lax.max(lax.abs(x), lax.convert_element_type(bound, x.dtype))
-    return lax.add(x, lax.mul(lax.mul(eps, xi), size))
+    return lax.add(x, lax.mul(noise, size))
 
 
 EXACT_PRIMITIVES = frozenset(

@@ -78,6 +78,15 @@ def run(
     return [read(v) for v in jaxpr.outvars]
 
 
+def equations(jaxpr) -> list:
+    """The primitive equations :func:`run` binds with ``enter=True``, in order (call bodies stepped into)."""
+    out = []
+    for eqn in jaxpr.eqns:
+        sub = sub_jaxpr(eqn)
+        out.extend(equations(sub[0]) if sub is not None else [eqn])
+    return out
+
+
 def bind(eqn, ins: Sequence[Any]) -> list:
     """One equation's outputs (always a list), as ``jax.core.eval_jaxpr`` binds it."""
     params = eqn.primitive.get_bind_params(eqn.params)

@@ -29,7 +29,7 @@ import numpy as np
 from derivcheck._checks import second_opinion
 from derivcheck._checks._engine import CheckError, Run, jit_hint, one_line, where
 from derivcheck._checks._kind import Plan, batched, fixed
-from derivcheck._checks.robust import KinkAware
+from derivcheck._checks.robust import KinkAware, Staged
 from derivcheck._compare import (
     MCA_FACTOR,
     conditioning_scale,
@@ -260,10 +260,16 @@ class Differential:
     def conditioning(self, d, args, extra):
         """How much of a difference rounding can explain: ``terms`` (T) and ``rounding`` (measured, both sides),
         and the entry-wise test made again with them (:func:`derivcheck._compare.entry_excess`)."""
-        reference, derived = (lambda a, e: self.reference(d, a, e)), (lambda a, e: self.derived(d, a, e))
-        got, ref = derived(args, extra), reference(args, extra)
-        terms = conditioning_scale(reference, (args, extra))
-        s_der, s_ref = (_one_spread(fn, got, args, extra) for fn in (derived, reference))
+        sides = Staged(self, d)
+        got, ref = sides.derived(d, args, extra), sides.reference(d, args, extra)
+        terms = conditioning_scale(lambda a, e: sides.reference(d, a, e), (args, extra))
+        return self.rounding_scales(d, args, extra, got, ref, terms, sides)
+
+    def rounding_scales(self, d, args, extra, got, ref, terms, sides: Staged) -> dict[str, jax.Array]:
+        """:meth:`conditioning` from the two sides' values ``got``, ``ref`` and the cancelled terms ``terms`` at
+        the trial (the kink guard evaluates them with its probes: :func:`derivcheck._checks.robust.probed`)."""
+        s_der = _one_spread(lambda a, e: sides.derived(d, a, e), got, args, extra)
+        s_ref = _one_spread(lambda a, e: sides.reference(d, a, e), ref, args, extra)
         tol, floor = judged_tolerance(d.tolerance, got, ref)
         excess, rel = entry_excess(got, ref, tol, floor, terms=terms, rounding=MCA_FACTOR * (s_der + s_ref))
         rounding = MCA_FACTOR * (jnp.max(s_der, initial=0.0) + jnp.max(s_ref, initial=0.0))  # rounding_allowance
@@ -328,7 +334,7 @@ class Differential:
 
 def _one_spread(fn, like, args, extra) -> jax.Array:
     """``fn``'s entry-wise Monte Carlo arithmetic spread, shaped like ``like`` (0 where it cannot be measured)."""
-    spreads = entry_spreads(fn, args, extra)
+    spreads = entry_spreads(fn, args, extra, base=like)
     if len(spreads) != 1 or jnp.shape(spreads[0]) != jnp.shape(like):
         return jnp.zeros(jnp.shape(like), jnp.float64)
     return spreads[0]

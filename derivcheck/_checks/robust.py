@@ -7,7 +7,7 @@ there without being wrong. For the failing trials only (measured with the
 rounding scales, see :mod:`derivcheck._compare`), the reference ``R`` and the
 derived side ``D`` are evaluated on both sides of the trial's point ``x`` of
 the ``wrt`` argument, along a fixed direction ``u`` with distinct entries in
-``[-1, 1]`` (:func:`kink_probe`):
+``[-1, 1]`` (:func:`probed`):
 
 .. math::
 
@@ -68,13 +68,14 @@ import numpy as np
 from derivcheck._checks._engine import Conditioned, Run, where
 from derivcheck._compare import (
     MCA_FACTOR,
-    conditioning_scale,
+    cancelled_terms,
     entry_excess,
     fits,
     judged_tolerance,
     rounding_spread,
     sup_norm,
     trial_errors,
+    twin,
 )
 from derivcheck._derivation import Derivation
 from derivcheck._format import callable_name
@@ -91,10 +92,8 @@ def _direction(shape: tuple[int, ...], dtype: Any) -> jax.Array:
     return jnp.cos(1.0 + 2.399963 * jnp.arange(n)).reshape(shape).astype(dtype)
 
 
-def kink_probe(family: Guardable, d: Derivation, args: tuple, extra: dict) -> dict[str, jax.Array]:
-    """``J(h₁)``, ``J(h₂)`` and whether the derivation is right at ``x ± h₂ s u`` (module docstring)."""
-    i = d.wrt_index
-    x = args[i]
+def probe_points(x) -> tuple[jax.Array, jax.Array]:
+    """``x ± h₁ s u`` and ``x ± h₂ s u`` (module docstring), each stacked ``(2, *x.shape)``."""
     u = _direction(jnp.shape(x), jnp.result_type(x))
     size = sup_norm(x)
     scale = jnp.where(size > 0, size, 1).astype(jnp.result_type(x))
@@ -103,26 +102,52 @@ def kink_probe(family: Guardable, d: Derivation, args: tuple, extra: dict) -> di
         steps = jnp.array([step, -step], dtype=jnp.result_type(x))
         return x[None] + (steps * scale).reshape((2,) + (1,) * jnp.ndim(x)) * u[None]
 
-    def moved(mx):
-        return (*args[:i], mx, *args[i + 1 :])
+    return points(WIDE_STEP), points(NARROW_STEP)
 
-    wide = jax.vmap(lambda mx: family.reference(d, moved(mx), extra))(points(WIDE_STEP))
-    narrow, right = jax.vmap(lambda mx: _right_at(family, d, moved(mx), extra))(points(NARROW_STEP))
-    return {
-        "jump_wide": sup_norm(wide[0] - wide[1]).astype(jnp.float64),
-        "jump_narrow": sup_norm(narrow[0] - narrow[1]).astype(jnp.float64),
-        "right_beside": jnp.all(right).astype(jnp.float64),
+
+def probed(family: Guardable, d: Derivation, args: tuple, extra: dict) -> tuple[Any, Any, jax.Array, dict]:
+    """``(D(x), R(x), T(x), kink statistics)``: every evaluation the conditioning pass needs, one batch per side.
+
+    The reference is needed at eight points — the trial ``x``, its twin for the
+    cancelled terms ``T`` (:func:`~derivcheck._compare.twin`), the wide probes
+    ``x ± h₁ s u``, the narrow ones ``x ± h₂ s u`` and their twins — and the
+    derived side at three (``x`` and the narrow probes). Stacked and evaluated by
+    one ``vmap`` per side, each side appears once in the compiled program
+    instead of once per use: the program is compiled for every failing size
+    set, and its size was most of what a failing check adds.
+    """
+    i = d.wrt_index
+    wide, narrow = probe_points(args[i])
+
+    def at(mx):
+        return (*args[:i], mx, *args[i + 1 :]), extra
+
+    here, plus, minus = (args, extra), at(narrow[0]), at(narrow[1])
+    ref = _each(family.reference, d, [here, twin(here), at(wide[0]), at(wide[1]), plus, twin(plus), minus, twin(minus)])
+    got = _each(family.derived, d, [here, plus, minus])
+    beside = [(got[1], ref[4], cancelled_terms(ref[4], ref[5])), (got[2], ref[6], cancelled_terms(ref[6], ref[7]))]
+    right = jnp.all(jax.vmap(lambda g, r, t: _right(d, g, r, t))(*jax.tree.map(lambda *v: jnp.stack(v), *beside)))
+    kinks = {
+        "jump_wide": sup_norm(ref[2] - ref[3]).astype(jnp.float64),
+        "jump_narrow": sup_norm(ref[4] - ref[6]).astype(jnp.float64),
+        "right_beside": right.astype(jnp.float64),
     }
+    return got[0], ref[0], cancelled_terms(ref[0], ref[1]), kinks
 
 
-def _right_at(family: Guardable, d: Derivation, args: tuple, extra: dict) -> tuple[jax.Array, jax.Array]:
-    """``(R, D equals R)`` at one point, by the norm-wise and entry-wise tests with the cancelled terms ``T``."""
-    ref, got = family.reference(d, args, extra), family.derived(d, args, extra)
+def _each(side, d: Derivation, points: list[tuple[tuple, dict]]) -> list:
+    """``side(d, args, extra)`` at each ``(args, extra)`` point, by one ``vmap`` over them stacked."""
+    stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *points)
+    values = jax.vmap(lambda a, e: side(d, a, e))(*stacked)
+    return [jax.tree.map(lambda v, k=k: v[k], values) for k in range(len(points))]
+
+
+def _right(d: Derivation, got, ref, terms) -> jax.Array:
+    """Whether ``D`` equals ``R`` at one point, by the norm-wise and entry-wise tests with the cancelled terms ``T``."""
     tol, floor = judged_tolerance(d.tolerance, got, ref)
-    terms = conditioning_scale(lambda a, e: family.reference(d, a, e), (args, extra))
     abs_err, scale, finite = trial_errors(got, ref)
     excess, _ = entry_excess(got, ref, tol, floor, terms=terms)
-    return ref, finite & fits(abs_err, tol, jnp.maximum(scale, terms)) & (excess <= 0)
+    return finite & fits(abs_err, tol, jnp.maximum(scale, terms)) & (excess <= 0)
 
 
 def at_kink(stats: dict[str, np.ndarray]) -> np.ndarray:
@@ -165,6 +190,31 @@ class Guardable(Conditioned, Protocol):
         ...
 
 
+class Staged:
+    """A family's two sides for one derivation, each staged out (``jax.jit``) once per argument shape.
+
+    The conditioning pass evaluates JAX's side about seven times (at the trial,
+    at the two points that measure the cancelled terms ``T``, at the kink
+    probes and beside them, in the Monte Carlo pass) and the derived side three
+    times. Traced afresh each time — through ``jax.hessian``'s forward and
+    reverse passes for a Hessian — those traces were most of a failing check's
+    time. Every call of one ``jax.jit`` function at the same shapes reuses its
+    first trace (and ``vmap`` batches that jaxpr once per axis); the values are
+    the same, since XLA inlines the call. A :class:`Guardable`.
+    """
+
+    def __init__(self, family, d: Derivation):
+        self.family = family
+        self._reference = jax.jit(lambda a, e: family.reference(d, a, e))
+        self._derived = jax.jit(lambda a, e: family.derived(d, a, e))
+
+    def reference(self, d: Derivation, args: tuple, extra: dict):
+        return self._reference(args, extra)
+
+    def derived(self, d: Derivation, args: tuple, extra: dict):
+        return self._derived(args, extra)
+
+
 @dataclasses.dataclass(frozen=True)
 class KinkAware:
     """A differential family that tells a kink of ``of`` from a formula error (see the module docstring).
@@ -197,7 +247,10 @@ class KinkAware:
         return self.inner.trial(d, args, extra)
 
     def conditioning(self, d, args, extra):
-        return {**self.inner.conditioning(d, args, extra), **kink_probe(self.inner, d, args, extra)}
+        """The inner family's rounding scales and the kink statistics, from one batch per side (:func:`probed`)."""
+        sides = Staged(self.inner, d)  # each side traced once for the whole pass
+        got, ref, terms, kinks = probed(sides, d, args, extra)
+        return {**self.inner.rounding_scales(d, args, extra, got, ref, terms, sides), **kinks}
 
     def judge(self, stats, tol):
         """The inner judgement; a derived side that is not finite where the reference is also counts as
