@@ -138,7 +138,8 @@ def _undecorated(node: ast.FunctionDef) -> ast.FunctionDef:
 
 
 def _helpers(module: ast.Module, target: ast.stmt, fn: types.FunctionType, file: str) -> list[ast.FunctionDef]:
-    """The functions defined at the top of the same file that ``target`` calls (and those they call)."""
+    """The functions defined at the top of the same file that ``target`` calls or passes on (a
+    function handed to a helper that calls it, ``_blocks(w, X, _delta)``), and theirs in turn."""
     defs = {n.name: n for n in module.body if isinstance(n, ast.FunctionDef)}
     found: list[ast.FunctionDef] = []
     queue = [target]
@@ -146,9 +147,9 @@ def _helpers(module: ast.Module, target: ast.stmt, fn: types.FunctionType, file:
     while queue and len(found) < MAX_HELPERS:
         node = queue.pop()
         for sub in ast.walk(node):
-            if not (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name)):
+            if not (isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load)):
                 continue
-            name = sub.func.id
+            name = sub.id
             if name in seen or name not in defs or not _same_file(fn.__globals__.get(name), file):
                 continue
             seen.add(name)
