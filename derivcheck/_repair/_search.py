@@ -118,7 +118,8 @@ class Screen:
         p, row = self.probe
         s = self.sets[p]
         dd = self.dense(dataclasses.replace(self.d, derived=fn))
-        return np.asarray(self.family.derived(dd, tuple(a[row] for a in s.args), {k: v[row] for k, v in s.extra.items()}))
+        args, extra = tuple(a[row] for a in s.args), {k: v[row] for k, v in s.extra.items()}
+        return np.asarray(self.family.derived(dd, args, extra))
 
     def judge(self, fn: Callable[..., Any]) -> tuple[float, float]:
         """``(agreement, rel)``: the share of screening trials on which ``fn`` agrees with the reference
