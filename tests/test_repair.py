@@ -204,6 +204,8 @@ def test_source_unavailable_degrades_to_one_line(reg):
     assert "library function" in search(lib, budget=BUDGET).message
     with pytest.raises(NoSource, match="not a Python function"):
         read(len)
+    tex = dc.registry()["logistic.gradient_vector_as_written_latex"]  # the catalog's, read by dc.latex
+    assert search(tex, budget=BUDGET).message.endswith("read from LaTeX (dc.latex): there is no Python source to edit")
 
 
 def test_a_claim_the_search_does_not_cover_says_so(reg):

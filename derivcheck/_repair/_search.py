@@ -175,7 +175,9 @@ def screen_for(d: Derivation, seed: int) -> Screen | str:
     """The :class:`Screen` of a failing derivation, or why it cannot be searched (one line)."""
     family, dense, checked = _family(d)
     if family is None:
-        return f"no fix is searched for a {d.kind} claim: the search repairs derivatives against their reference"
+        article = "an" if d.kind[:1] in "aeiou" else "a"
+        why = "the search repairs derivatives against their reference"
+        return f"no fix is searched for {article} {d.kind} claim: {why}"
     size_sets = sorted(d.inputs.sizes, key=lambda s: sum(dict(s).values()))[:SIZE_SETS]
     pd = dense(d)
     sets: list[_Set] = []

@@ -79,6 +79,8 @@ def read(fn: Callable[..., Any]) -> Program:
         raise NoSource(f"{shown} is a library function ({fn.__module__}), not a derivation's source to edit")
     file = code.co_filename
     text = "".join(linecache.getlines(file, fn.__globals__))
+    if file.startswith("<latex"):  # compiled by dc.latex from a statement
+        raise NoSource(f"{_name(fn)} is read from LaTeX (dc.latex): there is no Python source to edit")
     if not text or file.startswith("<"):
         raise NoSource(f"the source of {_name(fn)} is not in a file ({file}): define it in a .py file to get a fix")
     try:
