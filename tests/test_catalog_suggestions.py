@@ -65,8 +65,8 @@ def test_the_notes_single_edit_corrections_are_found(entries):
         "two_layer.dL_dW1_as_written": ("err @ W2.T", "W2.T @ err"),
     }
     for name, fix in notes.items():
-        (change,) = entries[name].fixes[0]["changes"]
-        assert (change["before"], change["after"]) == fix, name
+        found = [tuple(f["changes"][0][k] for k in ("before", "after")) for f in entries[name].fixes]
+        assert fix in found, name
 
 
 def test_explain_shows_the_recorded_fix_of_a_catalog_expected_failure(entries, capsys):

@@ -122,7 +122,7 @@ def _fixes(r):
         ),
         ("delta", {("jnp.ones((n, n))", "jnp.eye(n)")}),  # δ_kk (= 1) written for δ_kj
         ("delta_passed", {("jnp.ones((n, n))", "jnp.eye(n)")}),  # in a helper passed by name
-        ("order", {("ct @ W.T", "W.T @ ct")}),  # the operands of a product in the wrong order
+        ("order", {("W.T", "W"), ("ct @ W.T", "W.T @ ct")}),  # the operands of a product in the wrong order
     ],
 )
 def test_a_planted_single_edit_gets_the_fix_that_restores_it(planted, name, fixes):
@@ -140,10 +140,11 @@ def test_a_planted_single_edit_gets_the_fix_that_restores_it(planted, name, fixe
 
 
 def test_the_same_error_read_another_way_on_its_line_is_shown_too(planted):
-    """``ct @ W.T``: the transpose dropped (``ct @ W``) also holds; the order of the product, the smaller
-    edit, ranks first (the screen goes on past its first fit for the same kind on the same line)."""
+    """``ct @ W.T``: the transpose dropped (``ct @ W``, tried first: it removes something) and the operands
+    swapped (the notes' kind of correction) both hold; the screen goes on past its first fit for the same
+    kind on the same line, so both are shown."""
     r = search(planted["order"], budget=BUDGET)
-    assert _fixes(r)[:2] == [("ct @ W.T", "W.T @ ct"), ("W.T", "W")]
+    assert _fixes(r)[:2] == [("W.T", "W"), ("ct @ W.T", "W.T @ ct")]
 
 
 def test_a_fix_in_the_derivation_ranks_before_one_in_a_helper_it_shares():

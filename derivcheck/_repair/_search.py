@@ -21,8 +21,9 @@
 3. **Pairs.** When no single edit passes the screen, the singles that bring
    the error of the failing trial down at least :data:`CLOSER` times (but
    not to agreement) get a second edit, elsewhere in the function.
-4. **Confirmation.** Candidates that passed, ranked by agreement, then the
-   kind order of the catalogue and the size of the edit, are checked for
+4. **Confirmation.** Candidates that passed, ranked by agreement, then
+   single edits before pairs, then in the order they were screened (the
+   catalogue's prior, :func:`~derivcheck._repair._edits.edits`), are checked for
    real (:func:`~derivcheck._checks.check_claim`: every size set and regime,
    rounding allowances, kinks) on a seed the failing check did not use. Only
    a candidate whose check holds becomes a :class:`Suggestion`: a suggestion
@@ -54,7 +55,7 @@ from derivcheck._checks.differential import HESSIAN, Differential
 from derivcheck._checks.matrix_free import materialized
 from derivcheck._compare import ResolvedTolerance, fits, merge_tolerance
 from derivcheck._derivation import HOLDS, Derivation
-from derivcheck._repair._edits import KIND_ORDER, Dim, Edit, apply, edits, slots
+from derivcheck._repair._edits import Dim, Edit, apply, edits, slots
 from derivcheck._repair._record import Change, Repair, Suggestion, unified_diff
 from derivcheck._repair._source import NoSource, Program, read
 
@@ -364,16 +365,7 @@ class _Search:
 
     def confirm(self, passed: list[_Candidate], seed: int, trials: int) -> list[Suggestion]:
         """The passed candidates that hold in a real check on a fresh seed, best first (within the budget)."""
-        rank = {k: i for i, k in enumerate(KIND_ORDER)}
-        order = sorted(
-            passed,
-            key=lambda c: (
-                -c.agreement,
-                len(c.edits),
-                sum(rank[e.kind] for e in c.edits),
-                sum(abs(len(e.after) - len(e.before)) for e in c.edits),
-            ),
-        )
+        order = sorted(passed, key=lambda c: (-c.agreement, len(c.edits)))  # stable: then the screen's order
         found: list[Suggestion] = []
         confirm_seed = fresh_seed(seed)
         for c in order[:MAX_CONFIRM]:

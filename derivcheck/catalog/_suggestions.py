@@ -52,12 +52,13 @@ class Entry:
     message: str = ""
 
     def cell(self) -> str:
-        """What the catalog table shows: the best fix (``line 89: `a` should be `b```), or why there is none."""
+        """What the catalog table shows: every fix, best first (``line 89: `a` should be `b```; ``or …``),
+        or why there is none."""
         if not self.fixes:
             return self.message
-        best = self.fixes[0]
-        said = " and ".join(f"line {c['line']}: `{c['before']}` should be `{c['after']}`" for c in best["changes"])
-        return f"{said} (holds on {best['holds_on']} trials)"
+        said = [" and ".join(f"line {c['line']}: `{c['before']}` should be `{c['after']}`" for c in f["changes"])
+                for f in self.fixes]  # fmt: skip
+        return "; or ".join(said) + f" (holds on {self.fixes[0]['holds_on']} trials)"
 
 
 def expected_failures(derivations: Sequence[dc.Derivation]) -> list[dc.Derivation]:
