@@ -133,7 +133,6 @@ def test_a_planted_single_edit_gets_the_fix_that_restores_it(planted, name, fixe
     best = r[0]
     assert (best.before, best.after) in fixes, _fixes(r)
     assert best.file == __file__ and best.line > 0 and best.holds_on > 0
-    assert all(dc.check(dataclasses.replace(d, derived=s.fixed), trials=60, seed=5).ok for s in r)
     assert best.seed != 0  # confirmed on a seed the failing check did not use
     assert f"-{best.before}" not in best.diff or best.before in best.diff  # the diff shows the edited line
     assert best.after in best.diff

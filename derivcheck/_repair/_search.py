@@ -15,9 +15,9 @@
    goes on when at least :data:`AGREEMENT` of the screening trials agree;
    the screen only orders the work, it decides nothing.
    The first candidate that agrees on every trial ends the screen, but for
-   the edits of the same kind on its line that say something else (the same
-   error read another way: ``W.T`` → ``W`` or ``e @ W.T`` → ``W.T @ e``),
-   which confirmation ranks.
+   the edits of the same kind on its line, outside the expression it
+   rewrites, that say something else (the same error read another way:
+   ``W.T`` → ``W`` or ``e @ W.T`` → ``W.T @ e``), which confirmation ranks.
 3. **Pairs.** When no single edit passes the screen, the singles that bring
    the error of the failing trial down at least :data:`CLOSER` times (but
    not to agreement) get a second edit, elsewhere in the function.
@@ -397,8 +397,10 @@ class _Search:
 
 
 def _another_way(edit: Edit, found: Edit) -> bool:
-    """Whether ``edit`` reads the error ``found`` fixes another way: its kind, on its line, other words."""
-    return (edit.tree, edit.line, edit.kind) == (found.tree, found.line, found.kind) and edit.why != found.why
+    """Whether ``edit`` reads the error ``found`` fixes another way: its kind, on its line, other words, and
+    not inside the expression ``found`` rewrites (``W`` → ``W.T`` after ``W.T`` → ``W`` says nothing new)."""
+    same_place = (edit.tree, edit.line, edit.kind) == (found.tree, found.line, found.kind)
+    return same_place and edit.why != found.why and edit.before not in found.before
 
 
 def _copies(trees: Sequence[ast.stmt]) -> list[ast.stmt]:
