@@ -68,7 +68,32 @@ def _declare(reg):
     def far_off(x):
         return jnp.tanh(x) * jnp.exp(x)
 
+    @dc.jacobian(of=jax.nn.softmax, inputs=dc.inputs(z=dc.normal("n")), registry=reg, name="delta")
+    def delta(z):
+        n = z.shape[0]
+        s = jax.nn.softmax(z)
+        return s[:, None] * (jnp.ones((n, n)) - s[None, :])
+
+    @dc.jacobian(of=jax.nn.softmax, inputs=dc.inputs(z=dc.normal("n")), registry=reg, name="delta_passed")
+    def delta_passed(z):
+        return _softmax_jacobian(z, _all_ones)
+
+    @dc.vjp(of=lambda W, a: W @ a, wrt="a", inputs=dc.inputs(W=dc.normal("n", "n"), a=dc.normal("n")),
+            registry=reg, name="order")  # fmt: skip
+    def order(W, a, ct):
+        return ct @ W.T
+
     return reg
+
+
+def _all_ones(n):
+    return jnp.ones((n, n))
+
+
+def _softmax_jacobian(z, delta_of):
+    """``s_k (δ_kj − s_j)`` with the delta a function passed in: an editable helper though never called by name."""
+    s = jax.nn.softmax(z)
+    return s[:, None] * (delta_of(z.shape[0]) - s[None, :])
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +120,9 @@ def _fixes(r):
                 ("jax.nn.softmax(Z, axis=0)", "jax.nn.softmax(Z)"),  # its default axis is -1
             },
         ),
+        ("delta", {("jnp.ones((n, n))", "jnp.eye(n)")}),  # δ_kk (= 1) written for δ_kj
+        ("delta_passed", {("jnp.ones((n, n))", "jnp.eye(n)")}),  # in a helper passed by name
+        ("order", {("W.T", "W"), ("ct @ W.T", "W.T @ ct")}),  # the operands of a product in the wrong order
     ],
 )
 def test_a_planted_single_edit_gets_the_fix_that_restores_it(planted, name, fixes):
@@ -108,6 +136,29 @@ def test_a_planted_single_edit_gets_the_fix_that_restores_it(planted, name, fixe
     assert best.seed != 0  # confirmed on a seed the failing check did not use
     assert f"-{best.before}" not in best.diff or best.before in best.diff  # the diff shows the edited line
     assert best.after in best.diff
+
+
+def test_the_same_error_read_another_way_on_its_line_is_shown_too(planted):
+    """``ct @ W.T``: the transpose dropped (``ct @ W``, tried first: it removes something) and the operands
+    swapped (the notes' kind of correction) both hold; the screen goes on past its first fit for the same
+    kind on the same line, so both are shown."""
+    r = search(planted["order"], budget=BUDGET)
+    assert _fixes(r)[:2] == [("W.T", "W"), ("ct @ W.T", "W.T @ ct")]
+
+
+def test_a_fix_in_the_derivation_ranks_before_one_in_a_helper_it_shares():
+    """Among the edits that remove something, and among the others, the derived function's come first."""
+    from derivcheck._repair._edits import _removes
+
+    src = read(_uses_helper)
+    found = edits(src.trees, src.text, src.namespace, ())
+    assert {e.tree for e in found} == {0, 1} and {_removes(e) for e in found} == {True, False}
+    keys = [(not _removes(e), e.tree != 0) for e in found]
+    assert keys == sorted(keys)
+
+
+def _uses_helper(z):
+    return _all_ones(z.shape[0]) * 2
 
 
 def test_a_confirmed_fix_holds_on_other_seeds_too(planted):
@@ -153,6 +204,8 @@ def test_source_unavailable_degrades_to_one_line(reg):
     assert "library function" in search(lib, budget=BUDGET).message
     with pytest.raises(NoSource, match="not a Python function"):
         read(len)
+    tex = dc.registry()["logistic.gradient_vector_as_written_latex"]  # the catalog's, read by dc.latex
+    assert search(tex, budget=BUDGET).message.endswith("read from LaTeX (dc.latex): there is no Python source to edit")
 
 
 def test_a_claim_the_search_does_not_cover_says_so(reg):

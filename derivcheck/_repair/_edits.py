@@ -23,6 +23,11 @@ function    ``f`` swapped for its usual confusion (``exp``/``log``, ``sin``/``co
             for a one-argument ``f`` the function calls
 ==========  ===============================================================================
 
+The index kind also holds the Kronecker delta written with two equal indices:
+``δ_{c,c}`` (1 for every pair) where ``δ_{c,c′}`` is meant is, in array code,
+``ones((n, n))`` where ``eye(n)`` belongs, and the reverse slip ``eye`` ↔
+``ones`` (an index of one loop variable swapped for the other's).
+
 Edits are produced from a tree (:func:`edits`); each one knows its *site* —
 the node's position in a fixed depth-first order — so it applies to a deep
 copy of that tree (:func:`apply`). A pair of edits is an edit of an edited
@@ -172,8 +177,10 @@ class _Context:
 
 def edits(trees: Sequence[ast.stmt], text: str, namespace: dict[str, Any], dims: Sequence[Dim]) -> list[Edit]:
     """Every single edit of ``trees`` in the catalogue in the order the search tries them: the edits
-    that remove something first (:func:`_removes`), then outer expressions first (to depth 3), then
-    by :data:`KIND_ORDER`, then the shorter result first, then by position."""
+    that remove something first (:func:`_removes`), then those of the derived function before those
+    of its helpers (a helper is shared — by other derivations, by ``of`` — and a fix there changes
+    them too), then outer expressions first (to depth 3), then by :data:`KIND_ORDER`, then the
+    shorter result first, then by position."""
     found: list[Edit] = []
     lines = text.splitlines()
     for t, tree in enumerate(trees):
@@ -194,7 +201,9 @@ def edits(trees: Sequence[ast.stmt], text: str, namespace: dict[str, Any], dims:
                     after = _in_context(after, new, slot, lines)
                     found.append(Edit(kind, t, site, getattr(node, "lineno", 0), before, after, why, slot.depth, build))
     rank = {k: i for i, k in enumerate(KIND_ORDER)}
-    return sorted(found, key=lambda e: (not _removes(e), min(e.depth, 3), rank[e.kind], len(e.after) - len(e.before)))
+    return sorted(
+        found, key=lambda e: (not _removes(e), e.tree != 0, min(e.depth, 3), rank[e.kind], len(e.after) - len(e.before))
+    )
 
 
 def _removes(e: Edit) -> bool:
@@ -421,6 +430,33 @@ def _call_edits(node: ast.Call, ctx: _Context) -> Iterator[tuple[str, Build, str
         yield from _axis_edits(node)
     if base == "einsum" and node.args and isinstance(node.args[0], ast.Constant):
         yield from _einsum_edits(node)
+    if base in ("ones", "eye"):
+        yield from _delta_edits(node, func[: len(func) - len(base)], base)
+
+
+def _delta_edits(node: ast.Call, module: str, base: str) -> Iterator[tuple[str, Build, str]]:
+    """``ones((a, b))`` ↔ ``eye(a, b)``: the Kronecker delta ``δ_{c,c′}`` written ``δ_{c,c}`` (1 for
+    every pair), or the reverse (keywords such as ``dtype`` kept)."""
+    args = node.args
+    if base == "ones" and len(args) == 1 and isinstance(args[0], ast.Tuple) and len(args[0].elts) == 2:
+        a, b = (ast.unparse(e) for e in args[0].elts)
+        dims = a if a == b else f"{a}, {b}"
+        yield "index", _call(f"{module}eye({dims})"), "δ_{c,c′} is meant where δ_{c,c} (= 1) is written"
+    elif base == "eye" and 1 <= len(args) <= 2:
+        a = ast.unparse(args[0])
+        b = ast.unparse(args[1]) if len(args) == 2 else a
+        yield "index", _call(f"{module}ones(({a}, {b}))"), "δ_{c,c} (= 1) is meant where δ_{c,c′} is written"
+
+
+def _call(text: str) -> Build:
+    """An edit that makes the node the call ``text``, with the node's keywords."""
+
+    def build(n: ast.expr) -> ast.expr:
+        new = _expr(text)
+        assert isinstance(new, ast.Call) and isinstance(n, ast.Call)
+        return ast.Call(new.func, new.args, n.keywords)
+
+    return build
 
 
 def _with_func(name: str) -> Build:

@@ -5,19 +5,25 @@
    side of the claim) is computed once on them, eagerly (no compilation).
 2. **Screen.** Each candidate — the derived function compiled from an edited
    syntax tree (:mod:`derivcheck._repair._edits`) — is evaluated eagerly,
-   first on one trial the derivation fails (most candidates are dropped
-   there, in about a millisecond), then on every screening trial. A trial
+   first on one trial the derivation fails, alone and unbatched (most
+   candidates are dropped there, in a few milliseconds once the operations'
+   programs are cached), then on every screening trial. A trial
    *agrees* when ``‖D − R‖∞ ≤ atol + rtol · max(‖D‖∞, ‖R‖∞)`` at the check's
    own tolerance (:func:`~derivcheck._compare.fits`), without the rounding
    allowance a check measures for trials that fail the plain test: so a
    correct candidate may disagree on a trial whose terms cancel. A candidate
    goes on when at least :data:`AGREEMENT` of the screening trials agree;
    the screen only orders the work, it decides nothing.
+   The first candidate that agrees on every trial ends the screen, but for
+   the edits of the same kind on its line, outside the expression it
+   rewrites, that say something else (the same error read another way:
+   ``W.T`` → ``W`` or ``e @ W.T`` → ``W.T @ e``), which confirmation ranks.
 3. **Pairs.** When no single edit passes the screen, the singles that bring
    the error of the failing trial down at least :data:`CLOSER` times (but
    not to agreement) get a second edit, elsewhere in the function.
-4. **Confirmation.** Candidates that passed, ranked by agreement, then the
-   kind order of the catalogue and the size of the edit, are checked for
+4. **Confirmation.** Candidates that passed, ranked by agreement, then
+   single edits before pairs, then in the order they were screened (the
+   catalogue's prior, :func:`~derivcheck._repair._edits.edits`), are checked for
    real (:func:`~derivcheck._checks.check_claim`: every size set and regime,
    rounding allowances, kinks) on a seed the failing check did not use. Only
    a candidate whose check holds becomes a :class:`Suggestion`: a suggestion
@@ -49,7 +55,7 @@ from derivcheck._checks.differential import HESSIAN, Differential
 from derivcheck._checks.matrix_free import materialized
 from derivcheck._compare import ResolvedTolerance, fits, merge_tolerance
 from derivcheck._derivation import HOLDS, Derivation
-from derivcheck._repair._edits import KIND_ORDER, Dim, Edit, apply, edits, slots
+from derivcheck._repair._edits import Dim, Edit, apply, edits, slots
 from derivcheck._repair._record import Change, Repair, Suggestion, unified_diff
 from derivcheck._repair._source import NoSource, Program, read
 
@@ -107,22 +113,36 @@ class Screen:
         dd = self.dense(dataclasses.replace(self.d, derived=fn))
         return np.asarray(jax.vmap(lambda a, e: self.family.derived(dd, a, e))(s.args, s.extra))
 
+    def value(self, fn: Callable[..., Any]) -> np.ndarray:
+        """``fn``'s value on the probe trial alone, unbatched: most candidates are judged by it only,
+        and an eager call outside ``vmap`` runs each operation's cached program (no batching trace)."""
+        p, row = self.probe
+        s = self.sets[p]
+        dd = self.dense(dataclasses.replace(self.d, derived=fn))
+        args, extra = tuple(a[row] for a in s.args), {k: v[row] for k, v in s.extra.items()}
+        return np.asarray(self.family.derived(dd, args, extra))
+
     def judge(self, fn: Callable[..., Any]) -> tuple[float, float]:
         """``(agreement, rel)``: the share of screening trials on which ``fn`` agrees with the reference
         (0 unless it agrees on the probe trial, judged first), and its relative error on the probe trial."""
         p, row = self.probe
+        ref = self.sets[p].reference[row]
+        got = self.value(fn)
+        if got.shape != ref.shape:
+            return 0.0, math.inf
+        rel = _rel(got, ref)
+        if not _agree(got[None], ref[None], self.tol)[0] or (
+            self.failing is not None and np.array_equal(got, self.failing)
+        ):
+            return 0.0, rel  # wrong on the probe, or no change there at all (a no-op edit)
         total = _count(self.sets)
-        agree, rel, judged = 0, math.inf, 0
+        agree, judged = 0, 0
         for i in [p, *(i for i in range(len(self.sets)) if i != p)]:
             s = self.sets[i]
             got = self.values(fn, s)
             if got.shape != s.reference.shape:
-                return 0.0, math.inf
+                return 0.0, rel
             ok = _agree(got, s.reference, self.tol)
-            if i == p:
-                rel = _rel(got[row], s.reference[row])
-                if not ok[row] or (self.failing is not None and np.array_equal(got[row], self.failing)):
-                    return 0.0, rel  # wrong on the probe, or no change there at all (a no-op edit)
             agree, judged = agree + int(ok.sum()), judged + ok.size
             if judged - agree > (1 - AGREEMENT) * total:
                 break  # too many disagree already
@@ -156,7 +176,9 @@ def screen_for(d: Derivation, seed: int) -> Screen | str:
     """The :class:`Screen` of a failing derivation, or why it cannot be searched (one line)."""
     family, dense, checked = _family(d)
     if family is None:
-        return f"no fix is searched for a {d.kind} claim: the search repairs derivatives against their reference"
+        article = "an" if d.kind[:1] in "aeiou" else "a"
+        why = "the search repairs derivatives against their reference"
+        return f"no fix is searched for {article} {d.kind} claim: {why}"
     size_sets = sorted(d.inputs.sizes, key=lambda s: sum(dict(s).values()))[:SIZE_SETS]
     pd = dense(d)
     sets: list[_Set] = []
@@ -175,7 +197,8 @@ def screen_for(d: Derivation, seed: int) -> Screen | str:
         bad = np.flatnonzero(~_agree(got, s.reference, tol)) if got.shape == s.reference.shape else [0]
         if len(bad):
             screen.probe = (p, int(bad[0]))
-            screen.failing = got[int(bad[0])] if got.shape == s.reference.shape else None
+            failing = screen.value(d.derived)
+            screen.failing = failing if failing.shape == s.reference.shape[1:] else None
             return screen
     return (
         "no edit suggested: the derived values match the reference on the screening trials "
@@ -303,7 +326,10 @@ class _Search:
         passed: list[_Candidate] = []
         close: list[_Candidate] = []
         base = self.screen.judge(self.program.compile(tuple(_copies(trees))) if done else self.screen.d.derived)[1]
+        found: Edit | None = None  # the last edit of the first candidate that fits every trial
         for edit in candidates:
+            if found is not None and not _another_way(edit, found):
+                continue
             if self.left(SCREEN_SHARE) <= 0:
                 self.complete = False
                 break
@@ -317,8 +343,10 @@ class _Search:
                 continue
             if c.agreement >= AGREEMENT:
                 passed.append(c)
-                if c.agreement == 1.0:
-                    break  # the edits come in the order of the ranking's prior: the first that fits all wins
+                if c.agreement == 1.0 and found is None:
+                    # the edits come in the order of the ranking's prior: the first that fits all wins, and
+                    # only the same error read another way stays in the running (:func:`_another_way`)
+                    found = edit
             elif not done and c.rel * CLOSER <= base:
                 close.append(c)
         return passed, close
@@ -337,16 +365,7 @@ class _Search:
 
     def confirm(self, passed: list[_Candidate], seed: int, trials: int) -> list[Suggestion]:
         """The passed candidates that hold in a real check on a fresh seed, best first (within the budget)."""
-        rank = {k: i for i, k in enumerate(KIND_ORDER)}
-        order = sorted(
-            passed,
-            key=lambda c: (
-                -c.agreement,
-                len(c.edits),
-                sum(rank[e.kind] for e in c.edits),
-                sum(abs(len(e.after) - len(e.before)) for e in c.edits),
-            ),
-        )
+        order = sorted(passed, key=lambda c: (-c.agreement, len(c.edits)))  # stable: then the screen's order
         found: list[Suggestion] = []
         confirm_seed = fresh_seed(seed)
         for c in order[:MAX_CONFIRM]:
@@ -375,6 +394,13 @@ class _Search:
         diff = unified_diff(self.program.file, self.program.text, spans)
         code = "\n".join(ast.unparse(t) for t in c.trees)
         return Suggestion(self.program.file, changes, holds_on, seed, diff, code, c.fn)
+
+
+def _another_way(edit: Edit, found: Edit) -> bool:
+    """Whether ``edit`` reads the error ``found`` fixes another way: its kind, on its line, other words, and
+    not inside the expression ``found`` rewrites (``W`` → ``W.T`` after ``W.T`` → ``W`` says nothing new)."""
+    same_place = (edit.tree, edit.line, edit.kind) == (found.tree, found.line, found.kind)
+    return same_place and edit.why != found.why and edit.before not in found.before
 
 
 def _copies(trees: Sequence[ast.stmt]) -> list[ast.stmt]:

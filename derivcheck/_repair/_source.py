@@ -79,6 +79,8 @@ def read(fn: Callable[..., Any]) -> Program:
         raise NoSource(f"{shown} is a library function ({fn.__module__}), not a derivation's source to edit")
     file = code.co_filename
     text = "".join(linecache.getlines(file, fn.__globals__))
+    if file.startswith("<latex"):  # compiled by dc.latex from a statement
+        raise NoSource(f"{_name(fn)} is read from LaTeX (dc.latex): there is no Python source to edit")
     if not text or file.startswith("<"):
         raise NoSource(f"the source of {_name(fn)} is not in a file ({file}): define it in a .py file to get a fix")
     try:
@@ -138,7 +140,8 @@ def _undecorated(node: ast.FunctionDef) -> ast.FunctionDef:
 
 
 def _helpers(module: ast.Module, target: ast.stmt, fn: types.FunctionType, file: str) -> list[ast.FunctionDef]:
-    """The functions defined at the top of the same file that ``target`` calls (and those they call)."""
+    """The functions defined at the top of the same file that ``target`` calls or passes on (a
+    function handed to a helper that calls it, ``_blocks(w, X, _delta)``), and theirs in turn."""
     defs = {n.name: n for n in module.body if isinstance(n, ast.FunctionDef)}
     found: list[ast.FunctionDef] = []
     queue = [target]
@@ -146,9 +149,9 @@ def _helpers(module: ast.Module, target: ast.stmt, fn: types.FunctionType, file:
     while queue and len(found) < MAX_HELPERS:
         node = queue.pop()
         for sub in ast.walk(node):
-            if not (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name)):
+            if not (isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load)):
                 continue
-            name = sub.func.id
+            name = sub.id
             if name in seen or name not in defs or not _same_file(fn.__globals__.get(name), file):
                 continue
             seen.add(name)

@@ -4,11 +4,14 @@
 
     python -m derivcheck.catalog._table            # (re)write docs/catalog.md
     python -m derivcheck.catalog._table --check    # exit 1 if docs/catalog.md is out of date
+    python -m derivcheck.catalog._table --suggest  # search the fixes first (minutes): suggestions.json
 
 One section per topic module (its docstring's first line as the heading), one
 row per derivation: name, source in the notes, claim, expected outcome and,
-for an expected failure, the reason. The table says what each derivation
-*expects*; ``derivcheck run --all`` says what happens.
+for an expected failure, the reason and the repair search's suggested fix
+(or why there is none), read from ``suggestions.json``
+(:mod:`derivcheck.catalog._suggestions`). The table says what each
+derivation *expects*; ``derivcheck run --all`` says what happens.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import derivcheck as dc
 import derivcheck.catalog as catalog
+from derivcheck.catalog import _suggestions
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "docs" / "catalog.md"
 COMMAND = "python -m derivcheck.catalog._table"
@@ -50,6 +54,7 @@ def render(derivations: Sequence[dc.Derivation] | None = None) -> str:
     whole_catalog = derivations is None
     derivations = catalog_derivations() if derivations is None else list(derivations)
     holds = sum(d.expect.holds for d in derivations)
+    fixes = _suggestions.load()
     lines = [
         "# The catalog",
         "",
@@ -60,6 +65,9 @@ def render(derivations: Sequence[dc.Derivation] | None = None) -> str:
         "as the notes write it although it is wrong (the reason says why; a corrected form sits next to it),",
         "or checked where its condition does not hold. `derivcheck run --all` checks that every outcome",
         "matches. Run `derivcheck list` for the same list at the command line.",
+        "*suggested fix* is the repair search's edit of the source that makes an expected failure hold",
+        "(confirmed by a check on a fresh seed), or why it has none; `derivcheck explain NAME` shows it as a diff.",
+        f"It is read from `derivcheck/catalog/suggestions.json`, written by `{COMMAND} --suggest` (minutes).",
         "",
         f"{len(derivations)} derivations: {holds} expected to hold, {len(derivations) - holds} expected to fail.",
     ]
@@ -69,11 +77,14 @@ def render(derivations: Sequence[dc.Derivation] | None = None) -> str:
     for module_name in sorted(by_module):
         module = sys.modules[module_name]
         lines += ["", _heading(module), ""]
-        lines.append("| derivation | source | claim | expected | reason |")
-        lines.append("| --- | --- | --- | --- | --- |")
+        lines.append("| derivation | source | claim | expected | reason | suggested fix |")
+        lines.append("| --- | --- | --- | --- | --- | --- |")
         for d in by_module[module_name]:
             reason = "" if d.expect.holds else d.expect.reason
-            lines.append(f"| `{d.name}` | {_cell(d.source)} | {d.kind} | {d.expect.word} | {_cell(reason)} |")
+            fix = "" if d.expect.holds or d.name not in fixes else fixes[d.name].cell()
+            lines.append(
+                f"| `{d.name}` | {_cell(d.source)} | {d.kind} | {d.expect.word} | {_cell(reason)} | {_cell(fix)} |"
+            )
     if whole_catalog:
         lines += _unread()
     return "\n".join(lines) + "\n"
@@ -95,7 +106,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=COMMAND, description="Generate the catalog table (docs/catalog.md).")
     parser.add_argument("--check", action="store_true", help="do not write; exit 1 if the file is out of date")
     parser.add_argument("--output", type=Path, default=DEFAULT_PATH, help=f"the file (default {DEFAULT_PATH})")
+    parser.add_argument(
+        "--suggest",
+        nargs="?",
+        const="*",
+        metavar="GLOBS",
+        help="first search the fixes of the expected failures (comma-separated name globs; default all) "
+        "whose entry in suggestions.json is missing or stale, and write it (minutes)",
+    )
+    parser.add_argument("--all", action="store_true", help="with --suggest: search every matching entry again")
+    parser.add_argument("--budget", type=float, default=None, help="with --suggest: seconds per search (default 10)")
     args = parser.parse_args(argv)
+    if args.suggest is not None and not args.check:
+        derivations = catalog_derivations()
+        _suggestions.update(derivations, args.suggest.split(","), redo_all=args.all, budget=args.budget)
     text = render()
     if args.check:
         current = args.output.read_text(encoding="utf-8") if args.output.is_file() else ""
