@@ -105,9 +105,20 @@ DEFAULT_TOLERANCES: dict[str, Tolerance] = {
 }
 
 
+def real_precision(dtype: DTypeLike) -> np.dtype:
+    """The real dtype whose rounding a value of ``dtype`` carries: a complex number is a pair of its
+    real components (``complex64`` rounds as ``float32``), other dtypes are themselves.
+
+    >>> real_precision("complex64"), real_precision("float64")
+    (dtype('float32'), dtype('float64'))
+    """
+    dt = jnp.dtype(dtype)
+    return np.dtype(jnp.finfo(dt).dtype) if jnp.issubdtype(dt, jnp.complexfloating) else dt
+
+
 def default_tolerance(dtype: DTypeLike) -> Tolerance:
-    """The table's entry for ``dtype`` (float64's for unknown dtypes)."""
-    name = np.dtype(dtype).name if dtype is not None else "float64"
+    """The table's entry for ``dtype`` (a complex dtype's real components; float64's for unknown dtypes)."""
+    name = real_precision(dtype).name if dtype is not None else "float64"
     return DEFAULT_TOLERANCES.get(name, DEFAULT_TOLERANCES["float64"])
 
 
@@ -222,7 +233,7 @@ def judged_tolerance(override: Tolerance | None, *values) -> tuple[ResolvedToler
     with the author's ``override``; :func:`judge_equality` uses the entry-wise
     verdict only where this equals the tolerance of the whole check.
     """
-    dtype = min((jnp.dtype(jnp.result_type(v)) for v in values), key=lambda t: t.itemsize)
+    dtype = min((real_precision(jnp.result_type(v)) for v in values), key=lambda t: t.itemsize)
     return merge_tolerance(dtype, override), entry_floor_fraction(dtype)
 
 
@@ -443,6 +454,11 @@ def _perturb(sample, site: int, x, bound=None):
     x = jnp.asarray(x)
     if not _inexact(x) or x.size == 0:
         return x
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):  # each part rounds on its own: ξ_re + i ξ_im, both × |x| (or b)
+        real = jnp.finfo(x.dtype).dtype
+        size = lax.abs(x) if bound is None else lax.max(lax.abs(x), lax.convert_element_type(bound, real))
+        re, im = (_perturb(sample, site + k, lax.full(x.shape, 0, real), size) for k in (0, 1 << 20))
+        return lax.add(x, lax.complex(re, im))
     eps = lax.full(x.shape, jnp.finfo(x.dtype).eps, x.dtype)
     xi = lax.convert_element_type(_uniform_hash(x.shape, sample, site), x.dtype)
     size = lax.abs(x) if bound is None else lax.max(lax.abs(x), lax.convert_element_type(bound, x.dtype))

@@ -798,15 +798,20 @@ def _values(b: _Batch, family: Family, d: Derivation, rows: np.ndarray) -> tuple
         else:
             got, ref = b.call(family, d, "values", rows=rows)[1]
             rows = np.arange(rows.size)
-        got = np.asarray(got, dtype=np.float64)[rows]
-        ref = None if ref is None else np.asarray(ref, dtype=np.float64)[rows]
+        got = numeric(got)[rows]
+        ref = None if ref is None else numeric(ref)[rows]
     except (TypeError, ValueError, IndexError):
         return np.zeros((rows.size, 0)), None
     return got, ref
 
 
+def numeric(x: Any) -> np.ndarray:
+    """``x`` as a NumPy array of float64, or of complex128 when it holds complex values (kept, not cast)."""
+    return np.asarray(x, dtype=np.complex128 if np.iscomplexobj(x) else np.float64)
+
+
 def _as_array(x: Any) -> np.ndarray | None:
     try:
-        return None if x is None else np.asarray(x, dtype=np.float64)
+        return None if x is None else numeric(x)
     except (TypeError, ValueError):
         return None
