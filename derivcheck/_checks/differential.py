@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from derivcheck._checks import second_opinion
-from derivcheck._checks._engine import CheckError, Run, jit_hint, one_line, where
+from derivcheck._checks._engine import CheckError, Run, jit_hint, one_line, refuse_complex, where
 from derivcheck._checks._kind import Plan, batched, fixed
 from derivcheck._checks.robust import KinkAware
 from derivcheck._compare import (
@@ -184,6 +184,8 @@ class Differential:
         real output and a Jacobian of a complex argument a real one."""
         name, holo = _fname(d.claim.of), _holomorphic(d)
         complex_in, complex_out = _is_complex(x), _is_complex(out)
+        if self.rule is HESSIAN:
+            refuse_complex((x, out), "a Hessian claim")
         if holo and not (complex_in and complex_out):
             side = "argument" if not complex_in else "output"
             raise CheckError(
