@@ -528,7 +528,8 @@ def _accumulation_bound(eqn, ins, outs):
     a, b = ins
     (contract_a, _), _ = params["dimension_numbers"]
     k = int(np.prod([jnp.shape(a)[i] for i in contract_a], dtype=np.int64))
-    return _times(k, jax.lax.dot_general_p.bind(lax.abs(a), lax.abs(b), **params))
+    total = jax.lax.dot_general_p.bind(lax.abs(a), lax.abs(b), **params)  # complex when the product's type is asked
+    return _times(k, lax.real(total) if jnp.issubdtype(total.dtype, jnp.complexfloating) else total)
 
 
 def _times(k: int, x) -> jax.Array:

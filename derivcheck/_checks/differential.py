@@ -33,11 +33,11 @@ from derivcheck._checks.robust import KinkAware
 from derivcheck._compare import (
     MCA_FACTOR,
     conditioning_scale,
-    real_precision,
     entry_excess,
     entry_spreads,
     judge_equality,
     judged_tolerance,
+    real_precision,
     trial_errors,
 )
 from derivcheck._derivation import JVP, VJP, Derivation, DerivationError, Gradient, Jacobian

@@ -256,7 +256,7 @@ def _inside_words(obs: Observations, region: Region) -> str:
     if all(fits(np.abs(r).max(initial=0), tol, np.abs(d).max(initial=0)) for d, r in zip(ds, rs, strict=True)):
         return "the reference is 0: derived has an extra term"
     # c = ⟨r, d⟩/⟨r, r⟩ (conjugated for complex values), named only when real: verified just below
-    c = [float(np.real(np.vdot(r, d) / np.vdot(r, r))) if np.vdot(r, r).real > 0 else math.nan for d, r in zip(ds, rs, strict=True)]
+    c = [_ratio(d, r) for d, r in zip(ds, rs, strict=True)]
     fit = all(
         fits(np.abs(d - k * r).max(initial=0), tol, max(np.abs(d).max(initial=0), np.abs(k * r).max()))
         for d, r, k in zip(ds, rs, c, strict=True)
@@ -279,6 +279,12 @@ def _inside_words(obs: Observations, region: Region) -> str:
             return f"derived − reference = {fmt_number(firsts[0])} in every such entry"
         return "derived − reference is the same in every such entry (it varies between trials)"
     return ""
+
+
+def _ratio(d: np.ndarray, r: np.ndarray) -> float:
+    """``Re ⟨r, d⟩ / ⟨r, r⟩`` (``⟨a, b⟩ = Σ conj(a) b``; NaN when ``r = 0``): the real factor nearest ``d = c r``."""
+    rr = float(np.vdot(r, r).real)
+    return float(np.real(np.vdot(r, d))) / rr if rr > 0 else math.nan
 
 
 def _index_symbols(names: list[str]) -> list[str]:

@@ -124,7 +124,8 @@ def _conjugate_diagnosis(obs: Observations, perm: tuple[int, ...], sign: float) 
     if perm == tuple(range(len(perm))):
         formula, what = f"derived = {minus}conj(reference)", "complex conjugate"
     elif len(perm) == 2:
-        formula, what = f"derived = {minus}conj(reference)ᵀ", "conjugate transpose (Hermitian where plain, or plain where Hermitian)"
+        formula = f"derived = {minus}conj(reference)ᵀ"
+        what = "conjugate transpose (Hermitian where plain, or plain where Hermitian)"
     else:
         letters = "ijklmnop"[: len(perm)]
         src = [""] * len(perm)

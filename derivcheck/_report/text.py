@@ -19,7 +19,6 @@ and the HTML all render these lines or fields; none writes its own.
 from __future__ import annotations
 
 import math
-
 import unicodedata
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -130,7 +129,9 @@ def array_line(x: Any, width: int = WIDTH) -> str:
     """An array on one line, :func:`g4` entries, clipped to ``width``: ``[1, -2.5, 3e-09]``."""
     arr = np.asarray(x)
     if arr.ndim == 0:
-        return g4(arr) if np.issubdtype(arr.dtype, np.floating) else _g4_complex(arr) if arr.dtype.kind == "c" else str(arr)
+        if arr.dtype.kind == "c":
+            return _g4_complex(arr)
+        return g4(arr) if np.issubdtype(arr.dtype, np.floating) else str(arr)
     formatter: Any = {"float_kind": g4, "complex_kind": _g4_complex}  # numpy's _FormatDict
     text = np.array2string(arr, separator=", ", threshold=12, max_line_width=10**6, formatter=formatter)
     return clip(" ".join(text.split()), width)
