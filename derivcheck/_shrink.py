@@ -522,13 +522,15 @@ def complexity(v: float | complex) -> float:
     >>> complexity(1j), complexity(2 - 1j)
     (1, 5)
     """
-    if np.iscomplexobj(v):
-        return complexity(float(np.real(v))) + complexity(float(np.imag(v)))
-    if v == 0:
+    if isinstance(v, complex) or np.iscomplexobj(v):
+        z = complex(v)
+        return complexity(z.real) + complexity(z.imag)
+    x = float(v)
+    if x == 0:
         return 0
-    if float(v).is_integer():
-        return 2 * abs(int(v)) - (v > 0)
-    return 100 + abs(float(v))
+    if x.is_integer():
+        return 2 * abs(int(x)) - (x > 0)
+    return 100 + abs(x)
 
 
 def _kind(spec: Any) -> str:

@@ -83,7 +83,7 @@ def value(x: Any) -> str:
     return "-" if x is None or x != x else f"{x + 0.0:.4g}"
 
 
-def exact(x: float | complex) -> str:
+def exact(x: Any) -> str:
     """A value to compare by eye: integers as integers, else six significant digits (``inf``, ``nan`` as such);
     a complex value as its two parts.
 
@@ -91,13 +91,14 @@ def exact(x: float | complex) -> str:
     ('2', '0.333333', 'inf', '2-0.5j')
     """
     if np.iscomplexobj(x):
-        re, im = float(np.real(x)), float(np.imag(x))
-        return f"{exact(re)}{'-' if im < 0 or (im == 0 and math.copysign(1, im) < 0) else '+'}{exact(abs(im))}j"
-    if not np.isfinite(x):
-        return str(x)
-    if float(x).is_integer() and abs(x) < 1e15:
-        return str(int(x))
-    return f"{x:.6g}"
+        z = complex(x)
+        return f"{exact(z.real)}{'-' if math.copysign(1, z.imag) < 0 else '+'}{exact(abs(z.imag))}j"
+    v = float(x)
+    if not np.isfinite(v):
+        return str(v)
+    if v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return f"{v:.6g}"
 
 
 def vector(v: Any, k: int = 8) -> str:
