@@ -293,3 +293,11 @@ def test_a_complex_derivation_is_a_pytest_item(pytester, fresh_default_registry)
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-rA", "--derivcheck-trials", "10")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*cx.abs2_slipped*fails*", "*complex conjugate*"], consecutive=False)
+
+
+def test_a_complex_failure_by_little_gets_no_second_opinion_and_says_so(reg):
+    """A relative error of 1e-6 would ask the second opinion in float64 (DOUBT_BOUND 1e-5); its
+    central differences and real inner products are not JAX's complex conventions, so the failure stands."""
+    d = dc.gradient(of=abs2, inputs=Z, registry=reg)(lambda z: 2 * (1 + 1e-6) * jnp.conj(z))
+    r = dc.check(d, trials=TRIALS)
+    assert r.outcome == "fails" and any("no second opinion" in n for n in r.notes), r.notes
