@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import derivcheck as dc
-from derivcheck._api import check_and_shrink
+from derivcheck._api import check_and_shrink, with_suggestions
 from derivcheck._compare import ResolvedTolerance, entry_excess, real_precision, rounding_spread
 from derivcheck._shrink import array_complexity, complexity
 from derivcheck.cli import main
@@ -301,3 +301,9 @@ def test_a_complex_failure_by_little_gets_no_second_opinion_and_says_so(reg):
     d = dc.gradient(of=abs2, inputs=Z, registry=reg)(lambda z: 2 * (1 + 1e-6) * jnp.conj(z))
     r = dc.check(d, trials=TRIALS)
     assert r.outcome == "fails" and any("no second opinion" in n for n in r.notes), r.notes
+
+
+def test_the_repair_search_is_not_run_on_complex_values_and_says_so(creg, shrunk):
+    r = with_suggestions(shrunk, creg["abs2_slipped"])
+    assert r.repair is not None and not len(r.repair) and "complex values" in r.repair.message
+    assert r.diagnosis is not None and r.diagnosis.kind == "conjugate"
