@@ -387,7 +387,8 @@ def rounding_spread(fn, *args) -> jnp.ndarray:
     Verificarlo and CADNA): every floating-point operation's result ``z`` is
     replaced by ``z (1 + ε ξ)``, ``ξ ~ U(−1, 1)`` independent, ``ε`` the
     dtype's machine epsilon — twice the unit roundoff, so each perturbation is
-    at least as large as the rounding it stands for. The formula's jaxpr is
+    at least as large as the rounding it stands for (a complex result gets independent
+    ``ξ`` on its real and imaginary parts, both times ``|z|``). The formula's jaxpr is
     evaluated equation by equation (:mod:`derivcheck._jaxpr`, stepping into
     ``jit`` and ``custom_jvp`` bodies; a loop or a library call that stays
     one primitive is perturbed at its outputs only) :data:`MCA_SAMPLES` times

@@ -10,6 +10,11 @@ vjp        ``jax.vjp(of, ...)[1](ct)``, random cotangent ``ct``  ``args[wrt].sha
 jvp        ``jax.jvp(of, (x,), (t,))[1]``, random tangent ``t``  ``out.shape``
 =========  ====================================================  ==========================
 
+Complex values follow JAX's conventions: ``holomorphic=True`` (gradient, Jacobian) passes
+``holomorphic=True`` to the reference; without it a real-valued ``of`` of a complex argument has
+JAX's gradient ``∂f/∂x − i ∂f/∂y``; a VJP's cotangent is not conjugated; a JVP is linear. Where JAX has
+no derivative of the kind asked for, :meth:`Differential._check_complex` says what to write instead.
+
 A gradient, VJP or JVP may differentiate a pytree or several arguments (a tuple
 ``wrt``), and ``of`` may return a pytree: both sides are then compared raveled, and
 a failure names the leaves that are wrong (see :mod:`derivcheck._pytree`).
