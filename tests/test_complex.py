@@ -87,6 +87,7 @@ def creg():
         lambda z: 2 * jnp.diag(jnp.exp(z))
     )
     dc.vjp(of=jnp.exp, inputs=Z, registry=reg, name="exp_vjp")(lambda z, ct: ct * jnp.exp(z))
+    dc.vjp(of=jnp.exp, inputs=Z, registry=reg, name="exp_vjp_torch")(lambda z, ct: ct * jnp.conj(jnp.exp(z)))
     dc.vjp(of=lambda z: jnp.abs(z) ** 2, inputs=Z, registry=reg, name="abs2_vjp_slipped")(lambda z, ct: 2 * ct * z)
     dc.jvp(of=jnp.exp, inputs=Z, registry=reg, name="exp_jvp")(lambda z, t: t * jnp.exp(z))
     matvec = lambda a: a @ jnp.arange(1.0, a.shape[0] + 1)
@@ -116,6 +117,7 @@ def test_right_complex_derivations_hold_on_several_seeds(creg, name, seed):
         ("exp_grad_conj", "complex conjugate: derived = conj(reference)"),
         ("abs2_vjp_slipped", "complex conjugate: derived = conj(reference)"),
         ("matvec_hermitian", "conjugate transpose"),
+        ("exp_vjp_torch", "the derivative is conjugated, the cotangent is not"),
     ],
 )
 def test_a_conjugation_slip_fails_and_the_diagnosis_names_it(creg, name, summary):

@@ -14,7 +14,8 @@ step  kind          relation tested (per failing trial ``t``)
 ====  ============  ===============================================================
 0     precision     every failing trial has relative error below 1e-5: rounding
 0     conjugate     complex values only: ``D = ±conj(P(R))``, ``P`` the identity or a
-                    permutation of the axes (a conjugation slip)
+                    permutation of the axes (a conjugation slip), or an entry-wise
+                    VJP's derivative conjugated: ``D = ct ⊙ conj(R / ct)``
 1     sign/factor   ``D = c_t · R`` with ``c_t = ⟨D, R⟩ / ⟨R, R⟩``, and ``c_t`` equal to
                     ``−1``, a simple constant, or an expression in the sizes
                     (``m``, ``1/m``, ``m − 1``, ``C/d``…) on every trial

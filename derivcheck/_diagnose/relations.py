@@ -115,7 +115,34 @@ def conjugate(obs: Observations) -> Diagnosis | None:
             moved = [sign * np.conj(np.transpose(g.reference_values, (0, *(i + 1 for i in perm)))) for g in groups]
             if all(fits_rows(obs, g, g.derived, m).all() for g, m in zip(groups, moved, strict=True)):
                 return _conjugate_diagnosis(obs, perm, sign)
-    return None
+    return _conjugated_derivative(obs)
+
+
+def _conjugated_derivative(obs: Observations) -> Diagnosis | None:
+    """An entry-wise VJP ``R = ct ⊙ f′(z)`` written ``D = ct ⊙ conj(f′(z))`` (PyTorch's convention, where
+    JAX does not conjugate): ``D = ct ⊙ conj(R / ct)`` on every kept row, read where the evidence holds
+    the cotangent shaped like the values and it has no zero entry (random draws)."""
+    moved = []
+    for g in obs.failing_groups:
+        ct = g.inputs.get("cotangent")
+        if ct is None or ct.shape[1:] != g.shape or not np.iscomplexobj(ct):
+            return None
+        ct = ct[g.rows]
+        if np.any(ct == 0):
+            return None
+        moved.append(ct * np.conj(g.reference_values / ct))
+    groups = obs.failing_groups
+    if not all(fits_rows(obs, g, g.derived, m).all() for g, m in zip(groups, moved, strict=True)):
+        return None
+    n = sum(g.rows.size for g in groups)
+    return Diagnosis(
+        kind="conjugate",
+        summary="the derivative is conjugated, the cotangent is not: derived = ct · conj(reference / ct)",
+        evidence=(
+            f"derived = ct · conj(reference / ct) entry by entry within tolerance on all {n} failing trials read",
+            "jax.vjp of a holomorphic f gives ct · f′(z), not ct · conj(f′(z)) (PyTorch's convention)",
+        ),
+    )
 
 
 def _conjugate_diagnosis(obs: Observations, perm: tuple[int, ...], sign: float) -> Diagnosis:
