@@ -20,6 +20,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from derivcheck import _cache
 from derivcheck._checks import check_claim
 from derivcheck._checks._engine import CheckConfig, CheckError
@@ -187,7 +189,20 @@ def suggest_fix(
     if result.outcome != "fails":
         state = {"holds": "holds", "inconclusive": "is inconclusive"}.get(result.outcome, "errs")
         return Repair(message=f"no fix to suggest: the check {state}")
+    if _complex_values(result):
+        return Repair(message=NO_COMPLEX_REPAIR)
     return repair_search(d, seed=seed, budget=budget)
+
+
+NO_COMPLEX_REPAIR = "no fix searched: the repair search does not handle complex values (the diagnosis still applies)"
+
+
+def _complex_values(result: Result) -> bool:
+    """Whether the worst trial of ``result`` has complex inputs or values."""
+    w = result.worst
+    if w is None:
+        return False
+    return any(np.iscomplexobj(v) for v in (*w.inputs.values(), w.derived, w.reference) if v is not None)
 
 
 def with_suggestions(result: Result, derivation: Derivation, *, budget: float | None = None) -> Result:
@@ -198,6 +213,8 @@ def with_suggestions(result: Result, derivation: Derivation, *, budget: float | 
     """
     if result.outcome != "fails":
         return result
+    if _complex_values(result):  # its screening compares real values: it would call a conjugation slip right
+        return dataclasses.replace(result, repair=Repair(message=NO_COMPLEX_REPAIR))
     try:
         repair = repair_search(derivation, seed=result.seed, budget=budget)
     except Exception as exc:  # the verdict stands whatever the search meets

@@ -105,9 +105,20 @@ DEFAULT_TOLERANCES: dict[str, Tolerance] = {
 }
 
 
+def real_precision(dtype: DTypeLike) -> np.dtype:
+    """The real dtype whose rounding a value of ``dtype`` carries: a complex number is a pair of its
+    real components (``complex64`` rounds as ``float32``), other dtypes are themselves.
+
+    >>> real_precision("complex64"), real_precision("float64")
+    (dtype('float32'), dtype('float64'))
+    """
+    dt = jnp.dtype(dtype)
+    return np.dtype(jnp.finfo(dt).dtype) if jnp.issubdtype(dt, jnp.complexfloating) else dt
+
+
 def default_tolerance(dtype: DTypeLike) -> Tolerance:
-    """The table's entry for ``dtype`` (float64's for unknown dtypes)."""
-    name = np.dtype(dtype).name if dtype is not None else "float64"
+    """The table's entry for ``dtype`` (a complex dtype's real components; float64's for unknown dtypes)."""
+    name = real_precision(dtype).name if dtype is not None else "float64"
     return DEFAULT_TOLERANCES.get(name, DEFAULT_TOLERANCES["float64"])
 
 
@@ -222,7 +233,7 @@ def judged_tolerance(override: Tolerance | None, *values) -> tuple[ResolvedToler
     with the author's ``override``; :func:`judge_equality` uses the entry-wise
     verdict only where this equals the tolerance of the whole check.
     """
-    dtype = min((jnp.dtype(jnp.result_type(v)) for v in values), key=lambda t: t.itemsize)
+    dtype = min((real_precision(jnp.result_type(v)) for v in values), key=lambda t: t.itemsize)
     return merge_tolerance(dtype, override), entry_floor_fraction(dtype)
 
 
@@ -392,7 +403,8 @@ def rounding_spread(fn, *args) -> jnp.ndarray:
     Verificarlo and CADNA): every floating-point operation's result ``z`` is
     replaced by ``z (1 + ε ξ)``, ``ξ ~ U(−1, 1)`` independent, ``ε`` the
     dtype's machine epsilon — twice the unit roundoff, so each perturbation is
-    at least as large as the rounding it stands for. The formula's jaxpr is
+    at least as large as the rounding it stands for (a complex result gets independent
+    ``ξ`` on its real and imaginary parts, both times ``|z|``). The formula's jaxpr is
     evaluated equation by equation (:mod:`derivcheck._jaxpr`, stepping into
     ``jit`` and ``custom_jvp`` bodies; a loop or a library call that stays
     one primitive is perturbed at its outputs only) :data:`MCA_SAMPLES` times
@@ -433,7 +445,7 @@ def entry_spreads(fn, *args, base=None) -> list:
         used = [0]
 
         def eps_xi(x):
-            dtype = jnp.result_type(x)
+            dtype = real_precision(jnp.result_type(x))  # a complex value's parts round in its real precision
             if dtype not in scaled:
                 eps = lax.full((total,), jnp.finfo(dtype).eps, noise.dtype)
                 scaled[dtype] = lax.convert_element_type(lax.mul(noise, eps), dtype)
@@ -460,8 +472,10 @@ def entry_spreads(fn, *args, base=None) -> list:
 
 
 def _entries(x) -> int:
-    """How many entries of ``x`` (an array or an abstract value) a perturbation draws for: 0 unless inexact."""
-    return int(np.prod(jnp.shape(x), dtype=np.int64)) if _inexact(x) else 0
+    """How many noise entries a perturbation of ``x`` (an array or an abstract value) draws: one per real
+    component of each entry (two for a complex one), none unless inexact."""
+    parts = 2 if jnp.issubdtype(jnp.result_type(x), jnp.complexfloating) else 1
+    return parts * int(np.prod(jnp.shape(x), dtype=np.int64)) if _inexact(x) else 0
 
 
 def _inexact(x) -> bool:
@@ -482,9 +496,17 @@ def _perturb(eps_xi, start: int, x, bound=None):
     x = jnp.asarray(x)
     if not _inexact(x) or x.size == 0:
         return x
-    noise = lax.reshape(lax.slice(eps_xi, (start,), (start + x.size,)), x.shape)
+    n = x.size
+
+    def noise(part: int) -> jax.Array:
+        return lax.reshape(lax.slice(eps_xi, (start + part * n,), (start + (part + 1) * n,)), x.shape)
+
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):  # each part rounds on its own: ξ_re + i ξ_im, both × |x| (or b)
+        real = jnp.finfo(x.dtype).dtype
+        size = lax.abs(x) if bound is None else lax.max(lax.abs(x), lax.convert_element_type(bound, real))
+        return lax.add(x, lax.complex(lax.mul(noise(0), size), lax.mul(noise(1), size)))
     size = lax.abs(x) if bound is None else lax.max(lax.abs(x), lax.convert_element_type(bound, x.dtype))
-    return lax.add(x, lax.mul(noise, size))
+    return lax.add(x, lax.mul(noise(0), size))
 
 
 EXACT_PRIMITIVES = frozenset(
@@ -550,7 +572,8 @@ def _accumulation_bound(eqn, ins, outs):
     a, b = ins
     (contract_a, _), _ = params["dimension_numbers"]
     k = int(np.prod([jnp.shape(a)[i] for i in contract_a], dtype=np.int64))
-    return _times(k, jax.lax.dot_general_p.bind(lax.abs(a), lax.abs(b), **params))
+    total = jax.lax.dot_general_p.bind(lax.abs(a), lax.abs(b), **params)  # complex when the product's type is asked
+    return _times(k, lax.real(total) if jnp.issubdtype(total.dtype, jnp.complexfloating) else total)
 
 
 def _times(k: int, x) -> jax.Array:

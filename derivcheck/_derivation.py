@@ -68,25 +68,41 @@ def fails(reason: str) -> Expect:
 
 @dataclasses.dataclass(frozen=True)
 class Gradient:
-    """``derived(*args) == jax.grad(of, argnums=wrt)(*args)`` (shape of ``args[wrt]``)."""
+    """``derived(*args) == jax.grad(of, argnums=wrt, holomorphic=holomorphic)(*args)`` (shape of ``args[wrt]``).
+
+    For a real-valued ``of`` of complex ``z = x + iy`` JAX's gradient is ``∂f/∂x − i ∂f/∂y``
+    (``= 2 ∂f/∂z``, the conjugate of the steepest-ascent direction): ``2 conj(z)`` for ``|z|²``.
+    ``holomorphic=True`` (complex ``of`` of complex ``z``) checks the complex derivative ``f'(z)``.
+    """
 
     id: ClassVar[str] = "gradient"
     extra_arg: ClassVar[str | None] = None
     several_wrt: ClassVar[bool] = True  # wrt may name several arguments, or a pytree one (see _pytree)
     of: Callable[..., Any]
     wrt: int | str | tuple[int | str, ...] = 0
+    holomorphic: bool = False
     kind: str = dataclasses.field(default="gradient", init=False)
+
+    def __post_init__(self) -> None:
+        _check_holomorphic(self.holomorphic)
 
 
 @dataclasses.dataclass(frozen=True)
 class Jacobian:
-    """``derived(*args) == jax.jacfwd(of, argnums=wrt)(*args)`` (``out.shape + in.shape``)."""
+    """``derived(*args) == jax.jacfwd(of, argnums=wrt, holomorphic=holomorphic)(*args)`` (``out.shape + in.shape``).
+
+    ``holomorphic=True``: the complex derivative ``∂f_i/∂z_j`` of a holomorphic ``of``.
+    """
 
     id: ClassVar[str] = "jacobian"
     extra_arg: ClassVar[str | None] = None
     of: Callable[..., Any]
     wrt: int | str = 0
+    holomorphic: bool = False
     kind: str = dataclasses.field(default="jacobian", init=False)
+
+    def __post_init__(self) -> None:
+        _check_holomorphic(self.holomorphic)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,6 +191,11 @@ class Definite:
     def extra_arg(self) -> str | None:
         """``"v"`` when the derivation is the matrix's product with a vector (``derived(*args, v)``)."""
         return "v" if self.hvp else None
+
+
+def _check_holomorphic(holomorphic: Any) -> None:
+    if not isinstance(holomorphic, bool):
+        raise DerivationError(f"holomorphic= must be True or False, got {holomorphic!r}")
 
 
 def _check_path_options(hvp: Any, matrix_free: Any) -> None:

@@ -20,6 +20,9 @@ shifted    mean moved by +3 scales: non-zero mean
 constant   every entry of the array equal (constant vectors)
 =========  ==============================================================
 
+A complex dtype (``normal``, ``uniform``, ``constant``) draws the real and the
+imaginary part independently, each as above.
+
 Labels (Bernoulli, one-hot) are the same in every regime; probability vectors
 become peaked under ``large``; design matrices keep their rank in every regime.
 
@@ -37,7 +40,7 @@ import dataclasses
 import difflib
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -81,6 +84,21 @@ REGIME_PARAMS: dict[str, Regime] = {
 def regime_params(regime: str | Regime) -> Regime:
     """The numbers of a named regime (a :class:`Regime` passes through)."""
     return regime if isinstance(regime, Regime) else REGIME_PARAMS[regime]
+
+
+def _as_dtype(draw: Callable[[], np.ndarray], dtype: str) -> np.ndarray:
+    """One draw of a spec as ``dtype``. A complex dtype draws the real and the imaginary part
+    independently, each as the real spec draws it (a regime's scale, shift and constancy apply to
+    both parts): ``z = a + i b`` with ``a, b`` iid like the real array.
+
+    >>> z = _as_dtype(lambda: np.ones(2), "complex128")
+    >>> z.dtype, z[0]
+    (dtype('complex128'), np.complex128(1+1j))
+    """
+    if np.dtype(dtype).kind != "c":
+        return draw().astype(dtype, copy=False)
+    real = draw()
+    return (real + 1j * draw()).astype(dtype)
 
 
 def _draw(rng: np.random.Generator, n: int, shape: tuple[int, ...], regime: Regime, draw) -> np.ndarray:
@@ -168,13 +186,18 @@ class Normal(Unconstrained):
     def shape(self, sizes):
         return _shape(self.dims, sizes)
 
+    complex_ok: ClassVar[bool] = True  # a complex dtype draws real and imaginary parts alike (_as_dtype)
+
     def sample(self, rng, n, sizes, regime):
         regime = regime_params(regime)
-        z = _draw(rng, n, self.shape(sizes), regime, lambda r, s: r.standard_normal(s))
-        mean = self.mean + regime.shift * self.scale
-        z *= self.scale * regime.scale  # in place: the same numbers as mean + scale·z, one array fewer
-        z += mean
-        return z.astype(self.dtype, copy=False)
+
+        def real() -> np.ndarray:
+            z = _draw(rng, n, self.shape(sizes), regime, lambda r, s: r.standard_normal(s))
+            z *= self.scale * regime.scale  # in place: the same numbers as mean + scale·z, one array fewer
+            z += self.mean + regime.shift * self.scale
+            return z
+
+        return _as_dtype(real, self.dtype)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,9 +212,11 @@ class Uniform(Unconstrained):
     def shape(self, sizes):
         return _shape(self.dims, sizes)
 
+    complex_ok: ClassVar[bool] = True  # a complex dtype draws real and imaginary parts alike (_as_dtype)
+
     def sample(self, rng, n, sizes, regime):
         draw = lambda r, s: r.uniform(self.low, self.high, s)
-        return _draw(rng, n, self.shape(sizes), regime_params(regime), draw).astype(self.dtype)
+        return _as_dtype(lambda: _draw(rng, n, self.shape(sizes), regime_params(regime), draw), self.dtype)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -336,6 +361,7 @@ class Constant(Unconstrained):
     value: Any
     dtype: str = "float64"
     dims: tuple[Dim, ...] = ()
+    complex_ok: ClassVar[bool] = True  # a complex value is kept as it is
 
     def shape(self, sizes):
         return tuple(jnp.shape(self.value))
@@ -419,6 +445,8 @@ def rank_deficient(rows: Dim, cols: Dim, *, deficiency: int = 1, dtype: str = "f
 
 def constant(value: Any, *, dtype: str = "float64") -> Constant:
     """A fixed argument, the same in every trial."""
+    if np.iscomplexobj(value) and np.dtype(dtype).kind != "c":
+        raise InputSpecError(f"constant: value {value!r} is complex; give dtype='complex128' to keep it complex")
     return Constant(value, dtype)
 
 
@@ -570,7 +598,7 @@ def inputs(
                 f"of them for a pytree argument, got {spec!r}"
             )
         for leaf in leaves:
-            _check_dtype(getattr(leaf, "dtype", "float64"), f"inputs({name}=...)")
+            _check_dtype(getattr(leaf, "dtype", "float64"), f"inputs({name}=...)", leaf)
     arrays = [leaf for spec in specs.values() for leaf in spec_leaves(spec)]
     for option, value in (("sizes", sizes), ("regimes", regimes)):
         if value is not None and (isinstance(value, str | Mapping) or not isinstance(value, Iterable)):
@@ -614,15 +642,18 @@ def inputs(
 _EXAMPLES = {"sizes": "[{'m': 1, 'd': 3}]", "regimes": "('typical', 'large')"}
 
 
-def _check_dtype(dtype: Any, what: str) -> None:
+def _check_dtype(dtype: Any, what: str, spec: Any = None) -> None:
+    """A NumPy dtype; a complex one only on a spec that draws complex values (``complex_ok``): the
+    others (positive, labels, simplex, design…) describe real sets, which a complex dtype would only
+    ever meet on the real axis."""
     try:
         kind = np.dtype(dtype).kind
     except (TypeError, ValueError):
         raise InputSpecError(f"{what}: dtype {dtype!r} is not a NumPy dtype such as 'float64' or 'float32'") from None
-    if kind == "c":  # the specs draw real values: a complex dtype would only ever meet the real axis
+    if kind == "c" and not getattr(spec, "complex_ok", False):
         raise InputSpecError(
-            f"{what}: dtype {dtype!r} is complex, which derivcheck does not draw yet: "
-            "draw the real and imaginary parts as two real arguments"
+            f"{what}: {type(spec).__name__.lower()}(...) draws real values, so dtype {dtype!r} does not apply; "
+            "complex values are drawn by normal(...), uniform(...) or constant(...) with dtype='complex128'"
         )
 
 

@@ -434,17 +434,20 @@ def _wrt(wrt: Any) -> Any:
     return tuple(wrt) if isinstance(wrt, list) else wrt
 
 
-def gradient(*, of: Callable, wrt: Any = 0, inputs: Any, **options: Any):
+def gradient(*, of: Callable, wrt: Any = 0, inputs: Any, holomorphic: bool = False, **options: Any):
     """Register ``fn`` as the gradient of scalar ``of`` w.r.t. ``wrt`` (checked against ``jax.grad``).
 
+    ``holomorphic=True``: ``of`` is complex and holomorphic, ``fn`` its derivative ``f'(z)``; without
+    it a complex ``wrt`` follows JAX's convention for real ``of`` (``∂f/∂x − i ∂f/∂y``).
     Options: ``name``, ``source``, ``statement``, ``expect``, ``rtol``, ``atol``, ``registry``.
     """
-    return _decorator(lambda: Gradient(of=of, wrt=_wrt(wrt)), inputs=inputs, **options)
+    return _decorator(lambda: Gradient(of=of, wrt=_wrt(wrt), holomorphic=holomorphic), inputs=inputs, **options)
 
 
-def jacobian(*, of: Callable, wrt: int | str = 0, inputs: Any, **options: Any):
-    """Register ``fn`` as the Jacobian of ``of`` w.r.t. ``wrt`` (shape ``out + in``, as ``jax.jacfwd``)."""
-    return _decorator(lambda: Jacobian(of=of, wrt=wrt), inputs=inputs, **options)
+def jacobian(*, of: Callable, wrt: int | str = 0, inputs: Any, holomorphic: bool = False, **options: Any):
+    """Register ``fn`` as the Jacobian of ``of`` w.r.t. ``wrt`` (shape ``out + in``, as ``jax.jacfwd``);
+    ``holomorphic=True`` for the complex derivative of a holomorphic ``of``."""
+    return _decorator(lambda: Jacobian(of=of, wrt=wrt, holomorphic=holomorphic), inputs=inputs, **options)
 
 
 def hessian(

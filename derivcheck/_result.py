@@ -83,6 +83,7 @@ class Spectrum:
 
 KINDS: tuple[str, ...] = (
     "precision",
+    "conjugate",
     "sign",
     "factor",
     "transpose",
@@ -106,11 +107,11 @@ class Entry:
     """One entry of a trial's value: its index, both sides and their difference."""
 
     index: tuple[int, ...]
-    derived: float
-    reference: float | None
+    derived: float | complex
+    reference: float | complex | None
 
     @property
-    def error(self) -> float:
+    def error(self) -> float | complex:
         return float("nan") if self.reference is None else self.derived - self.reference
 
     def to_dict(self) -> dict[str, Any]:
@@ -493,17 +494,26 @@ def _num(x: float) -> float | None:
     return x if np.isfinite(x) else None
 
 
-def _opt_num(x: Any) -> float | None:
-    return None if x is None else _num(x)
+def _opt_num(x: Any) -> Any:
+    """A number for JSON: a float (``None`` when not finite), or a complex one as ``{"re": …, "im": …}``.
+
+    >>> _opt_num(1.5), _opt_num(1 - 2j), _opt_num(float("nan"))
+    (1.5, {'re': 1.0, 'im': -2.0}, None)
+    """
+    if x is None:
+        return None
+    if np.iscomplexobj(x):
+        return {"re": _num(np.real(x)), "im": _num(np.imag(x))}
+    return _num(x)
 
 
 def _array(x: Any) -> Any:
+    """An array's entries for JSON (flat; :func:`_opt_num` for each float or complex entry)."""
     if x is None:
         return None
     arr = np.asarray(x)
     if arr.dtype.kind in "fc":
-        arr = np.where(np.isfinite(arr), arr, np.nan)
-        return [None if np.isnan(v) else float(v) for v in arr.ravel()] if arr.ndim else _num(float(arr))
+        return [_opt_num(v) for v in arr.ravel()] if arr.ndim else _opt_num(arr[()])
     return arr.tolist()
 
 
@@ -553,6 +563,6 @@ def _jsonable(x: Any) -> Any:
         return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
         return [_jsonable(v) for v in x]
-    if isinstance(x, float):
-        return _num(x)
+    if isinstance(x, float | complex):
+        return _opt_num(x)
     return x

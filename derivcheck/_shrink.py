@@ -513,17 +513,24 @@ def _as_is(d: Derivation, result: _Failing, budget: _Budget, replay: str) -> Cou
 # ------------------------------------------------- simpler values, spec by spec
 
 
-def complexity(v: float) -> float:
-    """How simple a number is: ``0 < 1 < −1 < 2 < −2 < …`` < any non-integer.
+def complexity(v: float | complex) -> float:
+    """How simple a number is: ``0 < 1 < −1 < 2 < −2 < …`` < any non-integer; a complex
+    number is as simple as its two parts together.
 
     >>> [complexity(v) for v in (0, 1, -1, 2, 0.5)]
     [0, 1, 2, 3, 100.5]
+    >>> complexity(1j), complexity(2 - 1j)
+    (1, 5)
     """
-    if v == 0:
+    if isinstance(v, complex) or np.iscomplexobj(v):
+        z = complex(v)
+        return complexity(z.real) + complexity(z.imag)
+    x = float(v)
+    if x == 0:
         return 0
-    if float(v).is_integer():
-        return 2 * abs(int(v)) - (v > 0)
-    return 100 + abs(float(v))
+    if x.is_integer():
+        return 2 * abs(int(x)) - (x > 0)
+    return 100 + abs(x)
 
 
 def _kind(spec: Any) -> str:
@@ -535,8 +542,8 @@ def _valid(spec: Any, x: np.ndarray, sizes: dict[str, int]) -> bool:
     kind = _kind(spec)
     if not np.all(np.isfinite(x)):
         return False
-    if kind == "Uniform":
-        return bool(np.all((x >= spec.low) & (x < spec.high)))
+    if kind == "Uniform":  # a complex one: each part in the range (see derivcheck._inputs._as_dtype)
+        return all(bool(np.all((p >= spec.low) & (p < spec.high))) for p in _parts(x))
     if kind == "Positive":
         return bool(np.all(x > 0))
     if kind == "Bernoulli":
@@ -576,7 +583,28 @@ def _whole(spec: Any, x: np.ndarray, sizes: dict[str, int]) -> Iterator[np.ndarr
 
 def array_complexity(x: np.ndarray) -> float:
     """The sum of :func:`complexity` over the entries: a candidate must lower it to count as simpler."""
-    return float(sum(complexity(float(v)) for v in np.asarray(x, float).ravel()))
+    return float(sum(complexity(v) for v in _numbers(x)))
+
+
+def _numbers(x: np.ndarray) -> list[float | complex]:
+    """The entries as Python numbers (``complex`` for a complex array, else ``float``)."""
+    kind = complex if np.iscomplexobj(x) else float
+    return [kind(v) for v in np.asarray(x).ravel()]
+
+
+def _parts(x: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The real and imaginary parts of a complex array; a real array alone."""
+    return (np.real(x), np.imag(x)) if np.iscomplexobj(x) else (x,)
+
+
+def _simpler(v: float | complex) -> list[float | complex]:
+    """Values simpler than ``v`` (:func:`complexity`), simplest first: a complex entry changes one part at a time."""
+    if isinstance(v, complex):
+        re = [complex(new, v.imag) for new in _simpler(v.real)]
+        im = [complex(v.real, new) for new in _simpler(v.imag)]
+        return sorted(re + im, key=complexity)
+    options = sorted({*ENTRY_VALUES, float(np.round(v))}, key=complexity)
+    return [new for new in options if complexity(new) < complexity(v)]
 
 
 def _entries(spec: Any, x: np.ndarray, sizes: dict[str, int]) -> Iterator[list[np.ndarray]]:
@@ -587,13 +615,9 @@ def _entries(spec: Any, x: np.ndarray, sizes: dict[str, int]) -> Iterator[list[n
         return
     if kind not in ("Normal", "Extra", "Uniform", "Positive", "Bernoulli", "Design"):
         return
-    for i in range(x.size):
-        v = float(x.flat[i])
-        options = sorted({*ENTRY_VALUES, float(np.round(v))}, key=complexity)
+    for i, v in enumerate(_numbers(x)):
         out = []
-        for new in options:
-            if complexity(new) >= complexity(v):
-                continue
+        for new in _simpler(v):
             y = x.copy()
             y.flat[i] = new
             if _valid(spec, y, sizes):

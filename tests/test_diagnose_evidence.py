@@ -81,6 +81,7 @@ def test_the_steps_tuple_follows_the_docstring_table():
     names = [s.__name__ for s in STEPS]
     assert names == [
         "precision",
+        "conjugate",
         "proportional",
         "swaps",
         "structure",

@@ -220,21 +220,3 @@ def test_a_jvp_wrt_a_dict_gets_its_tangent_in_that_structure(reg, seed):
     assert dc.check(dc.jvp(of=layer, wrt="params", inputs=MLP, registry=reg)(layer_jvp), seed=seed).outcome == "holds"
     wrong = dc.jvp(of=layer, wrt="params", inputs=MLP, registry=reg)(layer_jvp_no_b)
     assert dc.check(wrong, seed=seed).outcome == "fails"
-
-
-def test_complex_values_are_refused_in_one_line_that_does_not_contradict_itself(reg):
-    abs2 = dc.gradient(of=lambda z: jnp.sum(jnp.abs(z) ** 2), inputs=dc.inputs(z=dc.normal("n")), registry=reg)(
-        lambda z: (2 * z).astype(jnp.complex128)
-    )
-    r = dc.check(abs2, trials=20)
-    assert r.outcome == "error" and "expected real floats (float64)" in r.message
-    assert "float array like" not in r.message
-    cexp = lambda x: jnp.exp(x.astype(jnp.complex128))
-    holo = dc.jacobian(of=cexp, inputs=dc.inputs(x=dc.normal("n")), registry=reg)(lambda x: jnp.diag(jnp.exp(x)))
-    r = dc.check(holo, trials=20)
-    assert r.outcome == "error" and "complex values" in r.message and "\n" not in r.message
-
-
-def test_a_complex_spec_is_refused_rather_than_drawn_on_the_real_axis():
-    with pytest.raises(dc.InputSpecError, match="complex"):
-        dc.inputs(z=dc.normal("n", dtype="complex128"))

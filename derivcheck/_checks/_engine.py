@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar, cast, overload
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from derivcheck import _devices
@@ -190,6 +191,17 @@ class Run:
     @property
     def trials(self) -> int:
         return int(self.valid.sum())
+
+
+def refuse_complex(tree: Any, what: str) -> None:
+    """A one-line :class:`CheckError` when ``tree`` (arrays or abstract values) holds complex values
+    that ``what`` (a Hessian, a definiteness claim) is not defined for: JAX's ``jax.hessian`` and a
+    matrix's definiteness are real notions (see the README's "Complex inputs")."""
+    if any(jnp.issubdtype(jnp.result_type(a), jnp.complexfloating) for a in jax.tree.leaves(tree)):
+        raise CheckError(
+            f"{what} of complex values is not checked (jax.hessian and definiteness are real notions): "
+            "write it over the real and imaginary parts as real arrays, or check a dc.gradient / dc.jvp"
+        )
 
 
 def jit_hint(exc: BaseException) -> str:
@@ -464,7 +476,7 @@ def run_batched(d: Derivation, config: CheckConfig, family: Family) -> Result:
     worst_i = int(np.argmax(badness))
     abs_all = stats.get("abs_err", np.full(len(trial_sizes), np.nan))
     worst = _worst_trial(family, d, batches, worst_i, float(abs_all[worst_i]), float(rel[worst_i]))
-    second = _second_opinion(family, d, batches, failed, rel, judge_dtype)
+    second = _second_opinion(family, d, batches, failed, rel, judge_dtype, notes)
     if second is not None:
         stats = _concat(batches)
     run = Run(d, tol, stats, failed, badness, rel, trial_sizes, trial_regimes, cells, worst, valid)
@@ -561,15 +573,20 @@ def _concat(batches: list[_Batch]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([b.stats[k] for b in batches]) for k in batches[0].stats}
 
 
-def _second_opinion(family, d, batches: list[_Batch], failed: np.ndarray, rel: np.ndarray, dtype: str):
+def _second_opinion(family, d, batches: list[_Batch], failed: np.ndarray, rel: np.ndarray, dtype: str, notes: list):
     """The second opinion on the reference (:mod:`derivcheck._checks.second_opinion`), or ``None``.
 
     Asked only of a family that has one, when every failing trial fails by little
     (:data:`~derivcheck._checks.second_opinion.DOUBT_BOUND`); its statistics join the batches'.
+    Complex values get none, with a note (the opinion's real central differences and inner
+    products are not JAX's complex conventions): the failure stands, as without a doubt.
     """
     if not failed.any() or not hasattr(family, "second_opinion"):
         return None
     if not np.all(np.asarray(rel)[failed] <= doubt_bound(dtype)):
+        return None
+    if any(np.iscomplexobj(a) for b in batches for a in jax.tree.leaves((b.args, b.extra, b.values))):
+        notes.append("no second opinion on the reference: it is not made for complex values (the failure stands)")
         return None
     _measure_conditioning(family, d, batches, failed, what="second_opinion")
     return cast(Opinion, opinion(_concat(batches), failed))
@@ -798,15 +815,20 @@ def _values(b: _Batch, family: Family, d: Derivation, rows: np.ndarray) -> tuple
         else:
             got, ref = b.call(family, d, "values", rows=rows)[1]
             rows = np.arange(rows.size)
-        got = np.asarray(got, dtype=np.float64)[rows]
-        ref = None if ref is None else np.asarray(ref, dtype=np.float64)[rows]
+        got = numeric(got)[rows]
+        ref = None if ref is None else numeric(ref)[rows]
     except (TypeError, ValueError, IndexError):
         return np.zeros((rows.size, 0)), None
     return got, ref
 
 
+def numeric(x: Any) -> np.ndarray:
+    """``x`` as a NumPy array of float64, or of complex128 when it holds complex values (kept, not cast)."""
+    return np.asarray(x, dtype=np.complex128 if np.iscomplexobj(x) else np.float64)
+
+
 def _as_array(x: Any) -> np.ndarray | None:
     try:
-        return None if x is None else np.asarray(x, dtype=np.float64)
+        return None if x is None else numeric(x)
     except (TypeError, ValueError):
         return None

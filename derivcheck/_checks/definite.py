@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from derivcheck._checks._engine import CheckError, Run, one_line, where
+from derivcheck._checks._engine import CheckError, Run, one_line, refuse_complex, where
 from derivcheck._compare import (
     MCA_FACTOR,
     conditioning_scale,
@@ -92,6 +92,7 @@ class Definite:
             got = jax.eval_shape(d.derived, *args)
         except Exception as exc:
             raise CheckError(f"derived function raised: {one_line(exc)}") from exc
+        refuse_complex((args, got), "a definiteness claim")
         shape = getattr(got, "shape", None)
         if shape is None or len(shape) != 2 or shape[0] != shape[1]:
             raise CheckError(f"a definiteness claim needs a square matrix; derived returns shape {shape}")

@@ -10,6 +10,11 @@ vjp        ``jax.vjp(of, ...)[1](ct)``, random cotangent ``ct``  ``args[wrt].sha
 jvp        ``jax.jvp(of, (x,), (t,))[1]``, random tangent ``t``  ``out.shape``
 =========  ====================================================  ==========================
 
+Complex values follow JAX's conventions: ``holomorphic=True`` (gradient, Jacobian) passes
+``holomorphic=True`` to the reference; without it a real-valued ``of`` of a complex argument has
+JAX's gradient ``∂f/∂x − i ∂f/∂y``; a VJP's cotangent is not conjugated; a JVP is linear. Where JAX has
+no derivative of the kind asked for, :meth:`Differential._check_complex` says what to write instead.
+
 A gradient, VJP or JVP may differentiate a pytree or several arguments (a tuple
 ``wrt``), and ``of`` may return a pytree: both sides are then compared raveled, and
 a failure names the leaves that are wrong (see :mod:`derivcheck._pytree`).
@@ -27,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from derivcheck._checks import second_opinion
-from derivcheck._checks._engine import CheckError, Run, jit_hint, one_line, where
+from derivcheck._checks._engine import CheckError, Run, jit_hint, one_line, refuse_complex, where
 from derivcheck._checks._kind import Plan, batched, fixed
 from derivcheck._checks.robust import KinkAware, Staged
 from derivcheck._compare import (
@@ -37,6 +42,7 @@ from derivcheck._compare import (
     entry_spreads,
     judge_equality,
     judged_tolerance,
+    real_precision,
     trial_errors,
 )
 from derivcheck._derivation import JVP, VJP, Derivation, DerivationError, Gradient, Jacobian
@@ -65,11 +71,22 @@ def _like(x) -> jax.ShapeDtypeStruct:
     return jax.ShapeDtypeStruct((sum(math.prod(jnp.shape(a)) for a in leaves),), jnp.result_type(*leaves))
 
 
-def _jacobian(f, x, extra):
-    """``jax.jacrev`` when the output is smaller than the input, else ``jax.jacfwd`` (the same matrix)."""
+def _jacobian(f, x, extra, holomorphic=False):
+    """``jax.jacrev`` when the output is smaller than the input, else ``jax.jacfwd`` (the same matrix).
+
+    A real output of a complex ``x`` (not holomorphic) takes ``jax.jacrev``, the one JAX allows there:
+    row ``i`` is then ``jax.grad(f_i)``'s convention, ``∂f_i/∂x − i ∂f_i/∂y``.
+    """
     out = jax.eval_shape(f, x)
-    jac = jax.jacrev if math.prod(out.shape) < math.prod(jnp.shape(x)) else jax.jacfwd
-    return jac(f)(x)
+    complex_in = _is_complex(x) and not holomorphic
+    smaller = math.prod(out.shape) < math.prod(jnp.shape(x))
+    jac = jax.jacrev if smaller or complex_in else jax.jacfwd
+    return jac(f, holomorphic=holomorphic)(x)
+
+
+def _is_complex(tree) -> bool:
+    """Whether any leaf of ``tree`` (arrays or abstract values) is complex."""
+    return any(jnp.issubdtype(jnp.result_type(a), jnp.complexfloating) for a in jax.tree.leaves(tree))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +97,7 @@ class Rule:
     ``x`` (``"input"``), in the trial's regime)."""
 
     reference: Callable[..., Any]
+    """``reference(f, x, extra, holomorphic)``: JAX's derivative on one trial."""
     name: str
     shape_rule: str
     extra_arg: str | None = None
@@ -91,7 +109,7 @@ class Rule:
 
 
 GRADIENT = Rule(
-    lambda f, x, e: jax.grad(f)(x),
+    lambda f, x, e, h: jax.grad(f, holomorphic=h)(x),
     "jax.grad",
     "a gradient has the shape of the wrt argument",
     scalar=True,
@@ -104,13 +122,13 @@ JACOBIAN = Rule(
     opinion=lambda f, x, e, d, r: second_opinion.along_worst_row(f, x, d, r),
 )
 HESSIAN = Rule(
-    lambda f, x, e: jax.hessian(f)(x),
+    lambda f, x, e, h: jax.hessian(f)(x),
     "jax.hessian",
     "a Hessian has shape wrt.shape * 2, as jax.hessian",
     opinion=lambda f, x, e, d, r: second_opinion.along_worst_row(jax.grad(f), x, d, r),
 )
 VJP_RULE = Rule(
-    lambda f, x, e: jax.vjp(f, x)[1](e["cotangent"])[0],
+    lambda f, x, e, h: jax.vjp(f, x)[1](e["cotangent"])[0],
     "jax.vjp",
     "a VJP returns the cotangent pulled back to the wrt argument (its shape)",
     extra_arg="cotangent",
@@ -118,7 +136,7 @@ VJP_RULE = Rule(
     opinion=lambda f, x, e, d, r: second_opinion.along_difference(lambda y: jnp.sum(e["cotangent"] * f(y)), x, d, r),
 )
 JVP_RULE = Rule(
-    lambda f, x, e: jax.jvp(f, (x,), (e["tangent"],))[1],
+    lambda f, x, e, h: jax.jvp(f, (x,), (e["tangent"],))[1],
     "jax.jvp",
     "a JVP returns the tangent pushed forward to of's output (its shape)",
     extra_arg="tangent",
@@ -144,7 +162,7 @@ class Differential:
         name = self.rule.extra_arg
         if name is not None and self.rule.extra_like == "input" and not is_array(x):
             extra = {**extra, name: unraveler(x)(extra[name])}  # a tangent of several arguments, drawn raveled
-        ref = self.rule.reference(f, x, extra)
+        ref = self.rule.reference(f, x, extra, _holomorphic(d))
         return ref if is_array(ref) else ravel(ref)
 
     def derived(self, d: Derivation, args: tuple, extra: dict):
@@ -165,6 +183,30 @@ class Differential:
         out = jax.eval_shape(lambda *a: _partial(d, a)[0](_partial(d, a)[1]), *args)
         return {rule.extra_arg: out}
 
+    def _check_complex(self, d: Derivation, x, out) -> None:
+        """A one-line error where JAX has no derivative of this kind for these dtypes (see the README's
+        "Complex inputs"): ``holomorphic=True`` needs complex in and out; without it a gradient needs a
+        real output and a Jacobian of a complex argument a real one."""
+        name, holo = _fname(d.claim.of), _holomorphic(d)
+        complex_in, complex_out = _is_complex(x), _is_complex(out)
+        if self.rule is HESSIAN:
+            refuse_complex((x, out), "a Hessian claim")
+        if holo and not (complex_in and complex_out):
+            side = "argument" if not complex_in else "output"
+            raise CheckError(
+                f"holomorphic=True needs of= {name} to take and return complex values, but its {side} is real: "
+                "drop holomorphic=True, or give the argument a complex dtype (e.g. dc.normal('n', dtype='complex128'))"
+            )
+        if holo or not complex_out or self.rule.extra_arg is not None:
+            return  # a VJP or JVP is defined for any complex function (jax.vjp, jax.jvp)
+        if self.rule.scalar or complex_in:
+            what = "a gradient" if self.rule.scalar else "a Jacobian of a complex argument"
+            raise CheckError(
+                f"of= {name} returns complex values, and {what} without holomorphic=True needs a real output: "
+                "pass holomorphic=True if of is holomorphic, else check a real output (jnp.real, jnp.abs(...) ** 2) "
+                "or a dc.vjp / dc.jvp"
+            )
+
     def validate(self, d, args, extra):
         claim = d.claim
         try:
@@ -179,17 +221,13 @@ class Differential:
                 "function (use dc.jacobian or dc.vjp for vector outputs)"
             )
         names = [d.arg_names[i] if d.arg_names else str(i) for i in d.wrt_indices]
-        if any(jnp.issubdtype(a.dtype, jnp.complexfloating) for a in jax.tree.leaves((args, out))):
-            raise CheckError(
-                f"of= {_fname(claim.of)} takes or returns complex values, which derivcheck does not check yet: "
-                "write it over the real and imaginary parts as real arrays (e.g. of=lambda x, y: f(x + 1j * y))"
-            )
+        self._check_complex(d, x, out)
         for wrt, leaf in zip(names, jax.tree.leaves(x) if not is_array(x) else [x], strict=False):
             for o in jax.tree.leaves(out):
                 if not jnp.issubdtype(o.dtype, jnp.inexact) or not jnp.issubdtype(leaf.dtype, jnp.inexact):
                     raise CheckError(
-                        f"of= {_fname(claim.of)} must map floats to floats to be differentiated "
-                        f"(argument {wrt} is {leaf.dtype}, output {o.dtype})"
+                        f"of= {_fname(claim.of)} must map floating-point values to floating-point values to be "
+                        f"differentiated (argument {wrt} is {leaf.dtype}, output {o.dtype})"
                     )
         try:
             ref = jax.eval_shape(lambda a, e: self.reference(d, a, e), args, extra)
@@ -214,15 +252,15 @@ class Differential:
             raise CheckError(
                 f"derived function returns shape {got.shape}, expected {ref.shape}{hint} — {self.rule.shape_rule}"
             )
-        if not jnp.issubdtype(got.dtype, jnp.floating):
-            raise CheckError(f"derived function returns dtype {got.dtype}, expected real floats ({ref.dtype})")
+        if not jnp.issubdtype(got.dtype, jnp.inexact):
+            kind = "complex" if _is_complex(ref) else "real"
+            raise CheckError(f"derived function returns dtype {got.dtype}, expected {kind} values like {ref.dtype}")
         if ref.size == 0:  # an empty comparison holds vacuously: a verdict on nothing is no verdict
             raise CheckError(
                 f"nothing to compare: {self.rule.name} has shape {ref.shape} (no entries) at these sizes; "
                 "give sizes where the result has at least one entry"
             )
-        # judge at the lower of the two precisions
-        return str(min((jnp.dtype(got.dtype), jnp.dtype(ref.dtype)), key=lambda t: t.itemsize))
+        return _precision(got, ref)
 
     def validate_values(self, d, args, extra, values):
         """:meth:`validate`'s verdict from the batched trace's values: ``None`` unless all is well.
@@ -234,10 +272,10 @@ class Differential:
         if not hasattr(got, "shape") or not hasattr(ref, "shape"):
             return None
         x = args[d.wrt_index]
-        floats = jnp.issubdtype(x.dtype, jnp.floating) and jnp.issubdtype(ref.dtype, jnp.floating)
-        if not floats or got.shape != ref.shape or not jnp.issubdtype(got.dtype, jnp.floating) or not ref.size:
+        inexact = jnp.issubdtype(x.dtype, jnp.inexact) and jnp.issubdtype(ref.dtype, jnp.inexact)
+        if not inexact or got.shape != ref.shape or not jnp.issubdtype(got.dtype, jnp.inexact) or not ref.size:
             return None
-        return str(min((jnp.dtype(got.dtype), jnp.dtype(ref.dtype)), key=lambda t: t.itemsize))
+        return _precision(got, ref)
 
     def trial(self, d, args, extra):
         ref = self.reference(d, args, extra)
@@ -338,6 +376,17 @@ def _one_spread(fn, like, args, extra) -> jax.Array:
     if len(spreads) != 1 or jnp.shape(spreads[0]) != jnp.shape(like):
         return jnp.zeros(jnp.shape(like), jnp.float64)
     return spreads[0]
+
+
+def _precision(got, ref) -> str:
+    """The dtype a comparison is judged at: the lower of the two sides' real precisions (a complex
+    value rounds as its real components, :func:`derivcheck._compare.real_precision`)."""
+    return str(min((real_precision(got.dtype), real_precision(ref.dtype)), key=lambda t: t.itemsize))
+
+
+def _holomorphic(d: Derivation) -> bool:
+    """The claim's ``holomorphic=`` option (``False`` for claims without one: VJPs, JVPs, Hessians)."""
+    return bool(getattr(d.claim, "holomorphic", False))
 
 
 def _fname(fn) -> str:

@@ -61,7 +61,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from derivcheck._checks._engine import CheckError, Run, jit_hint, one_line, where
+from derivcheck._checks._engine import CheckError, Run, jit_hint, one_line, refuse_complex, where
 from derivcheck._checks._kind import Plan, batched
 from derivcheck._checks.definite import Definite as DefiniteFamily
 from derivcheck._checks.definite import definiteness_margin
@@ -306,6 +306,7 @@ class MatrixFree:
         claim = d.claim
         of = getattr(claim, "of", None)
         i = d.wrt_index
+        refuse_complex(args, f"a {d.kind} claim")
         if of is not None:
             try:
                 out = jax.eval_shape(lambda *a: of(*a), *args)

@@ -13,6 +13,9 @@ check's tolerance* on every failing trial it reads, with its evidence:
 step  kind          relation tested (per failing trial ``t``)
 ====  ============  ===============================================================
 0     precision     every failing trial has relative error below 1e-5: rounding
+0     conjugate     complex values only: ``D = ±conj(P(R))``, ``P`` the identity or a
+                    permutation of the axes (a conjugation slip), or an entry-wise
+                    VJP's derivative conjugated: ``D = ct ⊙ conj(R / ct)``
 1     sign/factor   ``D = c_t · R`` with ``c_t = ⟨D, R⟩ / ⟨R, R⟩``, and ``c_t`` equal to
                     ``−1``, a simple constant, or an expression in the sizes
                     (``m``, ``1/m``, ``m − 1``, ``C/d``…) on every trial
@@ -74,6 +77,7 @@ log = logging.getLogger("derivcheck")
 
 STEPS: tuple[Step, ...] = (
     relations.precision,  # 0
+    relations.conjugate,  # 0: complex values only
     relations.proportional,  # 1: sign, factor, transpose, permutation
     relations.swaps,  # 2
     regions.structure,  # 3, and 3b (piecewise) when no fixed region holds the error

@@ -138,7 +138,7 @@ def comparable(obs: Observations) -> bool:
 
 def norm(x: np.ndarray) -> np.ndarray:
     """``‖x_t‖∞`` per row of a stacked array ``(k, ...)``."""
-    flat = np.abs(np.asarray(x, float)).reshape(len(x), -1)
+    flat = np.abs(np.asarray(x)).reshape(len(x), -1)
     return flat.max(axis=1, initial=0.0)
 
 
@@ -156,7 +156,7 @@ def fits_rows(obs: Observations, g: Group, x: np.ndarray, y: np.ndarray) -> np.n
     """Which rows have ``x`` equal to ``y`` by the check's own test (norm-wise, and entry-wise where it was made)."""
     ok = norm(x - y) <= allowed(obs, g, x, y)
     if g.entrywise:
-        over = np.abs(np.asarray(x, float) - np.asarray(y, float)) > entry_allowed(obs, g, x, y)
+        over = np.abs(np.asarray(x) - np.asarray(y)) > entry_allowed(obs, g, x, y)
         ok = ok & ~over.reshape(len(over), -1).any(axis=1)
     return ok
 
@@ -178,7 +178,7 @@ def fits_row(obs: Observations, g: Group, t: int, other: np.ndarray) -> bool:
 
 def entry_allowed(obs: Observations, g: Group, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """The entry-wise bound ``atol + rtol (max(|x_i|, |y_i|) + ρ S) + rounding``, ``S = max(‖x‖, ‖y‖, T)`` per row."""
-    size = np.maximum(np.abs(np.asarray(x, float)), np.abs(np.asarray(y, float)))
+    size = np.maximum(np.abs(np.asarray(x)), np.abs(np.asarray(y)))
     scale = expand(np.maximum(np.maximum(norm(x), norm(y)), g.floor), size)
     return bound(obs.tol, size + entry_floor_fraction(np.asarray(x).dtype) * scale, expand(g.slack, size))
 
@@ -246,10 +246,15 @@ def worst_entries(d: np.ndarray | None, r: np.ndarray | None, k: int = TOP_ENTRI
     err = np.abs(d - r)
     order = np.argsort(-err.ravel(), kind="stable")[:k]
     return tuple(
-        Entry(tuple(int(i) for i in np.unravel_index(j, d.shape)), float(d.ravel()[j]), float(r.ravel()[j]))
+        Entry(tuple(int(i) for i in np.unravel_index(j, d.shape)), scalar(d.ravel()[j]), scalar(r.ravel()[j]))
         for j in order
         if err.ravel()[j] > 0
     )
+
+
+def scalar(v: Any) -> float | complex:
+    """One entry as a Python number: ``complex`` when it is complex, else ``float``."""
+    return complex(v) if np.iscomplexobj(v) else float(v)
 
 
 def by_size(obs: Observations) -> tuple[SizeRow, ...]:

@@ -202,6 +202,8 @@ def _scalar_features(g: Group, names: Sequence[str]) -> dict[str, np.ndarray]:
     """Per kept row: the scalar inputs, and the mean and sum of every array input."""
     out = {}
     for name in names:
+        if np.iscomplexobj(g.inputs[name]):
+            continue  # the features are real numbers; a complex input has none of these
         a = g.kept_inputs(name).astype(float)
         if a.ndim == 1:
             out[name] = a
@@ -221,6 +223,9 @@ def _basis(obs: Observations) -> list[str]:
 
 
 def terms(obs: Observations) -> Diagnosis | None:
+    """Step 5 (real values only: its coefficients are named as real constants and features)."""
+    if any(np.iscomplexobj(g.derived) or np.iscomplexobj(g.reference_values) for g in obs.failing_groups):
+        return None
     basis = _basis(obs)
     for size in (1, 2):
         for subset in itertools.combinations(basis, size):

@@ -255,7 +255,8 @@ def _inside_words(obs: Observations, region: Region) -> str:
         return "derived is 0: a term is missing"
     if all(fits(np.abs(r).max(initial=0), tol, np.abs(d).max(initial=0)) for d, r in zip(ds, rs, strict=True)):
         return "the reference is 0: derived has an extra term"
-    c = [float(d @ r / (r @ r)) if r @ r > 0 else math.nan for d, r in zip(ds, rs, strict=True)]
+    # c = ⟨r, d⟩/⟨r, r⟩ (conjugated for complex values), named only when real: verified just below
+    c = [_ratio(d, r) for d, r in zip(ds, rs, strict=True)]
     fit = all(
         fits(np.abs(d - k * r).max(initial=0), tol, max(np.abs(d).max(initial=0), np.abs(k * r).max()))
         for d, r, k in zip(ds, rs, c, strict=True)
@@ -270,12 +271,20 @@ def _inside_words(obs: Observations, region: Region) -> str:
                 else (f"derived = {times(factor.text)}reference")
             )
     diffs = [d - r for d, r in zip(ds, rs, strict=True)]
+    if any(np.iscomplexobj(e) for e in diffs):
+        return ""  # a constant difference is named as a real number
     if all(fits(np.ptp(e), tol, np.abs(e).max()) for e in diffs if e.size):
         firsts = np.array([e[0] for e in diffs if e.size])
         if close(firsts, np.full_like(firsts, firsts[0])):
             return f"derived − reference = {fmt_number(firsts[0])} in every such entry"
         return "derived − reference is the same in every such entry (it varies between trials)"
     return ""
+
+
+def _ratio(d: np.ndarray, r: np.ndarray) -> float:
+    """``Re ⟨r, d⟩ / ⟨r, r⟩`` (``⟨a, b⟩ = Σ conj(a) b``; NaN when ``r = 0``): the real factor nearest ``d = c r``."""
+    rr = float(np.vdot(r, r).real)
+    return float(np.real(np.vdot(r, d))) / rr if rr > 0 else math.nan
 
 
 def _index_symbols(names: list[str]) -> list[str]:

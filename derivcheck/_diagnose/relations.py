@@ -1,4 +1,5 @@
-"""Steps 0–2: a precision problem, a linear relation (sign, factor, transpose, permutation), a swap.
+"""Steps 0–2: a precision problem, a complex conjugate, a linear relation (sign, factor, transpose,
+permutation), a swap.
 
 Each step reads the kept failing rows and returns a :class:`~derivcheck._result.Diagnosis`
 when its relation fits every one of them by the check's own test, else ``None``.
@@ -59,18 +60,20 @@ def _axis_perms(obs: Observations) -> list[tuple[int, ...]]:
 
 
 def factors(obs: Observations, perm: tuple[int, ...]) -> list[np.ndarray] | None:
-    """``c_t = ⟨D, P(R)⟩ / ⟨P(R), P(R)⟩`` per kept row, if ``D = c_t P(R)`` fits every row."""
+    """``c_t = ⟨P(R), D⟩ / ⟨P(R), P(R)⟩`` per kept row (``⟨a, b⟩ = Σ conj(a) b``), if ``D = c_t P(R)``
+    fits every row; a complex ``c_t`` counts by its real part (the factors named are real, and each
+    is verified again by the check's test)."""
     out = []
     for g in obs.failing_groups:
         pr = np.transpose(g.reference_values, (0, *(i + 1 for i in perm)))
         flat_d, flat_r = g.derived.reshape(len(pr), -1), pr.reshape(len(pr), -1)
-        denom = np.einsum("ij,ij->i", flat_r, flat_r)
+        denom = np.einsum("ij,ij->i", np.conj(flat_r), flat_r).real
         if np.any(denom == 0):
             return None
-        c = np.einsum("ij,ij->i", flat_d, flat_r) / denom
+        c = np.einsum("ij,ij->i", np.conj(flat_r), flat_d) / denom
         if not fits_rows(obs, g, g.derived, expand(c, pr) * pr).all():
             return None
-        out.append(c)
+        out.append(np.real(c))
     return out
 
 
@@ -96,6 +99,75 @@ def proportional(obs: Observations) -> Diagnosis | None:
             return _factor_diagnosis(obs, factor, c)
         return _permutation_diagnosis(obs, perm, factor, c)
     return None
+
+
+def conjugate(obs: Observations) -> Diagnosis | None:
+    """``D = ±conj(P(R))`` on every kept row, for complex values only: a conjugation slip (``z`` where
+    ``conj(z)`` is right, or the Hermitian transpose where the plain one is right), alone or with a sign.
+
+    Real values never get here: for them ``conj(R) = R``, and that relation is the sign step's.
+    """
+    groups = obs.failing_groups
+    if not any(np.iscomplexobj(g.derived) or np.iscomplexobj(g.reference_values) for g in groups):
+        return None
+    for perm in _axis_perms(obs):
+        for sign in (1.0, -1.0):
+            moved = [sign * np.conj(np.transpose(g.reference_values, (0, *(i + 1 for i in perm)))) for g in groups]
+            if all(fits_rows(obs, g, g.derived, m).all() for g, m in zip(groups, moved, strict=True)):
+                return _conjugate_diagnosis(obs, perm, sign)
+    return _conjugated_derivative(obs)
+
+
+def _conjugated_derivative(obs: Observations) -> Diagnosis | None:
+    """An entry-wise VJP ``R = ct ⊙ f′(z)`` written ``D = ct ⊙ conj(f′(z))`` (PyTorch's convention, where
+    JAX does not conjugate): ``D = ct ⊙ conj(R / ct)`` on every kept row, read where the evidence holds
+    the cotangent shaped like the values and it has no zero entry (random draws)."""
+    moved = []
+    for g in obs.failing_groups:
+        ct = g.inputs.get("cotangent")
+        if ct is None or ct.shape[1:] != g.shape or not np.iscomplexobj(ct):
+            return None
+        ct = ct[g.rows]
+        if np.any(ct == 0):
+            return None
+        moved.append(ct * np.conj(g.reference_values / ct))
+    groups = obs.failing_groups
+    if not all(fits_rows(obs, g, g.derived, m).all() for g, m in zip(groups, moved, strict=True)):
+        return None
+    n = sum(g.rows.size for g in groups)
+    return Diagnosis(
+        kind="conjugate",
+        summary="the derivative is conjugated, the cotangent is not: derived = ct · conj(reference / ct)",
+        evidence=(
+            f"derived = ct · conj(reference / ct) entry by entry within tolerance on all {n} failing trials read",
+            "jax.vjp of a holomorphic f gives ct · f′(z), not ct · conj(f′(z)) (PyTorch's convention)",
+        ),
+    )
+
+
+def _conjugate_diagnosis(obs: Observations, perm: tuple[int, ...], sign: float) -> Diagnosis:
+    n = sum(g.rows.size for g in obs.failing_groups)
+    minus = "−" if sign < 0 else ""
+    if perm == tuple(range(len(perm))):
+        formula, what = f"derived = {minus}conj(reference)", "complex conjugate"
+    elif len(perm) == 2:
+        formula = f"derived = {minus}conj(reference)ᵀ"
+        what = "conjugate transpose (Hermitian where plain, or plain where Hermitian)"
+    else:
+        letters = "ijklmnop"[: len(perm)]
+        src = [""] * len(perm)
+        for a, p in enumerate(perm):
+            src[p] = letters[a]
+        formula = f"derived[{','.join(letters)}] = {minus}conj(reference[{','.join(src)}])"
+        what = "complex conjugate with axes permuted"
+    evidence = (
+        f"{formula} within tolerance on all {n} failing trials read",
+        "JAX's conventions: for a real-valued f of complex z = x + iy, jax.grad gives ∂f/∂x − i ∂f/∂y "
+        "(2·conj(z) for |z|²); jax.vjp pulls a cotangent back without conjugating it (ct · f′(z) when f is "
+        "holomorphic); jax.jvp is linear (f′(z) · t)",
+    )
+    sign_words = " and a sign error" if sign < 0 else ""
+    return Diagnosis(kind="conjugate", summary=f"{what}{sign_words}: {formula}", evidence=evidence)
 
 
 def _factor_check(obs: Observations, perm: tuple[int, ...]) -> Callable[[np.ndarray], bool]:

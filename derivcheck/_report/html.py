@@ -212,7 +212,7 @@ def object_html(x: Any) -> str:
 def _value_html(v: Any) -> str:
     if v is None:
         return ""
-    if isinstance(v, np.ndarray | list | tuple) and np.asarray(v).dtype.kind in "fiub":
+    if isinstance(v, np.ndarray | list | tuple) and np.asarray(v).dtype.kind in "fciub":
         arr = np.asarray(v)
         text = np.array2string(arr, precision=4, suppress_small=True, threshold=64, max_line_width=100)
         return f"<pre style='margin:0'>{html.escape(text)}</pre>"

@@ -18,6 +18,7 @@ and the HTML all render these lines or fields; none writes its own.
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -82,17 +83,22 @@ def value(x: Any) -> str:
     return "-" if x is None or x != x else f"{x + 0.0:.4g}"
 
 
-def exact(x: float) -> str:
-    """A value to compare by eye: integers as integers, else six significant digits (``inf``, ``nan`` as such).
+def exact(x: Any) -> str:
+    """A value to compare by eye: integers as integers, else six significant digits (``inf``, ``nan`` as such);
+    a complex value as its two parts.
 
-    >>> exact(2.0), exact(1 / 3), exact(float("inf"))
-    ('2', '0.333333', 'inf')
+    >>> exact(2.0), exact(1 / 3), exact(float("inf")), exact(2 - 0.5j)
+    ('2', '0.333333', 'inf', '2-0.5j')
     """
-    if not np.isfinite(x):
-        return str(x)
-    if float(x).is_integer() and abs(x) < 1e15:
-        return str(int(x))
-    return f"{x:.6g}"
+    if np.iscomplexobj(x):
+        z = complex(x)
+        return f"{exact(z.real)}{'-' if math.copysign(1, z.imag) < 0 else '+'}{exact(abs(z.imag))}j"
+    v = float(x)
+    if not np.isfinite(v):
+        return str(v)
+    if v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return f"{v:.6g}"
 
 
 def vector(v: Any, k: int = 8) -> str:
@@ -114,12 +120,20 @@ def g4(x: Any) -> str:
     return f"{float(x) + 0.0:.4g}"
 
 
+def _g4_complex(z: Any) -> str:
+    """A complex value with :func:`g4` parts: ``1.5-2j``."""
+    z = complex(z)
+    return f"{g4(z.real)}{'-' if z.imag < 0 else '+'}{g4(abs(z.imag))}j"
+
+
 def array_line(x: Any, width: int = WIDTH) -> str:
     """An array on one line, :func:`g4` entries, clipped to ``width``: ``[1, -2.5, 3e-09]``."""
     arr = np.asarray(x)
     if arr.ndim == 0:
+        if arr.dtype.kind == "c":
+            return _g4_complex(arr)
         return g4(arr) if np.issubdtype(arr.dtype, np.floating) else str(arr)
-    formatter: Any = {"float_kind": g4, "complex_kind": lambda z: f"{complex(z):.4g}"}  # numpy's _FormatDict
+    formatter: Any = {"float_kind": g4, "complex_kind": _g4_complex}  # numpy's _FormatDict
     text = np.array2string(arr, separator=", ", threshold=12, max_line_width=10**6, formatter=formatter)
     return clip(" ".join(text.split()), width)
 
@@ -130,8 +144,8 @@ def array_exact(x: Any, width: int = WIDTH) -> str:
         return "-"
     arr = np.asarray(x)
     if arr.ndim == 0:
-        return exact(float(arr))
-    formatter: Any = {"float_kind": exact, "int": str}  # numpy's _FormatDict
+        return exact(arr[()])
+    formatter: Any = {"float_kind": exact, "complex_kind": exact, "int": str}  # numpy's _FormatDict
     text = np.array2string(arr, separator=", ", max_line_width=10**6, threshold=48, formatter=formatter)
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + f"… (shape {arr.shape})"
