@@ -1,17 +1,36 @@
 """Shared fixtures: a fresh registry per test, so planted derivations never leak."""
 
 import os
+import shutil
+import tempfile
 
 import pytest
 
-# The suite neither writes to nor reads from the user's persistent compilation cache (derivcheck/_cache.py);
-# tests of the cache turn it on in a subprocess with a temporary folder.
-os.environ["DERIVCHECK_NO_CACHE"] = "1"
+# The suite never touches the user's persistent compilation cache (derivcheck/_cache.py). It keeps one of its own
+# for the session, in a temporary folder that the controller makes and removes: the xdist workers, and the commands
+# and notebooks the tests start (they inherit the environment), load what another process compiled already (a
+# command run twice to compare its output, the catalog's derivations, the example projects) instead of compiling it
+# again. Tests of the cache itself, and those that time or count compilations, set their own folder or
+# DERIVCHECK_NO_CACHE=1 in the environment they start.
+SESSION_CACHE = "DERIVCHECK_TEST_SESSION_CACHE"
+OWNS_SESSION_CACHE = SESSION_CACHE not in os.environ  # the controller (or a run without workers)
+if OWNS_SESSION_CACHE:
+    os.environ[SESSION_CACHE] = tempfile.mkdtemp(prefix="derivcheck-test-cache-")
+os.environ.pop("DERIVCHECK_NO_CACHE", None)
+os.environ["DERIVCHECK_CACHE_DIR"] = os.environ[SESSION_CACHE]
 # The repair search (derivcheck/_repair) costs seconds per unexpected failure: the suite's other tests do not pay
 # for it where it is on by default (run, explain, the plugin); tests/test_repair.py turns it on where it tests that.
 os.environ["DERIVCHECK_SUGGEST"] = "0"
 
 import derivcheck as dc
+from derivcheck import _cache
+
+_cache.enable()  # before this process compiles anything
+
+
+def pytest_unconfigure(config):
+    if OWNS_SESSION_CACHE:
+        shutil.rmtree(os.environ[SESSION_CACHE], ignore_errors=True)
 
 
 @pytest.fixture

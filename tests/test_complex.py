@@ -267,11 +267,22 @@ USER_FILE = textwrap.dedent(
     @dc.gradient(of=lambda z: jnp.sum(jnp.abs(z) ** 2), inputs=Z, name="cx.abs2_slipped")
     def abs2_slipped(z):
         return 2 * z
+
+    # a structured input through the same interfaces: ∇ log det Σ over symmetric positive-definite Σ
+    SPD = dc.inputs(S=dc.spd("n", condition=20.0))
+
+    @dc.gradient(of=lambda S: jnp.linalg.slogdet(S)[1], inputs=SPD, name="spd.logdet")
+    def logdet(S):
+        return jnp.linalg.inv(S)
+
+    @dc.gradient(of=lambda S: jnp.linalg.slogdet(S)[1], inputs=SPD, name="spd.logdet_doubled")
+    def logdet_doubled(S):  # as if differentiating log det(Σ Σ)
+        return 2 * jnp.linalg.inv(S)
     """
 )
 
 
-def test_cli_run_and_explain_with_complex_inputs(tmp_path, capsys, fresh_default_registry):
+def test_cli_run_and_explain_with_complex_and_spd_inputs(tmp_path, capsys, fresh_default_registry):
     path = tmp_path / "cx_derivations.py"
     path.write_text(USER_FILE)
     out = tmp_path / "out.json"
@@ -280,21 +291,26 @@ def test_cli_run_and_explain_with_complex_inputs(tmp_path, capsys, fresh_default
     text = capsys.readouterr().out
     assert "complex conjugate: derived = conj(reference)" in text and "+" in text and "j" in text
     results = {r["name"]: r for r in json.loads(out.read_text())["results"]}
-    assert [results[n]["outcome"] for n in ("cx.abs2", "cx.abs2_slipped")] == ["holds", "fails"]
+    names = ("cx.abs2", "cx.abs2_slipped", "spd.logdet", "spd.logdet_doubled")
+    assert [results[n]["outcome"] for n in names] == ["holds", "fails", "holds", "fails"]
     assert results["cx.abs2_slipped"]["worst"]["inputs"]["z"]["values"][0].keys() == {"re", "im"}
     main(["explain", "cx.abs2_slipped", "--no-shrink", *args])
     text = capsys.readouterr().out
     assert "diagnosis: complex conjugate" in text and "Traceback" not in text
+    main(["explain", "spd.logdet_doubled", "--no-shrink", *args])
+    text = capsys.readouterr().out
+    assert "diagnosis: off by a factor of 2" in text and "Traceback" not in text
 
 
 pytest_plugins = ["pytester"]
 
 
-def test_a_complex_derivation_is_a_pytest_item(pytester, fresh_default_registry):
+def test_complex_and_spd_derivations_are_pytest_items(pytester, fresh_default_registry):
     (pytester.path / "derivations_cx.py").write_text(USER_FILE)
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-rA", "--derivcheck-trials", "10")
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=2, failed=2)
     result.stdout.fnmatch_lines(["*cx.abs2_slipped*fails*", "*complex conjugate*"], consecutive=False)
+    result.stdout.fnmatch_lines(["*spd.logdet_doubled*fails*"], consecutive=False)
 
 
 def test_a_complex_failure_by_little_gets_no_second_opinion_and_says_so(reg):
