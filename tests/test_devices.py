@@ -69,12 +69,12 @@ SCRIPT = "if __name__ == '__main__':\n" + textwrap.indent(
     y = f(*_devices.place((jnp.arange(8.0).reshape(8, 1), {}), devs))
     out["shards"] = len(y.sharding.device_set)
     out["values"] = _devices.unpad(y, 6).ravel().tolist()
-    cli = ["run", "--load", path, "dev.wrong", "--trials", "20", "--no-cache", "--devices"]
+    cli = ["run", "--load", path, "dev.wrong", "--trials", "47", "--devices"]
     out["cli4"] = main([*cli, "4"])
     out["cli5"] = main([*cli, "5"])
     for jobs in ("1", "3"):  # worker processes check ahead; the results keep their order
         report = path + f".{jobs}.json"
-        main(["run", "--load", path, "dev.*", "--trials", "20", "--no-cache", "--jobs", jobs, "--json", report])
+        main(["run", "--load", path, "dev.*", "--trials", "47", "--jobs", jobs, "--json", report])
         out["jobs" + jobs] = [(r["name"], r["outcome"], r["max_rel_err"]) for r in json.load(open(report))["results"]]
     print("RESULT" + json.dumps(out))
     """
@@ -91,9 +91,8 @@ def four_devices(tmp_path_factory):
     env = {
         **os.environ,
         "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-        "JAX_PLATFORMS": "cpu",
-        "DERIVCHECK_NO_CACHE": "1",
-    }
+        "JAX_PLATFORMS": "cpu",  # the session's compilation cache (tests/conftest.py): the worker processes of
+    }  # --jobs 3 load what the checks before them compiled
     cmd = [sys.executable, str(folder / "run.py"), str(folder / "derivations.py")]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT")), None)
