@@ -598,6 +598,22 @@ def _float32(p: PlantedSet) -> None:
     def x_sin_grad32_off(x):
         return jnp.sin(x) + 1.01 * x * jnp.cos(x)
 
+    sat = dc.inputs(
+        w=dc.normal("n", dtype="float32"),
+        x=dc.normal("n", dtype="float32"),
+        sizes=[{"n": 3}, {"n": 32}],
+        regimes=("large", "typical"),
+    )
+    sp = _bind(dc.gradient, of=softplus_sum, wrt="w", inputs=sat)
+
+    @p.right("float32", sp, "exp(−t) overflows to inf in float32, and 1/(1 + inf) = 0 is the right limit")
+    def softplus_grad32(w, x):
+        return x * naive_sigmoid(x * w)
+
+    @p.wrong("float32", sp, "probability clipped to [1e-3, 1 − 1e-3]: wrong only where the sigmoid saturates")
+    def softplus_grad32_clipped(w, x):
+        return x * jnp.clip(naive_sigmoid(x * w), 1e-3, 1 - 1e-3)
+
     t = _bind(dc.vjp, of=jnp.tanh, inputs=f32)
 
     @p.right("float32", t)
