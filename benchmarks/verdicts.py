@@ -23,9 +23,10 @@ registry), derivations grouped by what makes them hard to judge:
 Every claim kind of the differential family is present (gradient, jacobian, hessian, vjp, jvp) and the
 definite kind. Each right derivation is checked on seeds ``0..4`` (``--seeds``), each wrong or
 inconclusive one on seed 0. The table gives group, derivation, claim, expected, outcome(s), trials used
-(fewer than asked when degenerate draws were skipped) and the seconds of its first, cold check; the summary
-gives *wrong caught* k/n, *right held* k/n (over derivation × seed), *inconclusive* k/n and the list of
-*unexpected* verdicts (empty when the package is right on the whole set).
+(fewer than asked when degenerate draws were skipped, more when rounded up to a multiple of the size sets ×
+regimes) and the seconds of its first, cold check; the summary gives *wrong caught* k/n, *right held* k/n
+(over derivation × seed), *inconclusive* k/n and the list of *unexpected* verdicts (empty when the package is
+right on the whole set).
 
 The failing/passing time ratio is the median over groups of (median seconds of a wrong derivation's check) ÷
 (median seconds of a right one's first-seed check). Both are cold in-process: every derivation is new, so its
@@ -169,7 +170,7 @@ def _saturated(p: PlantedSet) -> None:
         s = jnp.exp(z - jnp.max(z)) / jnp.sum(jnp.exp(z - jnp.max(z)))
         return jnp.diag(s) - jnp.outer(s, s)
 
-    @p.wrong("saturated", j, "the outer product's transpose-free half: diag(s) − s sᵀ / 2")
+    @p.wrong("saturated", j, "diag(s) − s sᵀ / 2: the outer product halved")
     def softmax_jacobian_half(z):
         s = jax.nn.softmax(z)
         return jnp.diag(s) - 0.5 * jnp.outer(s, s)
