@@ -22,8 +22,8 @@ os.environ["DERIVCHECK_CACHE_DIR"] = os.environ[SESSION_CACHE]
 # for it where it is on by default (run, explain, the plugin); tests/test_repair.py turns it on where it tests that.
 os.environ["DERIVCHECK_SUGGEST"] = "0"
 
-import derivcheck as dc
-from derivcheck import _cache
+import derivcheck as dc  # noqa: E402 (after the environment above is set)
+from derivcheck import _cache  # noqa: E402
 
 _cache.enable()  # before this process compiles anything
 
