@@ -34,7 +34,7 @@ import numpy as np
 from derivcheck._checks import second_opinion
 from derivcheck._checks._engine import CheckError, Run, jit_hint, one_line, refuse_complex, where
 from derivcheck._checks._kind import Plan, batched, fixed
-from derivcheck._checks.robust import KinkAware, Staged
+from derivcheck._checks.robust import KinkAware, Sides, Staged
 from derivcheck._compare import (
     MCA_FACTOR,
     conditioning_scale,
@@ -303,7 +303,7 @@ class Differential:
         terms = conditioning_scale(lambda a, e: sides.reference(d, a, e), (args, extra))
         return self.rounding_scales(d, args, extra, got, ref, terms, sides)
 
-    def rounding_scales(self, d, args, extra, got, ref, terms, sides: Staged) -> dict[str, jax.Array]:
+    def rounding_scales(self, d, args, extra, got, ref, terms, sides: Sides) -> dict[str, jax.Array]:
         """:meth:`conditioning` from the two sides' values ``got``, ``ref`` and the cancelled terms ``terms`` at
         the trial (the kink guard evaluates them with its probes: :func:`derivcheck._checks.robust.probed`)."""
         s_der = _one_spread(lambda a, e: sides.derived(d, a, e), got, args, extra)

@@ -105,7 +105,7 @@ def probe_points(x) -> tuple[jax.Array, jax.Array]:
     return points(WIDE_STEP), points(NARROW_STEP)
 
 
-def probed(family: Guardable, d: Derivation, args: tuple, extra: dict) -> tuple[Any, Any, jax.Array, dict]:
+def probed(family: Sides, d: Derivation, args: tuple, extra: dict) -> tuple[Any, Any, jax.Array, dict]:
     """``(D(x), R(x), T(x), kink statistics)``: every evaluation the conditioning pass needs, one batch per side.
 
     The reference is needed at eight points — the trial ``x``, its twin for the
@@ -170,8 +170,8 @@ def _right_beside(stats: dict[str, np.ndarray]) -> np.ndarray:
     return np.asarray(stats.get("right_beside", np.zeros(np.shape(stats["abs_err"]))), float) > 0
 
 
-class Guardable(Conditioned, Protocol):
-    """A differential family as :class:`KinkAware` needs it: with its reference side and a values-only validation."""
+class Sides(Protocol):
+    """The two sides of a differential claim, evaluated at one point (what :func:`probed` evaluates)."""
 
     def reference(self, d: Derivation, args: tuple, extra: dict) -> Any:
         """JAX's side of one trial (traceable)."""
@@ -179,6 +179,15 @@ class Guardable(Conditioned, Protocol):
 
     def derived(self, d: Derivation, args: tuple, extra: dict) -> Any:
         """The derived side of one trial (traceable)."""
+        ...
+
+
+class Guardable(Sides, Conditioned, Protocol):
+    """A differential family as :class:`KinkAware` needs it: its two sides, a values-only validation, its
+    rounding scales from values it is given, and a second opinion."""
+
+    def rounding_scales(self, d: Derivation, args: tuple, extra: dict, got, ref, terms, sides: Sides) -> dict:
+        """The conditioning statistics from both sides' values and the cancelled terms at the trial (traceable)."""
         ...
 
     def validate_values(self, d: Derivation, args: tuple, extra: dict, values: tuple) -> str | None:
@@ -200,7 +209,7 @@ class Staged:
     reverse passes for a Hessian — those traces were most of a failing check's
     time. Every call of one ``jax.jit`` function at the same shapes reuses its
     first trace (and ``vmap`` batches that jaxpr once per axis); the values are
-    the same, since XLA inlines the call. A :class:`Guardable`.
+    the same, since XLA inlines the call. A :class:`Sides`.
     """
 
     def __init__(self, family, d: Derivation):
