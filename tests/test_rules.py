@@ -311,3 +311,24 @@ def test_a_primal_without_named_parameters_is_refused():
         @jax.custom_vjp
         def f(*args):
             return args[0]
+
+
+def test_a_rule_with_a_transposed_factor_fails_in_that_argument_and_says_transpose(reg):
+    """``y = W x``: the cotangent of ``x`` is ``Wᵀ ct``; a backward pass written ``W ct`` (square ``W``,
+    so it runs) is wrong in ``x`` only, and the diagnosis names the transpose: it fails exactly where
+    ``W ≠ Wᵀ``."""
+
+    @dc.rule(inputs=dc.inputs(W=dc.normal("n", "n"), x=dc.normal("n")), registry=reg, name="matvec")
+    @jax.custom_vjp
+    def matvec(W, x):
+        return W @ x
+
+    matvec.defvjp(lambda W, x: (W @ x, (W, x)), lambda res, ct: (jnp.outer(ct, res[1]), res[0] @ ct))
+    outcomes = {d.name: dc.check(d, trials=40) for d in matvec.__derivcheck_rules__}
+    assert {n: r.outcome for n, r in outcomes.items()} == {
+        "matvec[rule output]": "holds",
+        "matvec[rule wrt W]": "holds",
+        "matvec[rule wrt x]": "fails",
+    }
+    diagnosis = outcomes["matvec[rule wrt x]"].diagnosis
+    assert diagnosis is not None and "W is not symmetric (W ≠ Wᵀ)" in diagnosis.summary, diagnosis
