@@ -440,7 +440,7 @@ def entry_spreads(fn, *args, base=None) -> list:
     total = sum(_entries(v.aval) for eqn in _jaxpr.equations(closed.jaxpr) for v in eqn.outvars)
 
     def perturbed(sample):
-        noise = _uniform_hash((total,), sample, 0)  # one draw per sample, sliced site by site
+        noise = _uniform_hash((total,), sample)  # one draw per sample, sliced site by site
         scaled: dict = {}  # ε ξ in each float dtype met: one multiplication per dtype, not per site
         used = [0]
 
@@ -458,7 +458,7 @@ def entry_spreads(fn, *args, base=None) -> list:
             moved = []
             for out in outs:
                 start, used[0] = used[0], used[0] + _entries(out)
-                moved.append(_perturb(eps_xi(out) if _inexact(out) else noise, start, out, bound))
+                moved.append(_perturb(eps_xi(out), start, out, bound) if _inexact(out) else out)
             return moved
 
         outs = _jaxpr.run(closed.jaxpr, closed.consts, flat, on_outputs=perturb, enter=True)
@@ -527,8 +527,8 @@ def _exact(eqn, ins, outs) -> bool:
     return name in EXACT_PRIMITIVES
 
 
-def _uniform_hash(shape: tuple[int, ...], sample, site: int) -> jnp.ndarray:
-    """Pseudo-random numbers in ``[−1, 1)``, one per entry, from a hash of (entry, sample, site).
+def _uniform_hash(shape: tuple[int, ...], sample) -> jnp.ndarray:
+    """Pseudo-random numbers in ``[−1, 1)``, one per entry, from a hash of (entry, sample).
 
     A 32-bit integer hash (two multiply–xorshift rounds, after MurmurHash3's
     finalizer) instead of ``jax.random``: a few integer operations per
@@ -544,7 +544,7 @@ def _uniform_hash(shape: tuple[int, ...], sample, site: int) -> jnp.ndarray:
         return lax.mul(lax.bitwise_xor(h, lax.shift_right_logical(h, const(shift))), const(by))
 
     sample = lax.convert_element_type(jnp.asarray(sample), u32)
-    seed = lax.add(lax.mul(sample, u32(0x85EBCA77)), u32(site * 0xC2B2AE3D % 2**32))
+    seed = lax.mul(sample, u32(0x85EBCA77))
     h = lax.mul(lax.bitwise_xor(lax.iota(u32, n), lax.broadcast(seed, (n,))), const(0x9E3779B1))
     h = mix(h, 15, 0x85EBCA6B)
     h = lax.bitwise_xor(h, lax.shift_right_logical(h, const(13)))

@@ -34,10 +34,9 @@ import numpy as np
 from derivcheck._checks import second_opinion
 from derivcheck._checks._engine import CheckError, Run, jit_hint, one_line, refuse_complex, where
 from derivcheck._checks._kind import Plan, batched, fixed
-from derivcheck._checks.robust import KinkAware, Sides, Staged
+from derivcheck._checks.robust import KinkAware, Sides
 from derivcheck._compare import (
     MCA_FACTOR,
-    conditioning_scale,
     entry_excess,
     entry_spreads,
     judge_equality,
@@ -295,17 +294,13 @@ class Differential:
         }
         return stats, (got, ref)
 
-    def conditioning(self, d, args, extra):
-        """How much of a difference rounding can explain: ``terms`` (T) and ``rounding`` (measured, both sides),
-        and the entry-wise test made again with them (:func:`derivcheck._compare.entry_excess`)."""
-        sides = Staged(self, d)
-        got, ref = sides.derived(d, args, extra), sides.reference(d, args, extra)
-        terms = conditioning_scale(lambda a, e: sides.reference(d, a, e), (args, extra))
-        return self.rounding_scales(d, args, extra, got, ref, terms, sides)
-
     def rounding_scales(self, d, args, extra, got, ref, terms, sides: Sides) -> dict[str, jax.Array]:
-        """:meth:`conditioning` from the two sides' values ``got``, ``ref`` and the cancelled terms ``terms`` at
-        the trial (the kink guard evaluates them with its probes: :func:`derivcheck._checks.robust.probed`)."""
+        """How much of a difference rounding can explain: ``terms`` (T, given) and ``rounding`` (measured, both
+        sides), and the entry-wise test made again with them (:func:`derivcheck._compare.entry_excess`).
+
+        The conditioning pass of the kink guard (:class:`~derivcheck._checks.robust.KinkAware`) evaluates the
+        two sides' values ``got``, ``ref`` and the cancelled terms with its probes
+        (:func:`derivcheck._checks.robust.probed`); ``sides`` are the sides it staged."""
         s_der = _one_spread(lambda a, e: sides.derived(d, a, e), got, args, extra)
         s_ref = _one_spread(lambda a, e: sides.reference(d, a, e), ref, args, extra)
         tol, floor = judged_tolerance(d.tolerance, got, ref)

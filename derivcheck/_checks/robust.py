@@ -65,7 +65,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from derivcheck._checks._engine import Conditioned, Run, where
+from derivcheck._checks._engine import Family, Run, where
 from derivcheck._compare import (
     MCA_FACTOR,
     cancelled_terms,
@@ -182,7 +182,7 @@ class Sides(Protocol):
         ...
 
 
-class Guardable(Sides, Conditioned, Protocol):
+class Guardable(Sides, Family, Protocol):
     """A differential family as :class:`KinkAware` needs it: its two sides, a values-only validation, its
     rounding scales from values it is given, and a second opinion."""
 
@@ -202,18 +202,15 @@ class Guardable(Sides, Conditioned, Protocol):
 class Staged:
     """A family's two sides for one derivation, each staged out (``jax.jit``) once per argument shape.
 
-    The conditioning pass evaluates JAX's side about seven times (at the trial,
-    at the two points that measure the cancelled terms ``T``, at the kink
-    probes and beside them, in the Monte Carlo pass) and the derived side three
-    times. Traced afresh each time — through ``jax.hessian``'s forward and
-    reverse passes for a Hessian — those traces were most of a failing check's
-    time. Every call of one ``jax.jit`` function at the same shapes reuses its
-    first trace (and ``vmap`` batches that jaxpr once per axis); the values are
-    the same, since XLA inlines the call. A :class:`Sides`.
+    The conditioning pass uses each side twice: evaluated at every point it
+    needs (:func:`probed`), and staged out again for the Monte Carlo pass
+    (:func:`~derivcheck._compare.entry_spreads`). A second call of one ``jax.jit``
+    function at the same shapes reuses its first trace — for a Hessian, a trace
+    through ``jax.hessian``'s forward and reverse passes; the values are the
+    same, since XLA inlines the call. A :class:`Sides`.
     """
 
-    def __init__(self, family, d: Derivation):
-        self.family = family
+    def __init__(self, family: Sides, d: Derivation):
         self._reference = jax.jit(lambda a, e: family.reference(d, a, e))
         self._derived = jax.jit(lambda a, e: family.derived(d, a, e))
 
