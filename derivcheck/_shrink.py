@@ -42,7 +42,7 @@ from derivcheck._compare import ResolvedTolerance
 from derivcheck._derivation import Derivation
 from derivcheck._inputs import Inputs, Sizes
 from derivcheck._registry import registry
-from derivcheck._report.replay import Replay, sizes_arg
+from derivcheck._report.replay import Replay, quiet, sizes_arg
 from derivcheck._result import Result, Trial, _array_json, _num
 
 SHRINK_SECONDS = 20.0  # default time budget of one shrink
@@ -235,7 +235,7 @@ def minimal_counterexample(
         budget.per = max(PER_REGIME, max((c.trials for c in result.cells), default=0))
         sizes, found = _shrink_sizes(d, _smallest_failing(d, failing), seed, budget, failing)
         cx = _simplify(d, found, budget)
-    replay = Replay(d.name, seed, budget.per * len(d.inputs.regimes), sizes, tuple(loads)).run()
+    replay = Replay(d.name, seed, budget.per * len(d.inputs.regimes), sizes, tuple(loads), verbose=quiet(result)).run()
     return dataclasses.replace(
         cx,
         shrunk_from=failing.worst.sizes,

@@ -49,7 +49,7 @@ from derivcheck._report.explain import render
 from derivcheck._report.json import to_json, write_atomic, write_json
 from derivcheck._report.junit import junit_xml
 from derivcheck._report.markdown import markdown
-from derivcheck._report.replay import Replay, sizes_arg
+from derivcheck._report.replay import Replay, quiet, sizes_arg
 from derivcheck._report.table import Grid, list_grid, plain_lines, rich_table, run_grid
 from derivcheck._report.terminal import Screen
 from derivcheck._report.text import MEMORY_HINT, details, printable
@@ -527,8 +527,12 @@ def _check_outputs(args, options: Sequence[str]) -> None:
 
 def _replay(args, r: Result) -> Replay:
     """What checks ``r`` again as this command did: its seed, the trials, ``--sizes``, ``--load``, ``--timeout``."""
-    sizes = tuple(parse_sizes(args.sizes).items()) if args.sizes else None
-    return Replay(r.name, r.seed, args.trials, sizes, tuple(args.load), args.timeout)
+    return Replay(r.name, r.seed, args.trials, _sizes_restriction(args), tuple(args.load), args.timeout, quiet(r))
+
+
+def _sizes_restriction(args) -> tuple | None:
+    """The one size set ``--sizes`` restricts a command to, or ``None``."""
+    return tuple(parse_sizes(args.sizes).items()) if args.sizes else None
 
 
 def _unless_default(trials: int) -> int | None:
@@ -575,7 +579,7 @@ def _cmd_explain(args, out, err) -> int:
     )
     if _suggesting(args):
         result = with_suggestions(result, d, budget=args.suggest_seconds)
-    for line in render(d, result, trials=args.trials, loads=args.load):
+    for line in render(d, result, trials=args.trials, loads=args.load, sizes=_sizes_restriction(args)):
         out.line(line)
     written = True
     if args.json:

@@ -93,6 +93,36 @@ def test_run_prints_a_one_line_diagnosis_and_the_explain_hint(cli_reg, capsys):
     assert "    why: derivcheck explain demo.grad_as_written --seed 2 --trials 40" in lines
 
 
+def test_an_expected_failure_is_one_line_and_its_replay_asks_for_the_account(cli_reg, capsys):
+    _, quiet = run_cli(["run", "demo.grad_as_written", "--trials", "40"], capsys)
+    assert "worst input" not in quiet
+    _, loud = run_cli(["run", "demo.grad_as_written", "--trials", "40", "-v"], capsys)
+    assert "    worst input (d=" in loud  # -v gives an expected failure its whole account, its trial too
+    (replay,) = [ln.split(": ", 1)[1] for ln in loud.splitlines() if ln.strip().startswith("replay:")]
+    assert replay.endswith(" -v")
+    _, pasted = run_cli(shlex.split(replay)[1:], capsys)
+    assert "    worst input (d=" in pasted
+
+
+def test_explain_at_one_size_set_explains_again_at_it(cli_reg, capsys):
+    argv = ["explain", "demo.grad_as_written", "--trials", "40", "--sizes", "d=2,m=3", "--no-shrink"]
+    _, out = run_cli(argv, capsys)
+    (again,) = [ln.split(": ", 1)[1] for ln in out.splitlines() if ln.startswith("explain again: ")]
+    assert "--sizes d=2,m=3" in again
+    _, pasted = run_cli(shlex.split(again)[1:], capsys)
+    verdict = [ln for ln in out.splitlines() if ln.startswith("verdict:")]
+    assert verdict and verdict == [ln for ln in pasted.splitlines() if ln.startswith("verdict:")]
+
+
+def test_an_error_has_no_worst_trial_to_replay(cli_reg, capsys):
+    dc.gradient(of=lambda x: jnp.sum(x**2), inputs=dc.inputs(x=dc.normal("n")), registry=cli_reg, name="demo.shape")(
+        lambda x: x[:1]
+    )
+    _, out = run_cli(["explain", "demo.shape", "--trials", "20"], capsys)
+    assert "verdict: ERROR" in out and "replay the worst trial" not in out
+    assert "check again: derivcheck run demo.shape --seed 0" in out
+
+
 def test_run_shrink_fills_the_json_counterexample(cli_reg, capsys, tmp_path):
     path = tmp_path / "run.json"
     run_cli(["run", "demo.*", "--trials", "40", "--shrink", "--json", str(path)], capsys)

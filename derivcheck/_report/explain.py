@@ -21,7 +21,7 @@ import numpy as np
 
 from derivcheck._derivation import Derivation
 from derivcheck._format import callable_name
-from derivcheck._inputs import sizes_label
+from derivcheck._inputs import Sizes, sizes_label
 from derivcheck._report.replay import Replay
 from derivcheck._report.text import array_exact, exact, is_diagnosis_of_claim
 from derivcheck._result import Result
@@ -30,8 +30,11 @@ MAX_TABLE_ENTRIES = 24  # a value with more entries shows only its largest error
 LARGEST = 8
 
 
-def render(d: Derivation, result: Result, *, trials: int, loads: Sequence[str] = ()) -> list[str]:
-    """The explanation of ``result`` (a check of ``d`` with ``trials`` trials), line by line."""
+def render(
+    d: Derivation, result: Result, *, trials: int, loads: Sequence[str] = (), sizes: Sizes | None = None
+) -> list[str]:
+    """The explanation of ``result`` (a check of ``d`` with ``trials`` trials, at the one size set ``sizes`` when
+    the command was restricted to it), line by line."""
     lines = _claim_lines(d) + _reading_lines(d) + _verdict_lines(result)
     if result.diagnosis is not None:
         lines += ["", *_diagnosis_lines(result.diagnosis)]
@@ -42,7 +45,7 @@ def render(d: Derivation, result: Result, *, trials: int, loads: Sequence[str] =
     if result.outcome in ("fails", "inconclusive") and result.worst is not None:
         lines += ["", *_worst_lines(result)]
     if result.outcome != "holds" or not result.ok:
-        lines += ["", *_replay_lines(d, result, trials, tuple(loads))]
+        lines += ["", *_replay_lines(d, result, trials, tuple(loads), sizes)]
     return lines
 
 
@@ -150,12 +153,15 @@ def _worst_lines(r: Result) -> list[str]:
     return [head, *_side_by_side(np.asarray(w.derived), np.asarray(w.reference), "  ")]
 
 
-def _replay_lines(d: Derivation, r: Result, trials: int, loads: tuple[str, ...]) -> list[str]:
-    lines = [f"replay the worst trial: {Replay.of_worst(d, r, loads).run()}"]
+def _replay_lines(d: Derivation, r: Result, trials: int, loads: tuple[str, ...], sizes: Sizes | None) -> list[str]:
+    """The commands that check ``d`` again: its worst trial alone (or, with no trial judged, the whole
+    check), the counterexample's draw, and this explanation with the same options."""
+    label = "replay the worst trial" if r.worst is not None else "check again"
+    lines = [f"{label}: {Replay.of_worst(d, r, loads).run()}"]
     cx = r.counterexample
     if cx is not None and getattr(cx, "replay", ""):
         lines.append(f"replay the counterexample's draw (before simplifying its values): {cx.replay}")
-    lines.append(f"explain again: {Replay(d.name, r.seed, trials, loads=loads).explain()}")
+    lines.append(f"explain again: {Replay(d.name, r.seed, trials, sizes, loads=loads).explain()}")
     return lines
 
 

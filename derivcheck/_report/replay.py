@@ -26,8 +26,8 @@ class Replay:
     """What checks a derivation again: its name, root seed, trials, one size set, loaded files, timeout.
 
     ``trials=None`` leaves ``--trials`` out (the command's default); ``sizes``
-    restricts the check to one size set; ``timeout`` only enters
-    :meth:`run`.
+    restricts the check to one size set; ``timeout`` and ``verbose`` (``-v``: the
+    full account of a result :func:`quiet` in a run) only enter :meth:`run`.
 
     >>> r = Replay("demo.grad", seed=3, trials=100, sizes=(("d", 3), ("m", 5)), loads=("my file.py",))
     >>> r.run()
@@ -44,6 +44,7 @@ class Replay:
     sizes: Sizes | None = None
     loads: tuple[str, ...] = ()
     timeout: float | None = None
+    verbose: bool = False
 
     def run(self) -> str:
         """``derivcheck run NAME --seed S --trials T [--sizes k=v,…] [--load F …] [--timeout SECONDS]``.
@@ -53,6 +54,8 @@ class Replay:
         words = ["derivcheck", "run", glob_escape(self.name), *self._common()[1:]]
         if self.timeout is not None:
             words += ["--timeout", f"{self.timeout:g}"]
+        if self.verbose:
+            words.append("-v")
         return shlex.join(words)
 
     def explain(self) -> str:
@@ -82,8 +85,14 @@ class Replay:
         trials = sum(c.trials for c in result.cells) or result.trials
         w = result.worst
         if w is None or not isinstance(d.inputs, Inputs):
-            return cls(d.name, result.seed, trials, None, tuple(loads))
-        return cls(d.name, result.seed, trials_at_sizes(d.inputs, trials), w.sizes, tuple(loads))
+            return cls(d.name, result.seed, trials, None, tuple(loads), verbose=quiet(result))
+        return cls(d.name, result.seed, trials_at_sizes(d.inputs, trials), w.sizes, tuple(loads), verbose=quiet(result))
+
+
+def quiet(result: Any) -> bool:
+    """Whether ``derivcheck run`` gives ``result`` one line unless ``-v``: an outcome as expected (pytest's
+    ``-ra`` style). A command that replays such a result asks for ``-v``, so that pasting it shows the trial."""
+    return bool(result.ok)
 
 
 def glob_escape(name: str) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from derivcheck._format import fmt_vector
-from derivcheck._report.replay import Replay
+from derivcheck._report.replay import Replay, quiet
 from derivcheck._result import Result
 
 WIDTH = 100  # characters of an array or a one-line account before it is clipped with "…"
@@ -271,7 +271,7 @@ def details(
     """
     lines = []
     for r in results:
-        if r.ok and not verbose:
+        if quiet(r) and not verbose:
             lines += _one_liners(r)
             continue
         singular = r.spectrum is not None and r.spectrum.min_rank < r.spectrum.n  # "holds, but singular": say so
@@ -284,7 +284,7 @@ def details(
             lines.append(f"    diagnosis: {getattr(r.diagnosis, 'summary', r.diagnosis)}")
         if r.repair is not None:
             lines.append(f"    {r.repair.line()}")
-        if r.outcome in ("fails", "inconclusive") and not r.ok and r.worst is not None:
+        if r.outcome in ("fails", "inconclusive") and r.worst is not None:  # unexpected, or asked for (-v)
             lines.extend(f"    {line}" for line in trial_lines("worst input", r.worst))
         if replay is not None and (r.outcome == "fails" or not r.ok):
             lines.append(f"    replay: {replay(r)}")
