@@ -561,3 +561,20 @@ def test_symmetry_is_no_finding_where_the_holding_draws_also_commute(reg, spec):
     assert diag.kind != "condition" and "symmetric" not in diag.summary, diag.summary
     right = check(dc.Registry(), dc.jvp, lambda A: A @ A, lambda A, dA: A @ dA + dA @ A, inputs, trials=40)
     assert right.outcome == "holds"
+
+
+def test_a_case_of_the_derived_function_itself_is_named_as_its_own(reg):
+    """A clamp ``x > 1`` written into the derived gradient of ``Σ max(x, 0)²``: the error is exactly that case
+    of the derived function, inside the larger case ``x > 0`` of ``of``; the smaller, and its owner, are named."""
+    spec = dc.inputs(x=dc.normal("n"), sizes=[{"n": 5}, {"n": 8}])
+    r = check(
+        reg,
+        dc.gradient,
+        lambda x: jnp.sum(jnp.maximum(x, 0.0) ** 2),
+        lambda x: jnp.where(x > 1.0, 2.0, 2 * jnp.maximum(x, 0.0)),
+        spec,
+        trials=40,
+    )
+    diag = diagnosed(r)
+    assert diag.kind == "piecewise", diag.summary
+    assert diag.where == "`x > 1` is true (in the derived function)"

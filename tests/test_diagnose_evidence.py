@@ -1,5 +1,6 @@
 """The diagnosis is pure NumPy over the engine's evidence: hand-built evidence is diagnosed without a check."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -153,3 +154,16 @@ def test_an_analysis_that_raises_keeps_its_error_out_of_the_summary(reg, monkeyp
     diag = diagnose(_evidence(_derivation(reg), -r, r))
     assert diag.kind == "unexplained" and diag.summary.startswith("no diagnosis")
     assert "IndexError" not in diag.summary and "index out of range" not in diag.summary
+
+
+@jax.jit
+def clip_at(u, c):
+    return jnp.maximum(u, c)
+
+
+def test_case_masks_name_constants_by_value_and_never_two_intermediates_alike():
+    """A constant handed into a call body prints as its value; two unnamed intermediates get two names."""
+    u = np.array([[-1.0, 0.5, 2.0], [3.0, -2.0, 0.0]])
+    masks = dict(case_masks(lambda x: clip_at(x, 0.0) + jnp.maximum(2 * x, x**2), [u], ["x"]))
+    assert set(masks) == {"x > 0 in clip_at", "u > v"}
+    assert masks["u > v"].tolist() == (2 * u > u**2).tolist()

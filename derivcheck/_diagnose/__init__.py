@@ -25,7 +25,8 @@ step  kind          relation tested (per failing trial ``t``)
 3     structure     ``D − R`` is zero outside one region: the diagonal, the
                     off-diagonal, blocks with ``c ≠ c′``, one row/column, the
                     entries where a 0/1 input is 1 (or 0)
-3     piecewise     … or outside one case of a comparison inside ``of`` (``u ≥ 0``)
+3     piecewise     … or outside one case of a comparison inside ``of`` (``u ≥ 0``) or
+                    inside the derived function (``x > 5`` in a clamp)
 4     condition     the trials that fail are exactly those with a simple property
                     (``Σ y ≠ 1``, ``n = 1``, a regime)
 5     term          ``D − R = β₁ b₁ + β₂ b₂`` with ``b`` among the constant 1 and
