@@ -101,16 +101,18 @@ def exact_condition(obs: Observations) -> Diagnosis | None:
     """
     failed = np.concatenate([g.failed[g.valid] for g in obs.groups])
     degenerate = _degenerate_trials(obs)
-    commuting = _commuting_trials(obs)
+    commuting: np.ndarray | None = None  # computed once, when a slip property holds only on degenerate draws
     best = None
     for yes, no, per, slip in _features(obs):
         f = np.concatenate([p[g.valid] for p, g in zip(per, obs.groups, strict=True)])
         for cond, other, mask in ((yes, no, f), (no, yes, ~f)):
             only_degenerate = bool(degenerate[~mask].all())
-            if only_degenerate and not slip:
-                continue  # holds only on degenerate trials: e.g. "x = 0" only where every size is 1
-            if only_degenerate and commuting[~mask].all():
-                continue  # … and there two square inputs commute: every product order agrees, not only X vs Xᵀ
+            if only_degenerate:
+                if not slip:
+                    continue  # holds only on degenerate trials: e.g. "x = 0" only where every size is 1
+                commuting = _commuting_trials(obs) if commuting is None else commuting
+                if commuting[~mask].all():
+                    continue  # … where two square inputs commute: every product order agrees, not only X vs Xᵀ
             share = _explains(mask, failed)
             if share is not None and (best is None or share > best[0]):
                 best = (share, cond, other, mask, only_degenerate)
