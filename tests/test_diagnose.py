@@ -519,3 +519,62 @@ def test_a_symmetric_input_stays_a_finding_with_a_caveat_when_only_degenerate_dr
     diag = diagnosed(dc.check("two_layer.dL_dW1_as_written", trials=300))
     assert diag.kind == "condition" and "W2 is not symmetric" in diag.summary
     assert any("degenerate draw" in line for line in diag.evidence)
+
+
+# ------------------------------------- relations judged by the test that failed
+
+SCALES = np.array([1e8, 1.0, 1.0, 1.0])  # one entry 1e8 times the others: the norm-wise bound (~20) hides them
+
+
+@pytest.mark.parametrize(
+    ("slip", "kind", "expression"),
+    [
+        # the small entries 50 % too large: D − R = w there, 0 in the large one; no term fits entry-wise
+        (lambda w: 2 * (SCALES + np.array([0.0, 0.5, 0.5, 0.5])) * w, "unexplained", ""),
+        # a constant 1 added to every entry: a true term, and it fits entry-wise as well
+        (lambda w: 2 * SCALES * w + 1.0, "term", "1"),
+    ],
+)
+def test_a_relation_is_named_only_when_it_fits_entry_wise_like_the_check(reg, slip, kind, expression):
+    """The gradient of ``Σ s_i w_i²`` with ``s = [1e8, 1, 1, 1]`` fails only by the entry-wise test; a term
+    that fits within the norm-wise bound (``rtol · 2e8``) but leaves the small entries wrong is no finding."""
+    r = check(reg, dc.gradient, lambda w: jnp.sum(SCALES * w**2), slip, dc.inputs(w=dc.normal(4)), trials=40)
+    diag = diagnosed(r)
+    assert diag.kind == kind, diag.summary
+    assert diag.expression == expression
+    if kind == "unexplained":
+        assert any("fail only entry by entry" in line for line in diag.evidence), diag.evidence
+
+
+# ------------------------------- conditions from draws degenerate in another sense
+
+SQUARE_SIZES = [{"n": 1}, {"n": 3}, {"n": 4}]
+
+
+@pytest.mark.parametrize("spec", [dc.normal("n", "n"), dc.spd("n")], ids=["normal", "spd"])
+def test_symmetry_is_no_finding_where_the_holding_draws_also_commute(reg, spec):
+    """``2 A dA`` for the JVP ``A dA + dA A`` of ``A²`` holds exactly where ``A`` and ``dA`` commute: ``n = 1``,
+    and the constant regime (``c·11ᵀ`` with ``c′·11ᵀ``, or ``c·I`` for an SPD ``A``), where the inputs also
+    happen to be symmetric. A random symmetric pair does not commute, so "holds when symmetric" is false."""
+    inputs = dc.inputs(A=spec, sizes=SQUARE_SIZES)
+    diag = diagnosed(check(reg, dc.jvp, lambda A: A @ A, lambda A, dA: 2 * A @ dA, inputs, trials=40))
+    assert diag.kind != "condition" and "symmetric" not in diag.summary, diag.summary
+    right = check(dc.Registry(), dc.jvp, lambda A: A @ A, lambda A, dA: A @ dA + dA @ A, inputs, trials=40)
+    assert right.outcome == "holds"
+
+
+def test_a_case_of_the_derived_function_itself_is_named_as_its_own(reg):
+    """A clamp ``x > 1`` written into the derived gradient of ``Σ max(x, 0)²``: the error is exactly that case
+    of the derived function, inside the larger case ``x > 0`` of ``of``; the smaller, and its owner, are named."""
+    spec = dc.inputs(x=dc.normal("n"), sizes=[{"n": 5}, {"n": 8}])
+    r = check(
+        reg,
+        dc.gradient,
+        lambda x: jnp.sum(jnp.maximum(x, 0.0) ** 2),
+        lambda x: jnp.where(x > 1.0, 2.0, 2 * jnp.maximum(x, 0.0)),
+        spec,
+        trials=40,
+    )
+    diag = diagnosed(r)
+    assert diag.kind == "piecewise", diag.summary
+    assert diag.where == "`x > 1` is true (in the derived function)"

@@ -1,5 +1,6 @@
 """The diagnosis is pure NumPy over the engine's evidence: hand-built evidence is diagnosed without a check."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -153,3 +154,49 @@ def test_an_analysis_that_raises_keeps_its_error_out_of_the_summary(reg, monkeyp
     diag = diagnose(_evidence(_derivation(reg), -r, r))
     assert diag.kind == "unexplained" and diag.summary.startswith("no diagnosis")
     assert "IndexError" not in diag.summary and "index out of range" not in diag.summary
+
+
+@jax.jit
+def clip_at(u, c):
+    return jnp.maximum(u, c)
+
+
+def test_case_masks_name_constants_by_value_and_never_two_intermediates_alike():
+    """A constant handed into a call body prints as its value; two unnamed intermediates get two names."""
+    u = np.array([[-1.0, 0.5, 2.0], [3.0, -2.0, 0.0]])
+    masks = dict(case_masks(lambda x: clip_at(x, 0.0) + jnp.maximum(2 * x, x**2), [u], ["x"]))
+    assert set(masks) == {"x > 0 in clip_at", "u > v"}
+    assert masks["u > v"].tolist() == (2 * u > u**2).tolist()
+
+
+def _singular_evidence(reg, nulls, worst):
+    """Hand-built definiteness evidence: failing ``pd`` claims, trial ``t`` singular along ``e_{nulls[t]}``."""
+    d = dc.definite("pd", inputs=dc.inputs(x=dc.normal(3)), registry=reg, name="pd")(lambda x: jnp.eye(3))
+    h = np.stack([np.diag([0.0 if i == z else 1.0 for i in range(3)]) for z in nulls])
+    k = len(nulls)
+    size_set = SizeSetEvidence(
+        sizes=(),
+        regimes=np.array(["typical"] * k),
+        failed=np.ones(k, bool),
+        valid=np.ones(k, bool),
+        rel_err=np.zeros(k),
+        inputs={"x": np.zeros((k, 3))},
+        stats={"sym_err": np.zeros(k), "scale": np.ones(k), "margin": np.full(k, 1e-9)},
+        rows=np.arange(k),
+        derived=h,
+        reference=None,
+    )
+    return Evidence(derivation=d, analysis="spectrum", tol=TOL, size_sets=(size_set,), worst_derived=h[worst])
+
+
+def test_a_spectrum_headline_among_equally_common_modes_is_the_worst_trials(reg):
+    """The message describes the worst trial's matrix: on a tie, the headline speaks of the same one."""
+    diag = diagnose(_singular_evidence(reg, nulls=[1, 0], worst=1))
+    assert diag.kind == "spectrum" and "along the coordinate axes e0" in diag.summary, diag.summary
+
+
+def test_a_spectrum_headline_of_another_mode_says_which_the_worst_trial_is(reg):
+    diag = diagnose(_singular_evidence(reg, nulls=[1, 1, 0], worst=2))
+    assert "along the coordinate axes e1" in diag.summary
+    assert diag.evidence[0].startswith("the worst trial (the one the message shows) is another mode: ")
+    assert "e0" in diag.evidence[0]

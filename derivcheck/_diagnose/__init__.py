@@ -25,7 +25,8 @@ step  kind          relation tested (per failing trial ``t``)
 3     structure     ``D − R`` is zero outside one region: the diagonal, the
                     off-diagonal, blocks with ``c ≠ c′``, one row/column, the
                     entries where a 0/1 input is 1 (or 0)
-3     piecewise     … or outside one case of a comparison inside ``of`` (``u ≥ 0``)
+3     piecewise     … or outside one case of a comparison inside ``of`` (``u ≥ 0``) or
+                    inside the derived function (``x > 5`` in a clamp)
 4     condition     the trials that fail are exactly those with a simple property
                     (``Σ y ≠ 1``, ``n = 1``, a regime)
 5     term          ``D − R = β₁ b₁ + β₂ b₂`` with ``b`` among the constant 1 and
@@ -37,10 +38,13 @@ step  kind          relation tested (per failing trial ``t``)
 
 "Fits" uses the check's own test: ``‖D − X‖∞ ≤ atol + rtol · max(‖D‖∞, ‖X‖∞, T) +
 rounding`` (:func:`derivcheck._compare.bound`), with ``T`` and ``rounding`` the
-scales the check measured for that trial, so a relation holds exactly as far as the
-check can tell. An entry counts as wrong when ``|D_i − R_i|`` exceeds the same
-bound. A per-trial factor is accepted only when it is constant or a size
-expression: with a free factor per trial, one-entry values would always fit.
+scales the check measured for that trial, and, where the check also judged entry by
+entry, the entry-wise bound of :func:`derivcheck._compare.entry_excess` on every entry:
+a relation fits exactly as far as the check can tell, by the test that failed (one
+place, :func:`derivcheck._diagnose._evidence.fits_rows`, for every step). An entry
+counts as wrong when ``|D_i − R_i|`` exceeds the same bound. A per-trial factor is
+accepted only when it is constant or a size expression: with a free factor per trial,
+one-entry values would always fit.
 
 Definiteness claims (the ``"spectrum"`` analysis) are diagnosed in spectrum
 terms (:mod:`derivcheck._diagnose.spectrum`): not symmetric, indefinite (how
@@ -66,7 +70,7 @@ from collections.abc import Callable
 import numpy as np
 
 from derivcheck._diagnose import conditions, regions, relations, spectrum
-from derivcheck._diagnose._evidence import Observations, by_size, comparable, worst_entries
+from derivcheck._diagnose._evidence import Observations, by_size, comparable, small_entries_only, worst_entries
 from derivcheck._diagnose._words import regime_line
 from derivcheck._inputs import Sizes, sizes_label
 from derivcheck._result import Diagnosis, Evidence, Result, SizeRow
@@ -243,6 +247,12 @@ def unexplained(obs: Observations) -> Diagnosis:
     prop = _proportional_line(obs)
     if prop:
         evidence.append(prop)
+    k, n = small_entries_only(obs)
+    if k:
+        evidence.append(
+            f"{k} of the {n} failing trials read fail only entry by entry: their wrong entries are far smaller "
+            "than the largest, so no relation read at the scale of the whole value describes them"
+        )
     summary = "no simple relation fits (sign, factor, transpose, swap, one region, one term)"
     if entries:
         summary += f"; the largest error is at {entries[0].index}"

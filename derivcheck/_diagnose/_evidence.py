@@ -161,6 +161,21 @@ def fits_rows(obs: Observations, g: Group, x: np.ndarray, y: np.ndarray) -> np.n
     return ok
 
 
+def small_entries_only(obs: Observations) -> tuple[int, int]:
+    """``(k, n)``: ``k`` of the ``n`` kept failing rows pass the norm-wise test, failed only entry-wise.
+
+    Their wrong entries are far smaller than the largest (their errors are below ``rtol ‖D‖∞``),
+    and a relation read at the scale of the whole value would hide them.
+    """
+    k = n = 0
+    for g in obs.failing_groups:
+        n += g.rows.size
+        if g.entrywise:
+            x, y = g.derived, g.reference_values
+            k += int((norm(x - y) <= allowed(obs, g, x, y)).sum())
+    return k, n
+
+
 def wrong_entries(obs: Observations, g: Group) -> np.ndarray:
     """Entries whose error alone would fail the trial: ``|D_i − R_i|`` over the norm-wise bound or the entry's own."""
     x, y = g.derived, g.reference_values

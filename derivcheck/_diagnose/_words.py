@@ -251,8 +251,8 @@ def regime_line(obs: Observations) -> str:
         why = "; ".join(dict.fromkeys(DEGENERATE_REGIMES[r] for r in degenerate))
         return (
             f"holds only in regime{'s' if len(degenerate) > 1 else ''} {', '.join(degenerate)} ({why}), "
-            "where formulas that differ by a transpose, an index order, a term in the deviations from the mean "
-            "or a term through a saturated gate agree: that says nothing about the error"
+            "where formulas that differ by a transpose, the order of a product, an index order, a term in the "
+            "deviations from the mean or a term through a saturated gate agree: that says nothing about the error"
         )
     if len(bad) <= len(good):
         described = ", ".join(f"{r} ({REGIMES.get(r, r)})" for r in bad)

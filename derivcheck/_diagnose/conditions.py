@@ -16,8 +16,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from derivcheck._compare import bound
-from derivcheck._diagnose._evidence import Group, Observations, comparable
+from derivcheck._diagnose._evidence import Group, Observations, comparable, fits_row
 from derivcheck._diagnose._words import MATCH_RTOL, close, degenerate_holding, regime_line
 from derivcheck._format import fmt_number
 from derivcheck._inputs import REGIMES, sizes_label
@@ -102,13 +101,18 @@ def exact_condition(obs: Observations) -> Diagnosis | None:
     """
     failed = np.concatenate([g.failed[g.valid] for g in obs.groups])
     degenerate = _degenerate_trials(obs)
+    commuting: np.ndarray | None = None  # computed once, when a slip property holds only on degenerate draws
     best = None
     for yes, no, per, slip in _features(obs):
         f = np.concatenate([p[g.valid] for p, g in zip(per, obs.groups, strict=True)])
         for cond, other, mask in ((yes, no, f), (no, yes, ~f)):
             only_degenerate = bool(degenerate[~mask].all())
-            if only_degenerate and not slip:
-                continue  # holds only on degenerate trials: e.g. "x = 0" only where every size is 1
+            if only_degenerate:
+                if not slip:
+                    continue  # holds only on degenerate trials: e.g. "x = 0" only where every size is 1
+                commuting = _commuting_trials(obs) if commuting is None else commuting
+                if commuting[~mask].all():
+                    continue  # … where two square inputs commute: every product order agrees, not only X vs Xᵀ
             share = _explains(mask, failed)
             if share is not None and (best is None or share > best[0]):
                 best = (share, cond, other, mask, only_degenerate)
@@ -138,6 +142,33 @@ def _degenerate_trials(obs: Observations) -> np.ndarray:
     """
     regimes = degenerate_holding(obs)
     return np.concatenate([(np.isin(g.regimes, regimes) | _all_ones(g))[g.valid] for g in obs.groups])
+
+
+def _commuting_trials(obs: Observations) -> np.ndarray:
+    """Per valid trial: two square inputs of one shape commute, ``‖AB − BA‖∞ ≤ 64 n ε ‖A‖∞ ‖B‖∞``.
+
+    Such a draw (``A = c·I``, two constant matrices, any ``1×1`` pair) is degenerate in a sense of its
+    own: every formula that differs from another by the order of a product agrees there. A slip
+    property (:data:`Feature`: ``X`` symmetric) whose holding draws are all degenerate stays a finding
+    only when they are degenerate for ``X`` alone; where they also commute, "holds when ``X`` is
+    symmetric" cannot be told from "holds when the factors commute" (``A⁻¹A⁻¹dA`` for ``A⁻¹dA A⁻¹``
+    holds on a constant tangent only because the ``A`` drawn with it is ``c·I``). The allowance is
+    the rounding of a product of ``n``-term sums, ``n ε |A||B|`` entry-wise, with a factor 64 for the
+    inputs' own rounding.
+    """
+    out = []
+    for g in obs.groups:
+        square = [a for a in g.inputs.values() if a.ndim == 3 and a.shape[1] == a.shape[2]]
+        hit = np.zeros(len(g.failed), bool)
+        for a, b in itertools.combinations(square, 2):
+            if a.shape != b.shape or not np.issubdtype(a.dtype, np.inexact) or not np.issubdtype(b.dtype, np.inexact):
+                continue
+            eps = max(np.finfo(a.dtype).eps, np.finfo(b.dtype).eps)
+            gap = np.abs(a @ b - b @ a).reshape(len(a), -1).max(axis=1)
+            scale = np.abs(a).reshape(len(a), -1).max(axis=1) * np.abs(b).reshape(len(b), -1).max(axis=1)
+            hit |= gap <= 64 * a.shape[1] * eps * scale
+        out.append(hit[g.valid])
+    return np.concatenate(out)
 
 
 def _explains(mask: np.ndarray, failed: np.ndarray) -> float | None:
@@ -241,7 +272,12 @@ def terms(obs: Observations) -> Diagnosis | None:
 
 
 def _fit_terms(obs: Observations, subset: tuple[str, ...]) -> list[list[float]] | None:
-    """Per kept row, least-squares ``β`` with ``D − R = Σ β_b b``, if it fits every row."""
+    """Per kept row, least-squares ``β`` with ``D − R = Σ β_b b``, if it fits every row.
+
+    "Fits" is :func:`~derivcheck._diagnose._evidence.fits_row`: ``D`` equals ``R + Σ β_b b`` by the
+    check's own test, entry-wise too where the check judged entry by entry, so a term is never
+    named for a failure in entries far smaller than the largest (which the norm-wise bound hides).
+    """
     coefs: list[list[float]] = [[] for _ in subset]
     for g in obs.failing_groups:
         err = (g.derived - g.reference_values).reshape(g.rows.size, -1)
@@ -249,9 +285,8 @@ def _fit_terms(obs: Observations, subset: tuple[str, ...]) -> list[list[float]] 
             cols = [np.ones(err.shape[1]) if b == "1" else g.kept_inputs(b)[t].reshape(-1) for b in subset]
             a = np.stack(cols, axis=1)
             beta, *_ = np.linalg.lstsq(a, err[t], rcond=None)
-            resid = np.abs(err[t] - a @ beta).max(initial=0)
-            scale = max(np.abs(g.derived[t]).max(), np.abs(g.reference_values[t]).max(), g.floor[t])
-            if resid > bound(obs.tol, scale, g.slack[t]) or np.linalg.matrix_rank(a) < len(subset):
+            term = (a @ beta).reshape(g.shape)
+            if np.linalg.matrix_rank(a) < len(subset) or not fits_row(obs, g, t, g.reference_values[t] + term):
                 return None
             for k, b in enumerate(beta):
                 coefs[k].append(float(b))

@@ -87,11 +87,34 @@ def spectrum(obs: Observations) -> Diagnosis:
     groups: dict[tuple[str, str], list[_Mode]] = {}
     for m in modes:
         groups.setdefault((m.what, m.null), []).append(m)
-    ranked = sorted(groups, key=lambda k: (k[0] == "zero", -len(groups[k]), k[1] == ""))
+    worst = _worst_mode(obs, modes)
+    ranked = sorted(groups, key=lambda k: (k[0] == "zero", -len(groups[k]), not _holds(groups[k], worst), k[1] == ""))
     top = groups[ranked[0]]
     summary = _mode_words(top, kind, axis_names(obs))
     evidence = [f"{len(groups[k])} of {len(modes)} failing trials read: {_short_mode(groups[k])}" for k in ranked]
+    if worst is not None and not _holds(top, worst):
+        evidence.insert(0, f"the worst trial (the one the message shows) is another mode: {_short_mode([worst])}")
     return Diagnosis(kind="spectrum", summary=summary, evidence=tuple(evidence), where=ranked[0][1])
+
+
+def _holds(ms: list[_Mode], m: _Mode | None) -> bool:
+    return any(x is m for x in ms)
+
+
+def _worst_mode(obs: Observations, modes: list[_Mode]) -> _Mode | None:
+    """The mode of the check's worst trial (the matrix its message describes), if it is among the kept rows.
+
+    The headline is the most common mode; among equally common ones, the worst trial's, so that the
+    diagnosis and the message speak of the same matrix (else the evidence says which the worst is).
+    """
+    w = obs.worst_derived
+    if w is None:
+        return None
+    rows = [h for g in obs.failing_groups for h in g.derived]
+    for h, m in zip(rows, modes, strict=True):
+        if h.shape == w.shape and np.array_equal(h, w, equal_nan=True):
+            return m
+    return None
 
 
 def _mode(h: np.ndarray, margin: float, kind: str, inputs: dict) -> _Mode:
