@@ -135,3 +135,38 @@ def test_data_flows_one_way_engine_to_evidence_to_diagnosis():
     assert not any(m.startswith("derivcheck._diagnose") for m in engine)
     for path in (root / "_diagnose").glob("*.py"):
         assert not any(m.startswith("derivcheck._checks") for m in _imports(path)), path.name
+
+
+def test_a_float32_constant_made_outside_64_bit_mode_is_named_when_the_check_fails(reg):
+    """``K = jnp.sqrt(2 / jnp.pi)`` at import is float32: the tanh-GELU's JVP written with it is off by ~6e-7
+    where ``1 − tanh²`` cancels, and fails; the note names K, also when only a helper of the formula reads it.
+    The same formula with a Python float holds, without the note."""
+    k32 = jnp.asarray(np.sqrt(2 / np.pi), dtype=jnp.float32)
+    k64 = float(np.sqrt(2 / np.pi))
+
+    def of(x):
+        return jax.nn.gelu(x, approximate=True)
+
+    def inner(x, k):
+        return k * (x + 0.044715 * x**3)
+
+    def with_k32(x):
+        return inner(x, k32)
+
+    def jvp(x, t, u, k):
+        th = jnp.tanh(u)
+        return t * (0.5 * (1 + th) + 0.5 * x * (1 - th**2) * k * (1 + 3 * 0.044715 * x**2))
+
+    @dc.jvp(of=of, inputs=dc.inputs(x=dc.normal("n")), registry=reg, name="k32")
+    def gelu_k32(x, t):
+        return jvp(x, t, with_k32(x), jnp.sqrt(2 / jnp.pi).astype(jnp.float64))
+
+    @dc.jvp(of=of, inputs=dc.inputs(x=dc.normal("n")), registry=reg, name="k64")
+    def gelu_k64(x, t):
+        return jvp(x, t, inner(x, k64), k64)
+
+    r = dc.check(gelu_k32, trials=60)
+    assert r.outcome == "fails"
+    assert any("uses k32 (float32), made outside 64-bit mode" in n for n in r.notes), r.notes
+    right = dc.check(gelu_k64, trials=60)
+    assert right.outcome == "holds" and not any("64-bit" in n for n in right.notes)

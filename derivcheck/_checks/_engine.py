@@ -30,7 +30,7 @@ import numpy as np
 
 from derivcheck import _devices
 from derivcheck._checks.second_opinion import Opinion, doubt_bound, opinion
-from derivcheck._compare import ResolvedTolerance, merge_tolerance
+from derivcheck._compare import ResolvedTolerance, merge_tolerance, real_precision
 from derivcheck._derivation import Derivation
 from derivcheck._format import one_line
 from derivcheck._inputs import Normal, Sizes, regime_params, sizes_label, stable_hash
@@ -490,6 +490,8 @@ def run_batched(d: Derivation, config: CheckConfig, family: Family) -> Result:
         else:
             notes.append(second.note(name))
     evidence = _evidence(d, family, run, batches) if failed.any() and not inconclusive else None
+    if failed.any():
+        notes.extend(low_precision_constants(d, judge_dtype))
     abs_valid, rel_valid = abs_all[valid], rel[valid]
     return Result(
         name=d.name,
@@ -832,3 +834,52 @@ def _as_array(x: Any) -> np.ndarray | None:
         return None if x is None else numeric(x)
     except (TypeError, ValueError):
         return None
+
+
+def low_precision_constants(d: Derivation, dtype: str) -> list[str]:
+    """Notes on float constants of lower precision than ``dtype`` that the derivation's functions use.
+
+    A check runs with 64-bit types enabled, but a module is imported without them: ``K = jnp.sqrt(2 / jnp.pi)``
+    at import is a float32 array, and a float64 formula using it is off by ~1e-7 relative — a failure
+    that names no formula error. The derived function and ``of`` are read, with the functions of their
+    module they call by name (three levels deep): globals and closure variables that are arrays of a
+    lower real precision are named, with the fix. Nothing is called; a function without Python code
+    (a builtin, a ``jax.jit`` object's wrapped function is unwrapped) contributes nothing.
+    """
+    limit = real_precision(dtype).itemsize
+    notes = []
+    for who, fn in (("the derived function", d.derived), ("of=", getattr(d.claim, "of", None))):
+        found = _low_precision_names(fn, limit, depth=3, seen=set())
+        if found:
+            listed = ", ".join(f"{name} ({dt})" for name, dt in found)
+            notes.append(
+                f"{who} uses {listed}, made outside 64-bit mode (at import): it rounds at that precision in a "
+                f"{dtype} check; make it with NumPy or a Python float, or inside the function"
+            )
+    return notes
+
+
+def _low_precision_names(fn: Any, limit: int, depth: int, seen: set) -> list[tuple[str, str]]:
+    """``(name, dtype)`` of the lower-precision float arrays ``fn`` reads by name (:func:`low_precision_constants`)."""
+    fn = getattr(fn, "func", fn)  # functools.partial
+    fn = getattr(fn, "__wrapped__", fn)  # jax.jit, functools.wraps
+    code = getattr(fn, "__code__", None)
+    if code is None or id(code) in seen or depth <= 0:
+        return []
+    seen.add(id(code))
+    names = {n: (getattr(fn, "__globals__", {}) or {}).get(n) for n in code.co_names}
+    cells = getattr(fn, "__closure__", None) or ()
+    for n, cell in zip(code.co_freevars, cells, strict=False):
+        try:
+            names[n] = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+    found = []
+    module = getattr(fn, "__module__", None)
+    for n, value in names.items():
+        if isinstance(value, jax.Array | np.ndarray | np.generic) and jnp.issubdtype(value.dtype, jnp.inexact):
+            if real_precision(value.dtype).itemsize < limit:
+                found.append((n, str(value.dtype)))
+        elif callable(value) and getattr(value, "__module__", None) == module:
+            found += _low_precision_names(value, limit, depth - 1, seen)
+    return list(dict.fromkeys(found))
