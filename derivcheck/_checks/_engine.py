@@ -799,9 +799,15 @@ def _size_set_evidence(d, family, run: Run, b: _Batch, sl: slice, names: tuple[s
 
 
 def _leaves(family: Family, d: Derivation, inputs: dict[str, Any]) -> Leaves:
-    """The leaves of the family's pytree result on one trial's ``inputs`` (``()`` for one array, or no family rule)."""
+    """The leaves of the family's pytree result on one trial's ``inputs`` (``()`` for one array, or no family rule).
+
+    An aid to the diagnosis: leaves that cannot be told cost that aid (the value is read whole), not the evidence.
+    """
     leaves = getattr(family, "leaves", None)
-    return () if leaves is None else tuple(leaves(d, inputs))
+    try:
+        return () if leaves is None else tuple(leaves(d, inputs))
+    except Exception:
+        return ()
 
 
 def _pick_rows(failing: np.ndarray) -> np.ndarray:
