@@ -190,6 +190,10 @@ class Diagnosis:
         }
 
 
+Leaves = tuple[tuple[str, tuple[int, ...]], ...]
+"""The leaves of a pytree value in its raveled order: each one's name (``params['W']``) and shape."""
+
+
 @dataclasses.dataclass(frozen=True)
 class SizeSetEvidence:
     """What a diagnosis reads about the trials of one size set (every regime).
@@ -211,6 +215,9 @@ class SizeSetEvidence:
     rows: np.ndarray
     derived: np.ndarray
     reference: np.ndarray | None
+    leaves: Leaves = ()
+    """The leaves of a pytree value (several ``wrt`` arguments, a pytree output), in the raveled order of
+    ``derived`` and ``reference``: each one's name and shape; ``()`` when the value is one array."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,6 +239,8 @@ class Evidence:
     arg_names: tuple[str, ...] = ()
     worst_derived: np.ndarray | None = None
     worst_reference: np.ndarray | None = None
+    worst_leaves: Leaves = ()
+    """The leaves of the worst trial's value, as :attr:`SizeSetEvidence.leaves`."""
     compile_options: dict[str, Any] | None = None
     problem: str = ""
 

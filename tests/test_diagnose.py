@@ -578,3 +578,64 @@ def test_a_case_of_the_derived_function_itself_is_named_as_its_own(reg):
     diag = diagnosed(r)
     assert diag.kind == "piecewise", diag.summary
     assert diag.where == "`x > 1` is true (in the derived function)"
+
+
+# ---------------------------------------------------------- an error confined to some leaves of a pytree
+
+
+def pair(a, b):
+    return jnp.sum(a**2 * b + jnp.sin(b))
+
+
+def pair_grad(a, b):
+    return 2 * a * b, a**2 + jnp.cos(b)
+
+
+PAIR = dc.inputs(a=dc.normal("n"), b=dc.normal("n"), sizes=[{"n": 1}, {"n": 4}])
+
+
+@pytest.mark.parametrize(
+    ("derived", "kind", "summary", "where"),
+    [
+        (lambda a, b: (-2 * a * b, a**2 + jnp.cos(b)), "sign", "in a: sign error: derived = −reference", "a"),
+        (lambda a, b: (-2 * a * b, -(a**2) - jnp.cos(b)), "sign", "sign error: derived = −reference", ""),
+    ],
+    ids=["one-leaf", "both-leaves"],
+)
+def test_a_slip_confined_to_one_leaf_is_read_on_that_leaf_alone(reg, derived, kind, summary, where):
+    """``wrt=("a", "b")``: a sign slip in ``a``'s leaf alone is the sign step's finding on that leaf (the
+    whole raveled value is no multiple of the reference); spread over both leaves, the whole value is read."""
+    diag = diagnosed(check(reg, dc.gradient, pair, derived, PAIR, trials=40, wrt=("a", "b")))
+    assert (diag.kind, diag.summary, diag.where) == (kind, summary, where)
+    assert ("the other leaves (b) match" in diag.evidence[0]) == bool(where)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_a_right_gradient_of_several_arguments_holds(reg, seed):
+    d = dc.gradient(of=pair, wrt=("a", "b"), inputs=PAIR, registry=reg, name="right")(pair_grad)
+    r = dc.check(d, trials=40, seed=seed)
+    assert r.outcome == "holds" and r.diagnosis is None, r.message
+
+
+def scaled_mean(x, w):
+    """``w · mean(x)`` (shape ``(m,)``): its VJP is ``dx = ⟨w, ct⟩/m · 1``, ``dw = mean(x) · ct``."""
+    return w * jnp.mean(x)
+
+
+def test_a_factor_in_one_leaf_of_a_vjp_is_named_in_that_leaf(reg):
+    inputs = dc.inputs(x=dc.normal("m"), w=dc.normal("m"), sizes=[{"m": 3}, {"m": 5}])
+
+    def forgot_1_over_m(x, w, ct):
+        return jnp.full_like(x, jnp.dot(w, ct)), jnp.mean(x) * ct
+
+    diag = diagnosed(check(reg, dc.vjp, scaled_mean, forgot_1_over_m, inputs, trials=40, wrt=("x", "w")))
+    assert diag.kind == "factor" and diag.expression == "m", diag.summary
+    assert diag.summary.startswith("in x: off by a factor of m") and diag.where == "x"
+
+
+def test_a_wrong_output_leaf_of_a_jvp_is_diagnosed_in_that_leaf(reg):
+    inputs = dc.inputs(x=dc.normal("n"), sizes=[{"n": 3}, {"n": 4}])
+    diag = diagnosed(
+        check(reg, dc.jvp, lambda x: (jnp.sin(x), x**2), lambda x, t: (jnp.cos(x) * t, x * t), inputs, trials=40)
+    )
+    assert diag.kind == "factor" and diag.summary.startswith("in output[1]: off by a factor of 1/2"), diag.summary

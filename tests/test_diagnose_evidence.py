@@ -1,5 +1,7 @@
 """The diagnosis is pure NumPy over the engine's evidence: hand-built evidence is diagnosed without a check."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -200,3 +202,54 @@ def test_a_spectrum_headline_of_another_mode_says_which_the_worst_trial_is(reg):
     assert "along the coordinate axes e1" in diag.summary
     assert diag.evidence[0].startswith("the worst trial (the one the message shows) is another mode: ")
     assert "e0" in diag.evidence[0]
+
+
+# ------------------------------------------------------------------ a pytree value's leaves
+
+LEAVES = (("a", (2,)), ("b", (2,)))
+
+
+def _with_leaves(ev):
+    """``ev`` with its raveled value of 4 entries read as two leaves ``a`` and ``b`` of 2."""
+    size_sets = tuple(dataclasses.replace(s, leaves=LEAVES) for s in ev.size_sets)
+    return dataclasses.replace(ev, size_sets=size_sets, worst_leaves=LEAVES)
+
+
+def test_an_error_confined_to_one_leaf_is_read_there_and_never_named_a_relation_it_is_not(reg):
+    rng = np.random.default_rng(2)
+    r = rng.normal(size=(6, 4))
+    d = r.copy()
+    d[:, 2:] = -r[:, 2:]
+    diag = diagnose(_with_leaves(_evidence(_derivation(reg), d, r)))
+    assert (diag.kind, diag.summary, diag.where) == ("sign", "in b: sign error: derived = −reference", "b")
+    d[:, 2:] += 0.3 * rng.normal(size=(6, 2))  # no longer a sign: the leaf alone fits nothing
+    diag = diagnose(_with_leaves(_evidence(_derivation(reg), d, r)))
+    assert diag.kind == "unexplained" and diag.summary.startswith("in b: no simple relation fits"), diag.summary
+    assert diag.summary.endswith(("at b[0]", "at b[1]")), diag.summary
+
+
+def test_an_error_in_every_leaf_is_read_on_the_whole_value_its_entries_named_by_leaf(reg):
+    r = np.random.default_rng(3).normal(size=(6, 4))
+    d = r + np.random.default_rng(4).normal(size=(6, 4))
+    diag = diagnose(_with_leaves(_evidence(_derivation(reg), d, r)))
+    assert diag.kind == "unexplained" and diag.where == "", diag.summary
+    j = int(np.argmax(np.abs(d[0] - r[0])))
+    assert diag.summary.endswith(f"the largest error is at {'ab'[j // 2]}[{j % 2}]"), diag.summary
+
+
+def test_a_leaf_is_judged_at_the_whole_values_scale_as_the_check_judged_it(reg):
+    """``a`` ~ 10⁶ with a sign slip, ``b`` ~ 1 off by 10⁻²: below ``rtol ‖D‖∞ = 0.1``, the check passes ``b``,
+    so the error is confined to ``a``; read at ``b``'s own scale, ``b`` would count as wrong too. And a relation
+    in ``b`` fits as far as the check's bound of the whole value allows, not ``b``'s own."""
+    rng = np.random.default_rng(5)
+    r = rng.normal(size=(6, 4))
+    r[:, :2] *= 1e6
+    d = r.copy()
+    d[:, :2] = -r[:, :2]
+    d[:, 2:] += 1e-2
+    diag = diagnose(_with_leaves(_evidence(_derivation(reg), d, r)))
+    assert diag.summary == "in a: sign error: derived = −reference", diag.summary
+    d = r.copy()  # b = −reference within 10⁻³: X = (R_a, −R_b) passes the check's test of the whole value
+    d[:, 2:] = -r[:, 2:] + 1e-3
+    diag = diagnose(_with_leaves(_evidence(_derivation(reg), d, r)))
+    assert diag.summary == "in b: sign error: derived = −reference", diag.summary

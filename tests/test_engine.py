@@ -102,6 +102,22 @@ def test_a_failing_check_carries_evidence_until_check_diagnoses_it(reg):
     assert diagnose(ev) == checked.diagnosis  # the same seed draws the same trials
 
 
+def test_leaves_that_cannot_be_told_leave_the_value_whole_not_the_evidence_lost():
+    """``Family.leaves`` is an aid to the diagnosis: one that raises gives no leaves, and no family rule none."""
+
+    class Raising:
+        def leaves(self, d, inputs):
+            raise KeyError("x")
+
+    class Telling:
+        def leaves(self, d, inputs):
+            return [("a", (2,)), ("b", ())]
+
+    assert _engine._leaves(Raising(), None, {}) == ()  # type: ignore[arg-type]
+    assert _engine._leaves(object(), None, {}) == ()  # type: ignore[arg-type]
+    assert _engine._leaves(Telling(), None, {}) == (("a", (2,)), ("b", ()))  # type: ignore[arg-type]
+
+
 def test_a_holding_check_carries_no_evidence(reg):
     d = dc.gradient(of=cube, inputs=SPEC, registry=reg, name="right")(lambda x: 3 * x**2)
     assert check_claim(d, CheckConfig(trials=20)).evidence is None

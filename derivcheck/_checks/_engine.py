@@ -34,7 +34,7 @@ from derivcheck._compare import ResolvedTolerance, merge_tolerance, real_precisi
 from derivcheck._derivation import Derivation
 from derivcheck._format import one_line
 from derivcheck._inputs import Normal, Sizes, regime_params, sizes_label, stable_hash
-from derivcheck._result import Cell, Evidence, Result, SizeSetEvidence, Trial
+from derivcheck._result import Cell, Evidence, Leaves, Result, SizeSetEvidence, Trial
 
 VALUE_BUDGET_BYTES = 32 * 2**20
 MAX_ROWS = 48  # failing trials per size set whose values a diagnosis reads
@@ -95,7 +95,9 @@ class Family(Protocol):
         Optional, ``analysis``: how a failure is diagnosed — ``"equality"`` (a derived value
         against a reference), ``"spectrum"`` (definiteness) or, by default, ``"conditions"``
         (see :class:`~derivcheck._result.Evidence`); and ``degenerate(stats, failed) ->
-        {reason: mask}``: the trials to skip as degenerate draws (see :func:`_skip_degenerate`)."""
+        {reason: mask}``: the trials to skip as degenerate draws (see :func:`_skip_degenerate`); and
+        ``leaves(d, inputs) -> ((name, shape), ...)``: the leaves of a pytree result in its raveled
+        order, from one trial's inputs by name (``()`` when it is one array), for the evidence."""
         ...
 
 
@@ -763,6 +765,7 @@ def _evidence(d: Derivation, family: Family, run: Run, batches: list[_Batch]) ->
             arg_names=names,
             worst_derived=None if w is None else _as_array(w.derived),
             worst_reference=None if w is None else _as_array(w.reference),
+            worst_leaves=() if w is None else _leaves(family, d, w.inputs),
         )
     except Exception as exc:  # the verdict stands even when the evidence cannot be gathered
         return Evidence(**about, problem=f"{type(exc).__name__}: {exc}")
@@ -793,7 +796,20 @@ def _size_set_evidence(d, family, run: Run, b: _Batch, sl: slice, names: tuple[s
         rows=rows,
         derived=derived,
         reference=reference,
+        leaves=_leaves(family, d, {k: v[0] for k, v in inputs.items()}) if rows.size else (),
     )
+
+
+def _leaves(family: Family, d: Derivation, inputs: dict[str, Any]) -> Leaves:
+    """The leaves of the family's pytree result on one trial's ``inputs`` (``()`` for one array, or no family rule).
+
+    An aid to the diagnosis: leaves that cannot be told cost that aid (the value is read whole), not the evidence.
+    """
+    leaves = getattr(family, "leaves", None)
+    try:
+        return () if leaves is None else tuple(leaves(d, inputs))
+    except Exception:
+        return ()
 
 
 def _pick_rows(failing: np.ndarray) -> np.ndarray:

@@ -47,6 +47,7 @@ from derivcheck._compare import (
 from derivcheck._derivation import JVP, VJP, Derivation, DerivationError, Gradient, Jacobian
 from derivcheck._format import callable_name
 from derivcheck._pytree import describe, flat_output, is_array, leaf_errors, leaf_paths, ravel, selection, unraveler
+from derivcheck._result import Leaves
 
 
 def _partial(d: Derivation, args: tuple):
@@ -343,26 +344,35 @@ class Differential:
         w = run.worst
         if w is None or w.derived is None or w.reference is None:
             return ""
-        if self.rule.extra_like == "input":  # a JVP: the leaves of of's output
-            args = tuple(np.asarray(w.inputs[n]) for n in d.arg_names)
-            f, x = selection(d.claim.of, d.wrt_indices, isinstance(d.claim.wrt, tuple), args)
-            out = jax.eval_shape(f, x)
-            if is_array(out):
-                return ""
-            names = leaf_paths("output", out)
-            sizes = [math.prod(o.shape) for o in jax.tree.leaves(out)]
-        elif isinstance(d.claim.wrt, tuple):  # a gradient or VJP of several arguments (or a pytree's leaves)
-            names = [d.arg_names[i] for i in d.wrt_indices]
-            sizes = [int(np.size(w.inputs[n])) for n in names]
-        else:
-            return ""
-        if sum(sizes) != np.size(w.reference):
+        leaves = self.leaves(d, w.inputs)
+        names, sizes = [name for name, _ in leaves], [math.prod(shape) for _, shape in leaves]
+        if not leaves or sum(sizes) != np.size(w.reference):
             return ""
         limit = run.tol.atol + run.tol.rtol * float(np.max(np.abs(w.reference), initial=0.0))
         wrong = [name for name, err in leaf_errors(names, sizes, w.derived, w.reference) if err > limit]
         if not wrong or len(wrong) == len(names):
             return ""
         return f"; wrong only in {', '.join(wrong)} (the other leaves match within tolerance)"
+
+    def leaves(self, d: Derivation, inputs: dict[str, Any]) -> Leaves:
+        """The leaves of a pytree result, in the raveled order both sides are compared in: each one's name
+        and shape, read from one trial's ``inputs`` (by argument name); ``()`` when the result is one array.
+
+        A JVP's result is ``of``'s output (leaves ``output[0]``, ``output['a']``…); a gradient's or VJP's
+        with several ``wrt`` arguments (or a pytree argument's leaves) is the tuple of them.
+        """
+        if self.rule.extra_like == "input":  # a JVP: the leaves of of's output
+            args = tuple(np.asarray(inputs[n]) for n in d.arg_names)
+            f, x = selection(d.claim.of, d.wrt_indices, isinstance(d.claim.wrt, tuple), args)
+            out = jax.eval_shape(f, x)
+            if is_array(out):
+                return ()
+            shapes = [tuple(o.shape) for o in jax.tree.leaves(out)]
+            return tuple(zip(leaf_paths("output", out), shapes, strict=True))
+        if isinstance(d.claim.wrt, tuple):  # a gradient or VJP of several arguments (or a pytree's leaves)
+            names = [d.arg_names[i] for i in d.wrt_indices]
+            return tuple((n, tuple(np.shape(inputs[n]))) for n in names)
+        return ()
 
 
 def _one_spread(fn, like, args, extra) -> jax.Array:

@@ -79,7 +79,7 @@ from derivcheck._compare import (
 )
 from derivcheck._derivation import Derivation
 from derivcheck._format import callable_name
-from derivcheck._result import Result
+from derivcheck._result import Leaves, Result
 
 WIDE_STEP = 2.0**-12
 NARROW_STEP = WIDE_STEP / 64
@@ -242,6 +242,11 @@ class KinkAware:
 
     def extra_inputs(self, d, args):
         return self.inner.extra_inputs(d, args)
+
+    def leaves(self, d, inputs) -> Leaves:
+        """The guarded family's leaves of a pytree result (see :class:`~derivcheck._checks._engine.Family`)."""
+        inner = getattr(self.inner, "leaves", None)
+        return () if inner is None else inner(d, inputs)
 
     def validate(self, d, args, extra):
         return self.inner.validate(d, args, extra)

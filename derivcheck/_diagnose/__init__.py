@@ -46,6 +46,13 @@ counts as wrong when ``|D_i − R_i|`` exceeds the same bound. A per-trial facto
 accepted only when it is constant or a size expression: with a free factor per trial,
 one-entry values would always fit.
 
+A value made of a pytree's leaves (a gradient with respect to several
+arguments, a VJP's ``(dx, dγ, dβ)``, a JVP of a pytree output) whose wrong
+entries all lie in some of its leaves is read on those leaves alone, each
+with its own shape, and the finding names them: ``in mu1: sign error:
+derived = −reference`` (:func:`differential`); each row keeps the scale the
+check judged the whole value at, so "fits" still means the check's own test.
+
 Definiteness claims (the ``"spectrum"`` analysis) are diagnosed in spectrum
 terms (:mod:`derivcheck._diagnose.spectrum`): not symmetric, indefinite (how
 many eigenvalues have the wrong sign), singular (the rank, and whether the null
@@ -70,7 +77,16 @@ from collections.abc import Callable
 import numpy as np
 
 from derivcheck._diagnose import conditions, regions, relations, spectrum
-from derivcheck._diagnose._evidence import Observations, by_size, comparable, small_entries_only, worst_entries
+from derivcheck._diagnose._evidence import (
+    Observations,
+    by_size,
+    comparable,
+    confined_leaves,
+    entry_label,
+    in_leaves,
+    small_entries_only,
+    worst_entries,
+)
 from derivcheck._diagnose._words import regime_line
 from derivcheck._inputs import Sizes, sizes_label
 from derivcheck._result import Diagnosis, Evidence, Result, SizeRow
@@ -142,6 +158,34 @@ def analyse(obs: Observations) -> Diagnosis | None:
 
 
 def differential(obs: Observations) -> Diagnosis:
+    """The steps of :data:`STEPS`, on the leaves that hold every wrong entry when a pytree value's error
+    is confined to some of them (:func:`~derivcheck._diagnose._evidence.confined_leaves`), else on the
+    whole value; the finding then names those leaves (:func:`in_part`)."""
+    try:
+        names = confined_leaves(obs)
+    except Exception:  # the whole value is still read
+        log.debug("the leaves of %s could not be read", obs.derivation.name, exc_info=True)
+        names = ()
+    if not names:
+        return steps(obs)
+    return in_part(obs, names, steps(in_leaves(obs, names)))
+
+
+def in_part(obs: Observations, names: tuple[str, ...], diag: Diagnosis) -> Diagnosis:
+    """``diag``, read on the leaves ``names`` alone, said so: ``in mu1: sign error: derived = −reference``."""
+    part = ", ".join(names)
+    others = ", ".join(name for name, _ in obs.failing_groups[0].leaves if name not in names)
+    n = sum(g.rows.size for g in obs.failing_groups)
+    line = f"the other leaves ({others}) match within tolerance on all {n} failing trials read: {part} read alone"
+    return dataclasses.replace(
+        diag,
+        summary=f"in {part}: {diag.summary}",
+        evidence=(line, *diag.evidence),
+        where=f"{part}: {diag.where}" if diag.where else part,
+    )
+
+
+def steps(obs: Observations) -> Diagnosis:
     """The steps of :data:`STEPS`, in order; the first that fits wins, else step 7 (unexplained).
 
     A step that raises is skipped (:func:`attempt`): the remaining steps still
@@ -236,7 +280,7 @@ def unexplained(obs: Observations) -> Diagnosis:
     entries = worst_entries(obs.worst_derived, obs.worst_reference)
     evidence = []
     if entries:
-        where = ", ".join(str(e.index) for e in entries[:3])
+        where = ", ".join(entry_label(obs, e.index) for e in entries[:3])
         evidence.append(f"largest errors of the worst trial at {where}")
     mass = _mass_line(obs)
     if mass:
@@ -255,7 +299,7 @@ def unexplained(obs: Observations) -> Diagnosis:
         )
     summary = "no simple relation fits (sign, factor, transpose, swap, one region, one term)"
     if entries:
-        summary += f"; the largest error is at {entries[0].index}"
+        summary += f"; the largest error is at {entry_label(obs, entries[0].index)}"
     return Diagnosis(kind="unexplained", summary=summary, evidence=tuple(evidence))
 
 

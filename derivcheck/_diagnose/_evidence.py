@@ -14,11 +14,19 @@ rounding`` as well, so a trial that failed only in its small entries has
 wrong entries to read, and a relation fits only when the small entries agree
 too. (The trial's rounding allowance stands in for each entry's own, which is
 at most that: the diagnosis never calls an entry wrong that the check passed.)
+
+A value made of the leaves of a pytree (several ``wrt`` arguments, a pytree
+output, :attr:`~derivcheck._result.SizeSetEvidence.leaves`) whose wrong
+entries all lie in some of its leaves (:func:`confined_leaves`) is read on
+those leaves alone (:func:`in_leaves`): each row keeps the scale the check
+judged it at, so a relation found there fits the whole value ``X`` (the
+reference on the other leaves, the relation on these) by the check's test.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +36,7 @@ from derivcheck._compare import ResolvedTolerance, bound, entry_floor_fraction
 from derivcheck._derivation import Derivation
 from derivcheck._diagnose._words import dim_descriptions
 from derivcheck._inputs import Sizes
-from derivcheck._result import Entry, Evidence, SizeRow, SizeSetEvidence
+from derivcheck._result import Entry, Evidence, Leaves, SizeRow, SizeSetEvidence
 
 TOP_ENTRIES = 5
 
@@ -56,6 +64,7 @@ class Group:
     floor: np.ndarray
     slack: np.ndarray
     entrywise: bool = False  # the check also judged entry by entry
+    leaves: Leaves = ()  # a pytree value's leaves, in raveled order
 
     @property
     def reference_values(self) -> np.ndarray:
@@ -93,6 +102,29 @@ class Group:
             floor=s.stats.get("terms", np.zeros(n))[s.rows].astype(float),
             slack=s.stats.get("rounding", np.zeros(n))[s.rows].astype(float),
             entrywise="entry_excess" in s.stats,
+            leaves=s.leaves,
+        )
+
+    def in_leaves(self, names: tuple[str, ...]) -> Group:
+        """The kept rows restricted to the leaves ``names`` (shaped as the leaf when one, else raveled).
+
+        ``T`` becomes ``max(T, ‖D‖∞, ‖R_rest‖∞)`` over the whole value (``R_rest``: the reference on
+        the other leaves), so that the bound of a row is the one the check applies to the whole value
+        ``X`` = (the reference on the other leaves, a relation on these): a relation fits here exactly
+        when ``X`` fits there, and an entry is wrong here exactly when the check called it wrong.
+        """
+        if not self.rows.size:
+            return self
+        k = self.rows.size
+        d, r = self.derived.reshape(k, -1), self.reference_values.reshape(k, -1)
+        inside, kept = leaf_mask(self.leaves, names)
+        rest = norm(r[:, ~inside])
+        return dataclasses.replace(
+            self,
+            derived=take(d, inside, kept),
+            reference=take(r, inside, kept),
+            floor=np.maximum(self.floor, np.maximum(norm(d), rest)),
+            leaves=kept,
         )
 
 
@@ -108,6 +140,9 @@ class Observations:
     arg_names: tuple[str, ...] = ()
     analysis: str = "conditions"
     compile_options: dict[str, Any] | None = None
+    worst_leaves: Leaves = ()
+    part: tuple[str, ...] = ()
+    """The leaves these observations are restricted to (:func:`in_leaves`); ``()``: the whole value."""
 
     @classmethod
     def of(cls, evidence: Evidence) -> Observations:
@@ -120,6 +155,7 @@ class Observations:
             arg_names=evidence.arg_names,
             analysis=evidence.analysis,
             compile_options=evidence.compile_options,
+            worst_leaves=evidence.worst_leaves,
         )
 
     @property
@@ -129,6 +165,83 @@ class Observations:
     @property
     def dims(self) -> dict[str, str]:
         return dim_descriptions(self.derivation.inputs)
+
+
+def segments(leaves: Leaves) -> list[tuple[str, slice, tuple[int, ...]]]:
+    """Each leaf's name, its entries in the raveled value, and its shape."""
+    out, start = [], 0
+    for name, shape in leaves:
+        size = math.prod(shape)
+        out.append((name, slice(start, start + size), shape))
+        start += size
+    return out
+
+
+def leaf_mask(leaves: Leaves, names: tuple[str, ...]) -> tuple[np.ndarray, Leaves]:
+    """Which entries of the raveled value lie in the leaves ``names``, and those leaves."""
+    inside = np.zeros(sum(math.prod(shape) for _, shape in leaves), bool)
+    for name, where, _ in segments(leaves):
+        inside[where] = name in names
+    return inside, tuple(leaf for leaf in leaves if leaf[0] in names)
+
+
+def take(flat: np.ndarray, inside: np.ndarray, kept: Leaves) -> np.ndarray:
+    """Rows ``(k, N)`` of a raveled value restricted to ``inside``: shaped as the leaf when one, else ``(k, n)``."""
+    part = flat[:, inside]
+    return part.reshape(len(flat), *kept[0][1]) if len(kept) == 1 else part
+
+
+def confined_leaves(obs: Observations) -> tuple[str, ...]:
+    """The leaves that hold every wrong entry of the kept failing rows, when that is some of the value's
+    leaves and not all (``()`` otherwise, and when the value is one array)."""
+    groups = obs.failing_groups
+    names = tuple(name for name, _ in groups[0].leaves) if groups else ()
+    if len(names) < 2 or not all(_leaves_fit(g, names) for g in groups):
+        return ()
+    hit: set[str] = set()
+    for g in groups:
+        wrong = wrong_entries(obs, g).reshape(g.rows.size, -1)
+        hit.update(name for name, where, _ in segments(g.leaves) if wrong[:, where].any())
+    chosen = tuple(name for name in names if name in hit)
+    return chosen if len(chosen) < len(names) else ()
+
+
+def _leaves_fit(g: Group, names: tuple[str, ...]) -> bool:
+    """``g``'s leaves are ``names`` and tile its raveled value."""
+    sizes = sum(math.prod(shape) for _, shape in g.leaves)
+    return tuple(name for name, _ in g.leaves) == names and len(g.shape) == 1 and sizes == g.shape[0]
+
+
+def in_leaves(obs: Observations, names: tuple[str, ...]) -> Observations:
+    """``obs`` read on the leaves ``names`` alone (:meth:`Group.in_leaves`), the worst trial's value too."""
+    worst_d = worst_r = None
+    kept: Leaves = ()
+    d, r = obs.worst_derived, obs.worst_reference
+    if d is not None and r is not None and d.size == r.size == sum(math.prod(s) for _, s in obs.worst_leaves):
+        inside, kept = leaf_mask(obs.worst_leaves, names)
+        worst_d, worst_r = (take(v.reshape(1, -1), inside, kept)[0] for v in (d, r))
+    return dataclasses.replace(
+        obs,
+        groups=[g.in_leaves(names) for g in obs.groups],
+        worst_derived=worst_d,
+        worst_reference=worst_r,
+        worst_leaves=kept,
+        part=names,
+    )
+
+
+def entry_label(obs: Observations, index: tuple[int, ...]) -> str:
+    """An entry of the worst trial's value, named by its leaf when the value has leaves (``mu1[2]``,
+    where raveled it is ``(22,)``); its index otherwise."""
+    d = obs.worst_derived
+    if not obs.worst_leaves or d is None:
+        return str(index)
+    j = int(np.ravel_multi_index(index, d.shape))
+    for name, where, shape in segments(obs.worst_leaves):
+        if where.start <= j < where.stop:
+            local = np.unravel_index(j - where.start, shape) if shape else ()
+            return f"{name}[{', '.join(str(int(i)) for i in local)}]" if shape else name
+    return str(index)
 
 
 def comparable(obs: Observations) -> bool:
