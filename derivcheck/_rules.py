@@ -46,7 +46,7 @@ import numpy as np
 from derivcheck import _registry
 from derivcheck._derivation import HOLDS, JVP, VJP, DerivationError, Expect, Identity, positional_parameters
 from derivcheck._format import callable_name
-from derivcheck._inputs import Constant, CustomInputs, Inputs, as_inputs, spec_leaves
+from derivcheck._inputs import Constant, CustomInputs, Inputs, InputSpecError, as_inputs, spec_leaves
 
 RULE_ATTRIBUTE = "__derivcheck_rules__"
 
@@ -232,49 +232,74 @@ def rule(*, inputs: Any, name: str | None = None, expect: Expect = HOLDS, **opti
     """
 
     def decorate(custom: Any) -> Any:
-        if not is_custom(custom):
-            raise DerivationError(
-                f"@dc.rule decorates a jax.custom_vjp or jax.custom_jvp function (put it above "
-                f"@jax.custom_vjp), got {callable_name(custom)}"
-            )
-        spec = as_inputs(inputs)
-        layout = _layout(custom, spec)
-        if isinstance(spec, Inputs):  # the nondiff_argnums are passed as their values, not drawn
-            fixed = {layout.names[i] for i in layout.static}
-            spec = dataclasses.replace(spec, specs=tuple((n, s) for n, s in spec.specs if n not in fixed))
         base = name or f"{_registry.module_label(getattr(custom, '__module__', None) or '?')}.{callable_name(custom)}"
-        primal = Primal(custom, layout)
-        forward = Forward(custom, layout, "rule output")
-        made = [
-            _registry.declare(
-                lambda: Identity(of=primal),
-                forward,
-                inputs=spec,
-                name=f"{base}[rule output]",
-                expect=HOLDS if getattr(expect, "deviates", False) else expect,  # a deviation is in derivatives only
-                **options,
-            )
-        ]
-        side, claim = (Pullback, VJP) if isinstance(custom, jax.custom_vjp) else (Pushforward, JVP)
-        for k, i in enumerate(layout.diff):
-            arg = layout.names[i]
-            if not _floats(spec, arg):
-                continue
-            fn = side(custom, layout, k)
-            made.append(
-                _registry.declare(
-                    lambda arg=arg, claim=claim: claim(of=primal, wrt=arg),
-                    fn,
-                    inputs=spec,
-                    name=f"{base}[rule wrt {arg}]",
-                    expect=expect,
-                    **options,
-                )
-            )
-        setattr(custom, RULE_ATTRIBUTE, tuple(made))
+        try:
+            made = _declare_rule(custom, inputs, base, expect, options)
+        except (DerivationError, InputSpecError) as exc:  # one error row; the rest of the file loads and runs
+            made = (_declaration_error(custom, base, exc, _caller_line(), expect, options),)
+        if is_custom(custom):
+            setattr(custom, RULE_ATTRIBUTE, made)
         return custom
 
     return decorate
+
+
+def _caller_line() -> str:
+    """``file.py:line`` of the code that applied ``@dc.rule`` (the decorator line in the user's file)."""
+    frame = sys._getframe(2)
+    return f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno}"
+
+
+def _declaration_error(custom: Any, base: str, exc: Exception, where: str, expect: Any, options: dict) -> Any:
+    """The ``base[rule]`` derivation that reports a rule's declaration error when it is checked."""
+
+    def problem() -> Any:
+        raise DerivationError(f"{exc} ({where})")
+
+    fn = custom if callable(custom) else problem  # the derived side is never run: the claim cannot be made
+    return _registry.declare(problem, fn, inputs=None, name=f"{base}[rule]", expect=expect, **options)
+
+
+def _declare_rule(custom: Any, inputs: Any, base: str, expect: Expect, options: dict) -> tuple[Any, ...]:
+    """The derivations of one custom rule: its forward output, and its derivative wrt each float argument."""
+    if not is_custom(custom):
+        raise DerivationError(
+            f"@dc.rule decorates a jax.custom_vjp or jax.custom_jvp function (put it above "
+            f"@jax.custom_vjp), got {callable_name(custom)}"
+        )
+    spec = as_inputs(inputs)
+    layout = _layout(custom, spec)
+    if isinstance(spec, Inputs):  # the nondiff_argnums are passed as their values, not drawn
+        fixed = {layout.names[i] for i in layout.static}
+        spec = dataclasses.replace(spec, specs=tuple((n, s) for n, s in spec.specs if n not in fixed))
+    primal = Primal(custom, layout)
+    forward = Forward(custom, layout, "rule output")
+    made = [
+        _registry.declare(
+            lambda: Identity(of=primal),
+            forward,
+            inputs=spec,
+            name=f"{base}[rule output]",
+            expect=HOLDS if getattr(expect, "deviates", False) else expect,  # a deviation is in derivatives only
+            **options,
+        )
+    ]
+    side, claim = (Pullback, VJP) if isinstance(custom, jax.custom_vjp) else (Pushforward, JVP)
+    for k, i in enumerate(layout.diff):
+        arg = layout.names[i]
+        if not _floats(spec, arg):
+            continue
+        made.append(
+            _registry.declare(
+                lambda arg=arg, claim=claim: claim(of=primal, wrt=arg),
+                side(custom, layout, k),
+                inputs=spec,
+                name=f"{base}[rule wrt {arg}]",
+                expect=expect,
+                **options,
+            )
+        )
+    return tuple(made)
 
 
 # ---------------------------------------------------------------------- --rules
