@@ -32,6 +32,7 @@ primal's (a deviation is about derivatives only).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
 import sys
@@ -97,12 +98,43 @@ class _Side:
         self.__module__ = getattr(custom, "__module__", None) or "?"
         self.__doc__ = f"The {what} of the {_kind(custom)} rule of {callable_name(custom)}."
 
+    edited: str = ""
+    """The rule function (``bwd``, ``fwd``, ``jvp``) a fix of this side edits; none for the primal."""
+
     def rule(self, attribute: str, define: str) -> Callable[..., Any]:
         fn = getattr(self.custom, attribute, None)
         if fn is None:
             name = callable_name(self.custom)
             raise DerivationError(f"{name} has no rule yet: call {name}.{define} before checking it")
         return fn
+
+    def editable(self) -> tuple[Callable[..., Any], Callable[[Callable[..., Any]], Any]]:
+        """The user's function a fix of this side edits (the rule's :attr:`edited`), and how an edited copy
+        of it becomes this side again (the same custom function with that one rule function replaced)."""
+        if not self.edited:
+            raise DerivationError(f"{self.__name__} is the primal, not a rule: there is no rule function to edit")
+        define = "defvjp(fwd, bwd)" if isinstance(self.custom, jax.custom_vjp) else "defjvp(jvp)"
+        fn = self.rule(self.edited, define)
+
+        def rebuilt(edited: Callable[..., Any]) -> Any:
+            side = copy.copy(self)
+            side.custom = _redefined(self.custom, self.edited, edited)
+            return side
+
+        return fn, rebuilt
+
+
+def _redefined(custom: Any, attribute: str, fn: Callable[..., Any]) -> Any:
+    """A copy of the custom function ``custom`` whose rule function ``attribute`` is ``fn`` (the others kept)."""
+    nondiff = tuple(getattr(custom, "nondiff_argnums", ()) or ())
+    if isinstance(custom, jax.custom_vjp):
+        new = jax.custom_vjp(custom.fun, nondiff_argnums=nondiff)
+        rules = {"fwd": custom.fwd, "bwd": custom.bwd, attribute: fn}
+        new.defvjp(rules["fwd"], rules["bwd"])
+        return new
+    new = jax.custom_jvp(custom.fun, nondiff_argnums=nondiff)
+    new.defjvp(fn)
+    return new
 
 
 class Primal(_Side):
@@ -119,6 +151,10 @@ class Primal(_Side):
 class Forward(_Side):
     """The primal output the rule returns (``fwd(*args)[0]``, or ``jvp``'s first output)."""
 
+    def __init__(self, custom: Any, layout: Layout, what: str) -> None:
+        super().__init__(custom, layout, what)
+        self.edited = "fwd" if isinstance(custom, jax.custom_vjp) else "jvp"
+
     def __call__(self, *drawn: Any) -> Any:
         args = self.layout.full(drawn)
         if isinstance(self.custom, jax.custom_vjp):
@@ -131,7 +167,7 @@ class Pullback(_Side):
 
     def __init__(self, custom: Any, layout: Layout, k: int) -> None:
         super().__init__(custom, layout, f"rule wrt {layout.names[layout.diff[k]]}", "cotangent")
-        self.k = k
+        self.k, self.edited = k, "bwd"
 
     def __call__(self, *drawn_and_ct: Any) -> Any:
         *drawn, ct = drawn_and_ct
@@ -152,7 +188,7 @@ class Pushforward(_Side):
 
     def __init__(self, custom: Any, layout: Layout, k: int) -> None:
         super().__init__(custom, layout, f"rule wrt {layout.names[layout.diff[k]]}", "tangent")
-        self.k = k
+        self.k, self.edited = k, "jvp"
 
     def __call__(self, *drawn_and_t: Any) -> Any:
         *drawn, t = drawn_and_t
