@@ -36,6 +36,7 @@ import copy
 import dataclasses
 import inspect
 import sys
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -273,11 +274,17 @@ def rule(*, inputs: Any, name: str | None = None, expect: Expect = HOLDS, **opti
             made = _declare_rule(custom, inputs, base, expect, options)
         except (DerivationError, InputSpecError) as exc:  # one error row; the rest of the file loads and runs
             made = (_declaration_error(custom, base, exc, _caller_line(), expect, options),)
-        if is_custom(custom):
-            setattr(custom, RULE_ATTRIBUTE, made)
+        if is_custom(custom) or _defined_here(custom):  # a plain function of the user's: its error row
+            setattr(custom, RULE_ATTRIBUTE, made)  # is found by --rules too (rules_of)
         return custom
 
     return decorate
+
+
+def _defined_here(fn: Any) -> bool:
+    """Whether ``fn`` is a plain function of the module applying ``@dc.rule`` (never a library's)."""
+    caller = sys._getframe(2).f_globals.get("__name__")
+    return isinstance(fn, types.FunctionType) and fn.__module__ == caller
 
 
 def _caller_line() -> str:
@@ -346,9 +353,9 @@ def rules_of(module: Any) -> tuple[list[Any], list[str]]:
     label = _registry.module_label(module.__name__)
     found, skipped = [], []
     for attr, value in vars(module).items():
-        if not is_custom(value) or getattr(value, "__module__", None) != module.__name__:
-            continue
         made = getattr(value, RULE_ATTRIBUTE, None)
+        if not (is_custom(value) or made) or getattr(value, "__module__", None) != module.__name__:
+            continue
         if made:
             found.extend(made)
         else:

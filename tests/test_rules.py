@@ -300,6 +300,18 @@ def test_run_rules_checks_every_declared_rule_and_lists_the_others(fresh_default
     assert main(["run", "--rules", str(path), "--trials", "40", "*good*"]) == 0
 
 
+def test_run_rules_shows_a_rule_on_a_plain_function_as_its_error(fresh_default_registry, tmp_path, capsys):
+    path = tmp_path / "plain_rules.py"
+    path.write_text(
+        "import jax.numpy as jnp\nimport derivcheck as dc\n\n\n"
+        "@dc.rule(inputs=dc.inputs(x=dc.normal('n')))\ndef forgot_custom_vjp(x):\n    return jnp.sin(x)\n"
+    )
+    assert main(["run", "--rules", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "ERROR: plain_rules.forgot_custom_vjp[rule] — @dc.rule decorates a jax.custom_vjp" in out
+    assert "(plain_rules.py:5)" in out
+
+
 def test_run_rules_names_a_module_that_does_not_import(fresh_default_registry, tmp_path, capsys):
     assert main(["run", "--rules", str(tmp_path / "missing.py")]) == 1
     assert "no such file" in capsys.readouterr().err
@@ -378,3 +390,9 @@ def test_a_rule_with_a_transposed_factor_fails_in_that_argument_and_says_transpo
     }
     diagnosis = outcomes["matvec[rule wrt x]"].diagnosis
     assert diagnosis is not None and "W is not symmetric (W ≠ Wᵀ)" in diagnosis.summary, diagnosis
+
+
+def test_a_rule_on_a_library_function_leaves_it_untouched(reg):
+    dc.rule(inputs=dc.inputs(x=dc.normal("n")), registry=reg, name="npsum")(np.sum)
+    assert not hasattr(np.sum, "__derivcheck_rules__")
+    assert "custom_vjp or jax.custom_jvp" in _declaration_error(reg, "npsum")
