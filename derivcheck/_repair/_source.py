@@ -95,9 +95,9 @@ def read(fn: Callable[..., Any]) -> Program:
     if isinstance(fn, Editable) and not isinstance(fn, types.FunctionType):
         try:
             inner, rebuild = fn.editable()
-        except DerivationError as exc:
-            raise NoSource(str(exc)) from exc
-        return dataclasses.replace(read(inner), args=(), wrap=rebuild)
+            return dataclasses.replace(read(inner), args=(), wrap=rebuild)
+        except (DerivationError, NoSource) as exc:
+            raise NoSource(f"{shown} is made from its rule function: {exc}") from exc
     code = getattr(fn, "__code__", None)
     if not isinstance(fn, types.FunctionType) or code is None:
         raise NoSource(f"{shown} is not a Python function (a builtin or a compiled callable): no source to edit")
