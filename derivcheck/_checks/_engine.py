@@ -76,7 +76,8 @@ def judged_precision(derived, reference, reference_name: str) -> str:
     if got.itemsize < ref.itemsize:
         raise CheckError(
             f"derived function returns {derived.dtype} where {reference_name} returns {reference.dtype}: it drops the "
-            f"precision a {ref} check needs; remove the cast, or draw {got} inputs"
+            f"precision a {ref} check needs; remove the cast or the {derived.dtype} constant (jnp arrays made at "
+            f"import are {got}), or draw {got} inputs"
         )
     return str(min((got, ref), key=lambda t: t.itemsize))
 
