@@ -297,10 +297,14 @@ class Derivation:
         return derivation_latex(self)
 
 
-def resolve_wrt(wrt: Any, arg_names: tuple[str, ...], name: str = "", several: bool = False) -> int:
+def resolve_wrt(
+    wrt: Any, arg_names: tuple[str, ...], name: str = "", several: bool = False, leaves: tuple[str, ...] = ()
+) -> int:
     """Turn ``wrt`` (an argument name or index) into a positional index.
 
     ``several``: ``wrt`` may also be a tuple of names or indices (checked, the first returned).
+    ``leaves``: the leaf paths of pytree arguments (``"p['b']"``), which ``wrt`` may name too (the index
+    of the argument holding the leaf is returned).
     """
     where = f"{name}: " if name else ""
     if isinstance(wrt, tuple):
@@ -308,10 +312,12 @@ def resolve_wrt(wrt: Any, arg_names: tuple[str, ...], name: str = "", several: b
             raise DerivationError(f"{where}wrt={wrt!r}: this claim differentiates one argument; name one")
         if not wrt or len(set(wrt)) != len(wrt):
             raise DerivationError(f"{where}wrt={wrt!r}: name each argument once, e.g. wrt=('W', 'b')")
-        first, *_ = [resolve_wrt(w, arg_names, name) for w in wrt]  # each one checked
+        first, *_ = [resolve_wrt(w, arg_names, name, leaves=leaves) for w in wrt]  # each one checked
         return first
     if isinstance(wrt, bool) or not isinstance(wrt, int | str):
         raise DerivationError(f"{where}wrt must be an argument name or index, got {wrt!r}")
+    if isinstance(wrt, str) and wrt in leaves and wrt not in arg_names:
+        return next(i for i, a in enumerate(arg_names) if wrt.startswith(a + "["))
     if isinstance(wrt, str):
         if wrt not in arg_names:
             raise DerivationError(f"{where}wrt={wrt!r} names no argument; the arguments are {list(arg_names)}")

@@ -238,6 +238,18 @@ def argument_trees(spec: Any, arg_names: tuple[str, ...]) -> list | None:
     return [jax.tree_util.tree_flatten_with_path(a) for a in args]
 
 
+def leaf_names(arg_names: tuple[str, ...], trees: list | None) -> tuple[str, ...]:
+    """The paths of the leaves of pytree arguments (``"p['b']"``), what a ``wrt`` may name besides an argument."""
+    if trees is None:
+        return ()
+    return tuple(
+        name + jax.tree_util.keystr(path)
+        for name, (flat, tree) in zip(arg_names, trees, strict=True)
+        if not jax.tree_util.treedef_is_leaf(tree)
+        for path, _ in flat
+    )
+
+
 def nested(trees: list | None) -> bool:
     """Whether some argument is drawn as a pytree of arrays (per :func:`argument_trees`)."""
     return trees is not None and any(not jax.tree_util.treedef_is_leaf(tree) for _, tree in trees)
@@ -265,26 +277,31 @@ def flatten_arguments(claim: Any, fn: Any, spec: Any, arg_names: tuple[str, ...]
     for name, tree in zip(arg_names, trees, strict=True):
         leaves_of[name] = names[start : start + tree.num_leaves]
         start += tree.num_leaves
+    for leaf in names:  # a wrt may name one leaf (wrt="p['b']"): an array argument of the flat derivation
+        leaves_of.setdefault(leaf, (leaf,))
+    leaf_tree = jax.tree.structure(0)
+    tree_of = {name: tree for name, tree in zip(arg_names, trees, strict=True)}
     wrt_tree, new_claim = None, claim
     if hasattr(claim, "wrt"):
         wrt = claim.wrt
         chosen = wrt if isinstance(wrt, tuple) else (wrt,)
         chosen_names = [arg_names[w] if isinstance(w, int) else w for w in chosen]
-        pytree_wrt = any(not jax.tree_util.treedef_is_leaf(trees[arg_names.index(n)]) for n in chosen_names)
+        selected = [tree_of.get(n, leaf_tree) for n in chosen_names]
+        pytree_wrt = any(not jax.tree_util.treedef_is_leaf(t) for t in selected)
         if pytree_wrt and not getattr(claim, "several_wrt", False):
             raise DerivationError(
                 f"wrt={wrt!r} is a pytree argument; this claim differentiates one array: name one of its leaves "
-                f"{list(leaves_of[chosen_names[0]])}, or check a gradient, vjp or jvp"
+                f"({', '.join(f'wrt={n!r}' for n in leaves_of[chosen_names[0]])}), or check a gradient, vjp or jvp"
             )
+        flat_wrt = tuple(leaf for n in chosen_names for leaf in leaves_of[n])
+        if len(set(flat_wrt)) != len(flat_wrt):
+            raise DerivationError(f"wrt={wrt!r} names a leaf twice (an argument and one of its leaves); name it once")
         if pytree_wrt:
-            selected = [trees[arg_names.index(n)] for n in chosen_names]
             several = jax.tree.structure(tuple(_dummy(t) for t in selected))
             wrt_tree = several if isinstance(wrt, tuple) else selected[0]
-            new_wrt: Any = tuple(leaf for n in chosen_names for leaf in leaves_of[n])
-        elif isinstance(wrt, tuple):
-            new_wrt = tuple(leaves_of[n][0] for n in chosen_names)
+            new_wrt: Any = flat_wrt
         else:
-            new_wrt = leaves_of[chosen_names[0]][0]
+            new_wrt = flat_wrt if isinstance(wrt, tuple) else flat_wrt[0]
         new_claim = _replace(claim, wrt=new_wrt)
     of = getattr(claim, "of", None)
     if of is not None:

@@ -376,9 +376,11 @@ def declare(
         if of is not None and not callable(of):
             raise DerivationError(f"of= must be a function, got {of!r}")
         arg_names = _arg_names(fn, claim, spec)
+        trees = _pytree.argument_trees(spec, arg_names) if arg_names else None
         if hasattr(claim, "wrt"):
-            resolve_wrt(claim.wrt, arg_names, "" if name is None else name, getattr(claim, "several_wrt", False))
-        claim, derived, spec, arg_names = _pytree_boundary(claim, fn, spec, arg_names)
+            label, several = "" if name is None else name, getattr(claim, "several_wrt", False)
+            resolve_wrt(claim.wrt, arg_names, label, several, _pytree.leaf_names(arg_names, trees))
+        claim, derived, spec, arg_names = _pytree_boundary(claim, fn, spec, arg_names, trees)
     except (DerivationError, InputSpecError) as exc:
         problem = str(exc)
     except Exception as exc:
@@ -400,11 +402,11 @@ def declare(
     return target.add(d, origin=_origin(fn), module=_declaring_module())
 
 
-def _pytree_boundary(claim: Any, fn: Callable[..., Any], spec: Any, arg_names: tuple[str, ...]):
+def _pytree_boundary(claim: Any, fn: Callable[..., Any], spec: Any, arg_names: tuple[str, ...], trees: list | None):
     """The derivation as the engine sees it: pytree arguments drawn as their leaves, and a gradient's,
-    VJP's or JVP's derived side taking and giving raveled pytrees (see :mod:`derivcheck._pytree`)."""
+    VJP's or JVP's derived side taking and giving raveled pytrees (see :mod:`derivcheck._pytree`);
+    ``trees``: :func:`derivcheck._pytree.argument_trees` of the arguments."""
     derived = fn
-    trees = _pytree.argument_trees(spec, arg_names) if arg_names else None
     if _pytree.nested(trees):
         claim, derived, spec, arg_names = _pytree.flatten_arguments(claim, fn, spec, arg_names, trees or [])
     if getattr(claim, "several_wrt", False):

@@ -32,9 +32,11 @@ primal's (a deviation is about derivatives only).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
 import sys
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,7 +48,7 @@ import numpy as np
 from derivcheck import _registry
 from derivcheck._derivation import HOLDS, JVP, VJP, DerivationError, Expect, Identity, positional_parameters
 from derivcheck._format import callable_name
-from derivcheck._inputs import Constant, CustomInputs, Inputs, as_inputs, spec_leaves
+from derivcheck._inputs import Constant, CustomInputs, Inputs, InputSpecError, as_inputs, spec_leaves
 
 RULE_ATTRIBUTE = "__derivcheck_rules__"
 
@@ -97,12 +99,43 @@ class _Side:
         self.__module__ = getattr(custom, "__module__", None) or "?"
         self.__doc__ = f"The {what} of the {_kind(custom)} rule of {callable_name(custom)}."
 
+    edited: str = ""
+    """The rule function (``bwd``, ``fwd``, ``jvp``) a fix of this side edits; none for the primal."""
+
     def rule(self, attribute: str, define: str) -> Callable[..., Any]:
         fn = getattr(self.custom, attribute, None)
         if fn is None:
             name = callable_name(self.custom)
             raise DerivationError(f"{name} has no rule yet: call {name}.{define} before checking it")
         return fn
+
+    def editable(self) -> tuple[Callable[..., Any], Callable[[Callable[..., Any]], Any]]:
+        """The user's function a fix of this side edits (the rule's :attr:`edited`), and how an edited copy
+        of it becomes this side again (the same custom function with that one rule function replaced)."""
+        if not self.edited:
+            raise DerivationError(f"{self.__name__} is the primal, not a rule: there is no rule function to edit")
+        define = "defvjp(fwd, bwd)" if isinstance(self.custom, jax.custom_vjp) else "defjvp(jvp)"
+        fn = self.rule(self.edited, define)
+
+        def rebuilt(edited: Callable[..., Any]) -> Any:
+            side = copy.copy(self)
+            side.custom = _redefined(self.custom, self.edited, edited)
+            return side
+
+        return fn, rebuilt
+
+
+def _redefined(custom: Any, attribute: str, fn: Callable[..., Any]) -> Any:
+    """A copy of the custom function ``custom`` whose rule function ``attribute`` is ``fn`` (the others kept)."""
+    nondiff = tuple(getattr(custom, "nondiff_argnums", ()) or ())
+    if isinstance(custom, jax.custom_vjp):
+        new = jax.custom_vjp(custom.fun, nondiff_argnums=nondiff)
+        rules = {"fwd": custom.fwd, "bwd": custom.bwd, attribute: fn}
+        new.defvjp(rules["fwd"], rules["bwd"])
+        return new
+    new = jax.custom_jvp(custom.fun, nondiff_argnums=nondiff)
+    new.defjvp(fn)
+    return new
 
 
 class Primal(_Side):
@@ -119,6 +152,10 @@ class Primal(_Side):
 class Forward(_Side):
     """The primal output the rule returns (``fwd(*args)[0]``, or ``jvp``'s first output)."""
 
+    def __init__(self, custom: Any, layout: Layout, what: str) -> None:
+        super().__init__(custom, layout, what)
+        self.edited = "fwd" if isinstance(custom, jax.custom_vjp) else "jvp"
+
     def __call__(self, *drawn: Any) -> Any:
         args = self.layout.full(drawn)
         if isinstance(self.custom, jax.custom_vjp):
@@ -131,7 +168,7 @@ class Pullback(_Side):
 
     def __init__(self, custom: Any, layout: Layout, k: int) -> None:
         super().__init__(custom, layout, f"rule wrt {layout.names[layout.diff[k]]}", "cotangent")
-        self.k = k
+        self.k, self.edited = k, "bwd"
 
     def __call__(self, *drawn_and_ct: Any) -> Any:
         *drawn, ct = drawn_and_ct
@@ -152,7 +189,7 @@ class Pushforward(_Side):
 
     def __init__(self, custom: Any, layout: Layout, k: int) -> None:
         super().__init__(custom, layout, f"rule wrt {layout.names[layout.diff[k]]}", "tangent")
-        self.k = k
+        self.k, self.edited = k, "jvp"
 
     def __call__(self, *drawn_and_t: Any) -> Any:
         *drawn, t = drawn_and_t
@@ -232,49 +269,80 @@ def rule(*, inputs: Any, name: str | None = None, expect: Expect = HOLDS, **opti
     """
 
     def decorate(custom: Any) -> Any:
-        if not is_custom(custom):
-            raise DerivationError(
-                f"@dc.rule decorates a jax.custom_vjp or jax.custom_jvp function (put it above "
-                f"@jax.custom_vjp), got {callable_name(custom)}"
-            )
-        spec = as_inputs(inputs)
-        layout = _layout(custom, spec)
-        if isinstance(spec, Inputs):  # the nondiff_argnums are passed as their values, not drawn
-            fixed = {layout.names[i] for i in layout.static}
-            spec = dataclasses.replace(spec, specs=tuple((n, s) for n, s in spec.specs if n not in fixed))
         base = name or f"{_registry.module_label(getattr(custom, '__module__', None) or '?')}.{callable_name(custom)}"
-        primal = Primal(custom, layout)
-        forward = Forward(custom, layout, "rule output")
-        made = [
-            _registry.declare(
-                lambda: Identity(of=primal),
-                forward,
-                inputs=spec,
-                name=f"{base}[rule output]",
-                expect=HOLDS if getattr(expect, "deviates", False) else expect,  # a deviation is in derivatives only
-                **options,
-            )
-        ]
-        side, claim = (Pullback, VJP) if isinstance(custom, jax.custom_vjp) else (Pushforward, JVP)
-        for k, i in enumerate(layout.diff):
-            arg = layout.names[i]
-            if not _floats(spec, arg):
-                continue
-            fn = side(custom, layout, k)
-            made.append(
-                _registry.declare(
-                    lambda arg=arg, claim=claim: claim(of=primal, wrt=arg),
-                    fn,
-                    inputs=spec,
-                    name=f"{base}[rule wrt {arg}]",
-                    expect=expect,
-                    **options,
-                )
-            )
-        setattr(custom, RULE_ATTRIBUTE, tuple(made))
+        try:
+            made = _declare_rule(custom, inputs, base, expect, options)
+        except (DerivationError, InputSpecError) as exc:  # one error row; the rest of the file loads and runs
+            made = (_declaration_error(custom, base, exc, _caller_line(), expect, options),)
+        if is_custom(custom) or _defined_here(custom):  # a plain function of the user's: its error row
+            setattr(custom, RULE_ATTRIBUTE, made)  # is found by --rules too (rules_of)
         return custom
 
     return decorate
+
+
+def _defined_here(fn: Any) -> bool:
+    """Whether ``fn`` is a plain function of the module applying ``@dc.rule`` (never a library's)."""
+    caller = sys._getframe(2).f_globals.get("__name__")
+    return isinstance(fn, types.FunctionType) and fn.__module__ == caller
+
+
+def _caller_line() -> str:
+    """``file.py:line`` of the code that applied ``@dc.rule`` (the decorator line in the user's file)."""
+    frame = sys._getframe(2)
+    return f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno}"
+
+
+def _declaration_error(custom: Any, base: str, exc: Exception, where: str, expect: Any, options: dict) -> Any:
+    """The ``base[rule]`` derivation that reports a rule's declaration error when it is checked."""
+
+    def problem() -> Any:
+        raise DerivationError(f"{exc} ({where})")
+
+    fn = custom if callable(custom) else problem  # the derived side is never run: the claim cannot be made
+    return _registry.declare(problem, fn, inputs=None, name=f"{base}[rule]", expect=expect, **options)
+
+
+def _declare_rule(custom: Any, inputs: Any, base: str, expect: Expect, options: dict) -> tuple[Any, ...]:
+    """The derivations of one custom rule: its forward output, and its derivative wrt each float argument."""
+    if not is_custom(custom):
+        raise DerivationError(
+            f"@dc.rule decorates a jax.custom_vjp or jax.custom_jvp function (put it above "
+            f"@jax.custom_vjp), got {callable_name(custom)}"
+        )
+    spec = as_inputs(inputs)
+    layout = _layout(custom, spec)
+    if isinstance(spec, Inputs):  # the nondiff_argnums are passed as their values, not drawn
+        fixed = {layout.names[i] for i in layout.static}
+        spec = dataclasses.replace(spec, specs=tuple((n, s) for n, s in spec.specs if n not in fixed))
+    primal = Primal(custom, layout)
+    forward = Forward(custom, layout, "rule output")
+    made = [
+        _registry.declare(
+            lambda: Identity(of=primal),
+            forward,
+            inputs=spec,
+            name=f"{base}[rule output]",
+            expect=HOLDS if getattr(expect, "deviates", False) else expect,  # a deviation is in derivatives only
+            **options,
+        )
+    ]
+    side, claim = (Pullback, VJP) if isinstance(custom, jax.custom_vjp) else (Pushforward, JVP)
+    for k, i in enumerate(layout.diff):
+        arg = layout.names[i]
+        if not _floats(spec, arg):
+            continue
+        made.append(
+            _registry.declare(
+                lambda arg=arg, claim=claim: claim(of=primal, wrt=arg),
+                side(custom, layout, k),
+                inputs=spec,
+                name=f"{base}[rule wrt {arg}]",
+                expect=expect,
+                **options,
+            )
+        )
+    return tuple(made)
 
 
 # ---------------------------------------------------------------------- --rules
@@ -285,9 +353,9 @@ def rules_of(module: Any) -> tuple[list[Any], list[str]]:
     label = _registry.module_label(module.__name__)
     found, skipped = [], []
     for attr, value in vars(module).items():
-        if not is_custom(value) or getattr(value, "__module__", None) != module.__name__:
-            continue
         made = getattr(value, RULE_ATTRIBUTE, None)
+        if not (is_custom(value) or made) or getattr(value, "__module__", None) != module.__name__:
+            continue
         if made:
             found.extend(made)
         else:

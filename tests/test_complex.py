@@ -136,7 +136,7 @@ def test_the_conjugate_relation_never_fires_on_real_claims(reg):
     neg = dc.gradient(of=lambda x: jnp.sum(x**2), inputs=spec, registry=reg)(lambda x: -2 * x)
     r = dc.check(neg, trials=TRIALS)
     assert r.outcome == "fails" and r.diagnosis.kind == "sign"
-    m = jnp.arange(9.0).reshape(3, 3) ** 2
+    m = np.arange(9.0).reshape(3, 3) ** 2  # float64: a jnp array made outside the check would be float32
     jac = dc.jacobian(of=lambda x: m @ x, inputs=dc.inputs(x=dc.normal(3)), registry=reg)(lambda x: m.T)
     r = dc.check(jac, trials=TRIALS)
     assert r.outcome == "fails" and r.diagnosis.kind == "transpose"

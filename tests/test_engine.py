@@ -186,3 +186,76 @@ def test_a_float32_constant_made_outside_64_bit_mode_is_named_when_the_check_fai
     assert any("uses k32 (float32), made outside 64-bit mode" in n for n in r.notes), r.notes
     right = dc.check(gelu_k64, trials=60)
     assert right.outcome == "holds" and not any("64-bit" in n for n in right.notes)
+
+
+# ----------------------------------------------------------------------- judged precision (red team W1)
+
+F32 = jnp.float32
+VEC = dc.inputs(x=dc.normal("n"), sizes=[{"n": 3}])
+
+
+def _f32_claims(reg, slip):
+    """Each family with a reference side, its derived side cast to float32 on float64 inputs."""
+    sq = lambda x: jnp.sum(x**2)
+    z = dc.inputs(z=dc.normal("n", dtype="complex128"), sizes=[{"n": 3}])
+    return [
+        dc.gradient(of=sq, inputs=VEC, registry=reg, name="grad")(lambda x: (2 * x * slip).astype(F32)),
+        dc.gradient(
+            of=lambda p: jnp.sum(p["a"] ** 2),
+            inputs=dc.inputs(p={"a": dc.normal("n")}, sizes=[{"n": 3}]),
+            registry=reg,
+            name="tree",
+        )(lambda p: {"a": (2 * p["a"] * slip).astype(F32)}),
+        dc.jvp(of=jnp.sin, inputs=VEC, registry=reg, name="jvp")(lambda x, t: (jnp.cos(x) * t * slip).astype(F32)),
+        dc.gradient(of=lambda z: jnp.sum(z**2), inputs=z, holomorphic=True, registry=reg, name="cplx")(
+            lambda z: (2 * z * slip).astype(jnp.complex64)
+        ),
+        dc.identity(of=lambda x: jnp.sin(2 * x), inputs=VEC, registry=reg, name="ident")(
+            lambda x: (2 * jnp.sin(x) * jnp.cos(x) * slip).astype(F32)
+        ),
+        dc.hessian(of=sq, inputs=VEC, hvp=True, matrix_free=True, registry=reg, name="hvp")(
+            lambda x, v: (2 * v * slip).astype(F32)
+        ),
+        dc.definite("psd", of=sq, inputs=VEC, registry=reg, name="def")(
+            lambda x: (2 * slip * jnp.eye(x.shape[0])).astype(F32)
+        ),
+    ]
+
+
+@pytest.mark.parametrize("slip", [1.0, 1 + 1e-4], ids=["right", "wrong-1e-4"])
+def test_a_derived_side_below_its_references_precision_is_an_error_naming_both(reg, slip):
+    # judged at float32 (rtol 2e-3) the 1e-4 slip would hold; a float64 check catches it (rtol 1e-7)
+    for d in _f32_claims(reg, slip):
+        r = dc.check(d, trials=20)
+        assert r.outcome == "error", (d.name, r.outcome, r.message)
+        assert "float32 where" in r.message or "complex64 where" in r.message, r.message
+        assert "float64 check needs; remove the cast or the" in r.message, r.message
+        assert "constant (jnp arrays made at import are float32), or draw float32 inputs" in r.message, r.message
+
+
+def test_without_the_cast_the_same_slip_fails_at_float64(reg):
+    sq = lambda x: jnp.sum(x**2)
+    d = dc.gradient(of=sq, inputs=VEC, registry=reg, name="g")(lambda x: 2 * x * (1 + 1e-4))
+    assert dc.check(d, trials=20).outcome == "fails"
+
+
+def test_a_reference_below_the_derived_precision_is_judged_at_its_precision(reg):
+    # of computes in float32: jax.jvp's tangent is float32, so float32 is all the comparison can resolve
+    of = lambda x: jnp.sin(x.astype(F32))
+    right = dc.jvp(of=of, inputs=VEC, registry=reg, name="right")(lambda x, t: jnp.cos(x) * t)
+    wrong = dc.jvp(of=of, inputs=VEC, registry=reg, name="wrong")(lambda x, t: 1.1 * jnp.cos(x) * t)
+    for seed in (0, 1):
+        r = dc.check(right, trials=20, seed=seed)
+        assert r.outcome == "holds" and r.rtol == dc.DEFAULT_TOLERANCES["float32"].rtol
+        assert any("checked at float32 precision" in n for n in r.notes)
+        assert dc.check(wrong, trials=20, seed=seed).outcome == "fails"
+
+
+def test_judged_precision_compares_real_precisions():
+    z64, z128 = jax.ShapeDtypeStruct((2,), jnp.complex64), jax.ShapeDtypeStruct((2,), jnp.complex128)
+    f32, f64 = jax.ShapeDtypeStruct((2,), jnp.float32), jax.ShapeDtypeStruct((2,), jnp.float64)
+    assert _engine.judged_precision(f32, z64, "ref") == "float32"  # complex64 rounds as float32
+    assert _engine.judged_precision(z128, f32, "ref") == "float32"  # the reference is the lower one
+    assert _engine.judged_precision(f64, z128, "ref") == "float64"
+    with pytest.raises(_engine.CheckError, match="derived function returns complex64 where ref returns float64"):
+        _engine.judged_precision(z64, f64, "ref")

@@ -2,7 +2,9 @@
 ``wrt`` naming a pytree or several arguments, ``of`` with tuple/dict outputs, custom samplers that
 draw tuples; correct ones hold on several seeds, a wrong leaf is caught and named."""
 
+import ast
 import json
+import re
 from typing import NamedTuple
 
 import jax
@@ -187,6 +189,51 @@ def test_a_tuple_drawn_by_a_custom_sampler_is_neither_mixed_nor_blamed_on_jit(re
 def test_a_hessian_wrt_a_pytree_argument_is_a_declaration_problem(reg):
     d = dc.hessian(of=mlp, wrt="params", inputs=MLP, registry=reg)(lambda params, x: jnp.eye(2))
     assert "pytree argument" in d.problem and "params['W']" in d.problem
+
+
+AFFINE = dc.inputs(p={"W": dc.normal("o", "i"), "b": dc.normal("o")}, x=dc.normal("i"))
+
+
+def affine(p, x):
+    return jnp.tanh(p["W"] @ x + p["b"])
+
+
+def _jacobians(p, x):
+    """``J_b = diag(1 − h²)``, ``J_W[a, b, c] = (1 − h²)_a δ_ab x_c`` for ``h = tanh(Wx + b)``."""
+    g = 1 - affine(p, x) ** 2
+    return {"p['b']": jnp.diag(g), "p['W']": jnp.einsum("ab,c->abc", jnp.diag(g), x)}
+
+
+def test_the_leaves_a_pytree_wrt_error_advises_work_when_pasted(reg):
+    d = dc.jacobian(of=affine, wrt="p", inputs=AFFINE, registry=reg, name="whole")(lambda p, x: _jacobians(p, x))
+    r = dc.check(d)
+    assert r.outcome == "error" and "name one of its leaves" in r.message
+    advised = [ast.literal_eval(w) for w in re.findall(r"wrt=(\"[^\"]*\")", r.message)]
+    assert advised == ["p['W']", "p['b']"], r.message
+    for seed, wrt in enumerate(advised):  # pasted as given: the right Jacobian of a leaf holds, a 1e-3 slip fails
+        right = dc.jacobian(of=affine, wrt=wrt, inputs=AFFINE, registry=reg, name=f"right {wrt}")(
+            lambda p, x, wrt=wrt: _jacobians(p, x)[wrt]
+        )
+        wrong = dc.jacobian(of=affine, wrt=wrt, inputs=AFFINE, registry=reg, name=f"wrong {wrt}")(
+            lambda p, x, wrt=wrt: 1.001 * _jacobians(p, x)[wrt]
+        )
+        assert not right.problem and right.claim.wrt == wrt
+        assert dc.check(right, trials=20, seed=seed).outcome == "holds"
+        assert dc.check(wrong, trials=20, seed=seed).outcome == "fails"
+
+
+def test_a_gradient_wrt_one_leaf_and_an_argument(reg):
+    def grad(p, x):
+        g = (1 - affine(p, x) ** 2) * 2 * affine(p, x)
+        return g, p["W"].T @ g
+
+    of = lambda p, x: jnp.sum(affine(p, x) ** 2)
+    d = dc.gradient(of=of, wrt=("p['b']", "x"), inputs=AFFINE, registry=reg, name="bx")(grad)
+    assert dc.check(d, trials=20).outcome == "holds"
+    twice = dc.gradient(of=of, wrt=("p", "p['b']"), inputs=AFFINE, registry=reg, name="twice")(grad)
+    assert "names a leaf twice" in twice.problem
+    unknown = dc.jacobian(of=affine, wrt="p['c']", inputs=AFFINE, registry=reg, name="unknown")(grad)
+    assert "names no argument" in unknown.problem
 
 
 def test_a_malformed_nested_spec_names_the_argument():

@@ -339,3 +339,76 @@ def test_every_report_shows_the_suggestion_or_says_none_was_found():
         {"file": "f.py", "line": 12, "before": "1 - mu", "after": "mu * (1 - mu)", "holds_on": 210}
     ]
     assert empty.to_dict()["suggestions"] == []
+
+
+# ----------------------------------------------------------------------- custom rules (@dc.rule)
+
+
+def _sin_bwd(x, ct):
+    return (-jnp.cos(x) * ct,)  # the planted sign slip: d sin = cos
+
+
+def _square_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return x**2, x * t  # the planted slip: 2 x t
+
+
+@pytest.fixture(scope="module")
+def rules():
+    reg = dc.Registry()
+    one = dc.inputs(x=dc.normal("n"))
+
+    @dc.rule(inputs=one, registry=reg, name="sin")
+    @jax.custom_vjp
+    def sin(x):
+        return jnp.sin(x)
+
+    sin.defvjp(lambda x: (jnp.sin(x), x), _sin_bwd)
+
+    @dc.rule(inputs=one, registry=reg, name="square")
+    @jax.custom_jvp
+    def square(x):
+        return x**2
+
+    square.defjvp(_square_jvp)
+
+    @dc.rule(inputs=one, registry=reg, name="cube")
+    @jax.custom_jvp
+    def cube(x):
+        return x**3
+
+    cube.defjvps(lambda t, ans, x: 2 * x**2 * t)  # a rule JAX builds from per-argument functions
+    return reg
+
+
+@pytest.mark.parametrize(("name", "fix"), [("sin", ("-jnp.cos(x)", "jnp.cos(x)")), ("square", ("x * t", "x * t * 2"))])
+def test_a_rule_gets_the_fix_of_its_backward_or_jvp_function(rules, name, fix):
+    d = rules[f"{name}[rule wrt x]"]
+    assert dc.check(d, trials=20).outcome == "fails"
+    r = search(d, budget=BUDGET, confirm_trials=40)
+    assert r, r.message
+    assert (r[0].before, r[0].after) == fix and r[0].file == __file__
+    assert r[0].line == (_sin_bwd if name == "sin" else _square_jvp).__code__.co_firstlineno + (
+        1 if name == "sin" else 2
+    )
+    fixed = r[0].fixed  # the rule rebuilt with the edited function: it holds where the planted one fails
+    assert dc.check(dataclasses.replace(d, derived=fixed), trials=20, seed=5).outcome == "holds"
+    assert dc.check(rules[f"{name}[rule output]"], trials=20).outcome == "holds"  # the user's rule is untouched
+
+
+def test_a_rule_function_jax_wrote_says_so_not_that_it_is_no_python_function(rules):
+    d = rules["cube[rule wrt x]"]
+    message = search(d, budget=BUDGET).message
+    assert message.startswith("no fix searched") and "library function" in message, message
+    assert "not a Python function" not in message
+
+
+def _returns_a_pair(x):
+    return -x, jnp.zeros((2, 3)) + x
+
+
+def test_the_entries_of_a_returned_tuple_are_edited_but_not_a_shape_in_a_call():
+    src = read(_returns_a_pair)
+    found = {(e.kind, e.before, e.after) for e in edits(src.trees, src.text, src.namespace, ())}
+    assert ("sign", "-x", "x") in found  # an entry of the returned tuple (a custom rule's bwd returns one)
+    assert not any(e[1] in ("2", "3", "(2, 3)") for e in found), found  # the shape (2, 3) is no number to edit

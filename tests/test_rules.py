@@ -192,18 +192,32 @@ def test_nondiff_argnums_are_fixed_not_drawn_nor_differentiated(reg, kind):
     assert _outcomes(bad)[f"{kind}{1.0 / 3.0}[rule wrt x]"] == "fails"
 
 
-def test_a_drawn_nondiff_argument_is_a_one_line_error():
-    with pytest.raises(dc.DerivationError, match=r"nondiff_argnums.*dc\.constant"):
+def _declaration_error(reg, name):
+    """The one error row a bad ``@dc.rule`` declaration leaves, its message, and its check's outcome."""
+    (d,) = [d for d in reg if d.name == f"{name}[rule]"]
+    r = dc.check(d)
+    assert r.outcome == "error" and "\n" not in r.message
+    return r.message
 
-        @dc.rule(inputs=dc.inputs(k=dc.normal(), x=dc.normal("n")), registry=dc.Registry())
-        @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-        def f(k, x):
-            return k * x
+
+def test_a_drawn_nondiff_argument_is_one_error_row_pointing_at_the_decorator(reg):
+    @dc.rule(inputs=dc.inputs(k=dc.normal(), x=dc.normal("n")), registry=reg, name="drawn")
+    @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+    def f(k, x):
+        return k * x
+
+    assert [d.name for d in f.__derivcheck_rules__] == ["drawn[rule]"]
+    line = f.fun.__code__.co_firstlineno  # a decorated function's first line is its first decorator's
+    message = _declaration_error(reg, "drawn")
+    assert "nondiff_argnums" in message and "k=dc.constant(value)" in message
+    assert message.endswith(f"(test_rules.py:{line})"), message
 
 
-def test_rule_decorates_only_custom_functions():
-    with pytest.raises(dc.DerivationError, match=r"custom_vjp or jax\.custom_jvp"):
-        dc.rule(inputs=dc.inputs(x=dc.normal("n")), registry=dc.Registry())(jnp.sin)
+def test_rule_decorates_only_custom_functions(reg):
+    assert dc.rule(inputs=dc.inputs(x=dc.normal("n")), registry=reg, name="sin")(jnp.sin) is jnp.sin
+    assert "custom_vjp or jax.custom_jvp" in _declaration_error(reg, "sin")
+    dc.rule(inputs=dc.inputs(x=dc.normal("n")), registry=reg, name="three")(3)  # not even callable
+    assert "got int" in _declaration_error(reg, "three")
 
 
 def test_a_primal_calling_the_host_is_a_one_line_error(reg):
@@ -286,6 +300,18 @@ def test_run_rules_checks_every_declared_rule_and_lists_the_others(fresh_default
     assert main(["run", "--rules", str(path), "--trials", "40", "*good*"]) == 0
 
 
+def test_run_rules_shows_a_rule_on_a_plain_function_as_its_error(fresh_default_registry, tmp_path, capsys):
+    path = tmp_path / "plain_rules.py"
+    path.write_text(
+        "import jax.numpy as jnp\nimport derivcheck as dc\n\n\n"
+        "@dc.rule(inputs=dc.inputs(x=dc.normal('n')))\ndef forgot_custom_vjp(x):\n    return jnp.sin(x)\n"
+    )
+    assert main(["run", "--rules", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "ERROR: plain_rules.forgot_custom_vjp[rule] — @dc.rule decorates a jax.custom_vjp" in out
+    assert "(plain_rules.py:5)" in out
+
+
 def test_run_rules_names_a_module_that_does_not_import(fresh_default_registry, tmp_path, capsys):
     assert main(["run", "--rules", str(tmp_path / "missing.py")]) == 1
     assert "no such file" in capsys.readouterr().err
@@ -304,13 +330,45 @@ def test_an_argument_without_a_spec_is_named_on_every_derivation(reg):
         assert dc.check(d).outcome == "error"
 
 
-def test_a_primal_without_named_parameters_is_refused():
-    with pytest.raises(dc.DerivationError, match="no named positional parameters"):
+def test_a_primal_without_named_parameters_is_refused(reg):
+    @dc.rule(inputs=dc.inputs(x=dc.normal("n")), registry=reg, name="star")
+    @jax.custom_vjp
+    def f(*args):
+        return args[0]
 
-        @dc.rule(inputs=dc.inputs(x=dc.normal("n")), registry=dc.Registry())
-        @jax.custom_vjp
-        def f(*args):
-            return args[0]
+    assert "no named positional parameters" in _declaration_error(reg, "star")
+
+
+BAD_RULE_FILE = textwrap.dedent(
+    """
+    import functools
+    import jax
+    import jax.numpy as jnp
+    import derivcheck as dc
+
+    @dc.gradient(of=lambda x: jnp.sum(x**2), inputs=dc.inputs(x=dc.normal("n")))
+    def sq_grad(x):
+        return 2 * x
+
+    @dc.rule(inputs=dc.inputs(beta=dc.normal(), x=dc.normal("n")))
+    @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+    def ssp(beta, x):
+        return jnp.logaddexp(0.0, beta * x) / beta
+
+    ssp.defvjp(lambda beta, x: (ssp(beta, x), x), lambda beta, x, ct: (ct * jax.nn.sigmoid(beta * x),))
+    """
+)
+
+
+def test_a_bad_rule_declaration_leaves_the_rest_of_its_file_to_run(fresh_default_registry, tmp_path, capsys):
+    path = tmp_path / "bad_rule.py"
+    path.write_text(BAD_RULE_FILE)
+    assert main(["run", "--load", str(path), "--trials", "20"]) == 1
+    out = capsys.readouterr().out
+    assert "failed to import" not in out
+    assert any("bad_rule.sq_grad" in line and "holds" in line for line in out.splitlines()), out
+    assert "ERROR: bad_rule.ssp[rule] — argument 'beta' is in nondiff_argnums" in out
+    assert "declare it as beta=dc.constant(value) (bad_rule.py:11)" in out
 
 
 def test_a_rule_with_a_transposed_factor_fails_in_that_argument_and_says_transpose(reg):
@@ -332,3 +390,9 @@ def test_a_rule_with_a_transposed_factor_fails_in_that_argument_and_says_transpo
     }
     diagnosis = outcomes["matvec[rule wrt x]"].diagnosis
     assert diagnosis is not None and "W is not symmetric (W ≠ Wᵀ)" in diagnosis.summary, diagnosis
+
+
+def test_a_rule_on_a_library_function_leaves_it_untouched(reg):
+    dc.rule(inputs=dc.inputs(x=dc.normal("n")), registry=reg, name="npsum")(np.sum)
+    assert not hasattr(np.sum, "__derivcheck_rules__")
+    assert "custom_vjp or jax.custom_jvp" in _declaration_error(reg, "npsum")

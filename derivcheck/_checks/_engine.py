@@ -58,6 +58,30 @@ class CheckError(Exception):
     """The check could not run: the message (one line) says what to fix."""
 
 
+def judged_precision(derived, reference, reference_name: str) -> str:
+    """The dtype a comparison of the derived side with its reference is judged at.
+
+    Both sides are compared at their real precisions (a complex value rounds as its real
+    components, :func:`derivcheck._compare.real_precision`). A reference of lower precision than
+    the derived side (a float32 ``of``) sets the judged precision, and the engine notes it. A
+    derived side of LOWER precision than its reference is a :class:`CheckError`: judging at its
+    precision would loosen a float64 check by four decades (float32's ``rtol`` is ``2e-3``
+    against ``1e-7``), so one stray cast would let a formula wrong by ``1e-4`` hold, while a
+    float64 comparison would catch it.
+
+    >>> judged_precision(jnp.zeros(2, "float32"), jnp.zeros(2, "complex64"), "jax.grad")
+    'float32'
+    """
+    got, ref = real_precision(derived.dtype), real_precision(reference.dtype)
+    if got.itemsize < ref.itemsize:
+        raise CheckError(
+            f"derived function returns {derived.dtype} where {reference_name} returns {reference.dtype}: it drops the "
+            f"precision a {ref} check needs; remove the cast or the {derived.dtype} constant (jnp arrays made at "
+            f"import are {got}), or draw {got} inputs"
+        )
+    return str(min((got, ref), key=lambda t: t.itemsize))
+
+
 @dataclasses.dataclass(frozen=True)
 class CheckConfig:
     """How a check runs: total trials (split over size sets x regimes) and the root seed."""

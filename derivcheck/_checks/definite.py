@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from derivcheck._checks._engine import CheckError, Run, one_line, refuse_complex, where
+from derivcheck._checks._engine import CheckError, Run, judged_precision, one_line, refuse_complex, where
 from derivcheck._compare import (
     MCA_FACTOR,
     conditioning_scale,
@@ -106,7 +106,8 @@ class Definite:
             n = int(np.prod(ref.shape[: len(ref.shape) // 2]))
             if ref.shape != shape and (n, n) != shape:
                 raise CheckError(f"derived matrix has shape {shape} but jax.hessian(of) has shape {ref.shape}")
-        return str(got.dtype)
+            return judged_precision(got, ref, "jax.hessian")
+        return str(got.dtype)  # no reference: the matrix is judged at its own precision
 
     def trial(self, d, args, extra):
         h = jnp.asarray(d.derived(*args))

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from derivcheck._checks import second_opinion
-from derivcheck._checks._engine import CheckError, Run, jit_hint, one_line, refuse_complex, where
+from derivcheck._checks._engine import CheckError, Run, jit_hint, judged_precision, one_line, refuse_complex, where
 from derivcheck._checks._kind import Plan, batched, fixed
 from derivcheck._checks.robust import KinkAware, Sides
 from derivcheck._compare import (
@@ -41,7 +41,6 @@ from derivcheck._compare import (
     entry_spreads,
     judge_equality,
     judged_tolerance,
-    real_precision,
     trial_errors,
 )
 from derivcheck._derivation import JVP, VJP, Derivation, DerivationError, Gradient, Jacobian
@@ -260,7 +259,7 @@ class Differential:
                 f"nothing to compare: {self.rule.name} has shape {ref.shape} (no entries) at these sizes; "
                 "give sizes where the result has at least one entry"
             )
-        return _precision(got, ref)
+        return judged_precision(got, ref, self.rule.name)
 
     def validate_values(self, d, args, extra, values):
         """:meth:`validate`'s verdict from the batched trace's values: ``None`` unless all is well.
@@ -275,7 +274,7 @@ class Differential:
         inexact = jnp.issubdtype(x.dtype, jnp.inexact) and jnp.issubdtype(ref.dtype, jnp.inexact)
         if not inexact or got.shape != ref.shape or not jnp.issubdtype(got.dtype, jnp.inexact) or not ref.size:
             return None
-        return _precision(got, ref)
+        return judged_precision(got, ref, self.rule.name)
 
     def trial(self, d, args, extra):
         ref = self.reference(d, args, extra)
@@ -381,12 +380,6 @@ def _one_spread(fn, like, args, extra) -> jax.Array:
     if len(spreads) != 1 or jnp.shape(spreads[0]) != jnp.shape(like):
         return jnp.zeros(jnp.shape(like), jnp.float64)
     return spreads[0]
-
-
-def _precision(got, ref) -> str:
-    """The dtype a comparison is judged at: the lower of the two sides' real precisions (a complex
-    value rounds as its real components, :func:`derivcheck._compare.real_precision`)."""
-    return str(min((real_precision(got.dtype), real_precision(ref.dtype)), key=lambda t: t.itemsize))
 
 
 def _holomorphic(d: Derivation) -> bool:

@@ -26,7 +26,16 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 
-from derivcheck._checks._engine import CheckConfig, CheckError, Run, jit_hint, one_line, run_batched, where
+from derivcheck._checks._engine import (
+    CheckConfig,
+    CheckError,
+    Run,
+    jit_hint,
+    judged_precision,
+    one_line,
+    run_batched,
+    where,
+)
 from derivcheck._checks._kind import Kind, batched, fixed
 from derivcheck._compare import conditioning_scale, judge_equality, trial_errors
 from derivcheck._derivation import Derivation, Identity, SpecialCase
@@ -81,7 +90,7 @@ class Equality:
         require_float_array("derived function", got)
         if got.shape != ref.shape:
             raise CheckError(f"derived function returns shape {got.shape} but of= returns {ref.shape}")
-        return str(min((jnp.dtype(got.dtype), jnp.dtype(ref.dtype)), key=lambda t: t.itemsize))
+        return judged_precision(got, ref, f"of= {fname(d.claim.of)}")
 
     def trial(self, d, args, extra):
         ref = d.claim.of(*args)

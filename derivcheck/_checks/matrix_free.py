@@ -61,7 +61,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from derivcheck._checks._engine import CheckError, Run, jit_hint, one_line, refuse_complex, where
+from derivcheck._checks._engine import CheckError, Run, jit_hint, judged_precision, one_line, refuse_complex, where
 from derivcheck._checks._kind import Plan, batched
 from derivcheck._checks.definite import Definite as DefiniteFamily
 from derivcheck._checks.definite import definiteness_margin
@@ -334,7 +334,9 @@ class MatrixFree:
             raise CheckError(f"derived function returns shape {raw.shape}, expected a {n} × {n} matrix")
         if not jnp.issubdtype(raw.dtype, jnp.floating):
             raise CheckError(f"derived function returns dtype {raw.dtype}, expected floats")
-        return str(min((jnp.dtype(raw.dtype), jnp.dtype(vec.dtype)), key=lambda t: t.itemsize))
+        if of is None:  # no reference: the derived matrix or products are judged at their own precision
+            return str(min((jnp.dtype(raw.dtype), jnp.dtype(vec.dtype)), key=lambda t: t.itemsize))
+        return judged_precision(raw, vec, self.reference_name)  # the reference has the probes' (input's) dtype
 
     # -- one trial
 

@@ -111,7 +111,8 @@ def slots(tree: ast.AST, namespace: dict[str, Any]) -> list[Slot]:
                     continue
                 is_num = numeric and _numeric_child(parent, field, child, namespace)
                 out.append(Slot(parent, field, i if isinstance(value, list) else None, child, is_num, depth))
-                visit(child, is_num or _opens_numeric(child), depth + 1 if isinstance(child, ast.expr) else 0)
+                inner = is_num or _opens_numeric(child) or (numeric and _returned_tuple(parent, child))
+                visit(child, inner, depth + 1 if isinstance(child, ast.expr) else 0)
 
     visit(tree, False, 0)
     return out
@@ -120,6 +121,13 @@ def slots(tree: ast.AST, namespace: dict[str, Any]) -> list[Slot]:
 def _opens_numeric(node: ast.AST) -> bool:
     """Statements whose expressions are numbers: ``return e``, ``x = e``, ``x += e``, a lambda's body."""
     return isinstance(node, ast.Return | ast.Assign | ast.AugAssign | ast.AnnAssign | ast.Lambda | ast.Expr)
+
+
+def _returned_tuple(parent: ast.AST, child: ast.AST) -> bool:
+    """A tuple or list of numbers a statement returns or binds (``return (dx, dw)``, a custom rule's ``bwd``
+    cotangents): not a number itself, but its entries are (a tuple in a call, ``zeros((n, m))``, is not)."""
+    listed = isinstance(child, ast.Tuple | ast.List) and isinstance(getattr(child, "ctx", None), ast.Load)
+    return listed and isinstance(parent, ast.Return | ast.Assign | ast.Lambda | ast.Tuple | ast.List)
 
 
 def _numeric_child(parent: ast.AST, field: str, child: ast.AST, namespace: dict[str, Any]) -> bool:

@@ -19,7 +19,9 @@ import inspect
 import linecache
 import types
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
+
+from derivcheck._derivation import DerivationError
 
 REPAIR_NAME = "__derivcheck_repaired__"
 """The name a derived *lambda* is bound to when it is compiled back (a lambda has no name of its own)."""
@@ -31,6 +33,15 @@ LIBRARIES = frozenset({"jax", "jaxlib", "numpy", "scipy", "math", "builtins"})
 
 class NoSource(ValueError):
     """The derived function's source cannot be read or edited (the message says why, in one line)."""
+
+
+@runtime_checkable
+class Editable(Protocol):
+    """A derived side made from a user's function it calls (a ``@dc.rule`` side: see :func:`read`)."""
+
+    def editable(self) -> tuple[Callable[..., Any], Callable[[Callable[..., Any]], Callable[..., Any]]]:
+        """The function a fix edits, and how an edited copy of it becomes the derived side again."""
+        ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +60,9 @@ class Program:
     names: tuple[str, ...]
     namespace: dict[str, Any]
     args: tuple[str, ...]
+    wrap: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None
+    """How the compiled function becomes the derived side, when the side is made from it (a custom rule's
+    ``bwd``: the side calls it through the custom function); ``None``: it is the derived function."""
 
     def compile(self, trees: tuple[ast.stmt, ...]) -> Callable[..., Any]:
         """The derived function built from ``trees`` (edited copies of :attr:`trees`), in a fresh namespace copy."""
@@ -56,7 +70,8 @@ class Program:
         code = compile(module, self.file, "exec")
         namespace = dict(self.namespace)
         exec(code, namespace)  # the edited definitions only: no decorator, nothing registered
-        return namespace[self.names[0]]
+        fn = namespace[self.names[0]]
+        return fn if self.wrap is None else self.wrap(fn)
 
     def fresh(self) -> list[ast.stmt]:
         """Deep copies of the trees, to edit."""
@@ -68,9 +83,21 @@ class Program:
 
 
 def read(fn: Callable[..., Any]) -> Program:
-    """The :class:`Program` of ``fn``; :class:`NoSource` when there is none to edit."""
+    """The :class:`Program` of ``fn``; :class:`NoSource` when there is none to edit.
+
+    A derived side made from a user's function it calls (a ``@dc.rule`` side, made from the rule's
+    ``bwd``, ``fwd`` or ``jvp``) says so with ``editable() -> (function, rebuild)``: that function is read
+    and edited, and ``rebuild`` makes each edited copy the derived side again. Its parameters are not the
+    drawn arguments (``bwd(res, ct)``), so no dimension is read from them.
+    """
     shown = _name(fn)
     fn = inspect.unwrap(fn)  # a jax.jit or functools.wraps wrapper: the function it wraps
+    if isinstance(fn, Editable) and not isinstance(fn, types.FunctionType):
+        try:
+            inner, rebuild = fn.editable()
+            return dataclasses.replace(read(inner), args=(), wrap=rebuild)
+        except (DerivationError, NoSource) as exc:
+            raise NoSource(f"{shown} is made from its rule function: {exc}") from exc
     code = getattr(fn, "__code__", None)
     if not isinstance(fn, types.FunctionType) or code is None:
         raise NoSource(f"{shown} is not a Python function (a builtin or a compiled callable): no source to edit")
