@@ -13,6 +13,16 @@ and check it on many random inputs::
     assert dc.check(cube_grad).ok
 """
 
+import os as _os
+
+# XLA:CPU's intra-op thread pool can wedge when a program runs two batched LAPACK calls at once (jaxlib 0.10:
+# each custom call splits its batch over the pool and waits for it, while the pool's threads wait too; seen as a
+# check that never returns, every thread in futex_do_wait, on a 2-core machine). Without the multi-threaded Eigen
+# pool they run serially. Only when XLA_FLAGS does not set it, and only before JAX starts its CPU backend (later,
+# the variable is no longer read). README, "Performance and scale".
+if "xla_cpu_multi_thread_eigen" not in _os.environ.get("XLA_FLAGS", ""):
+    _os.environ["XLA_FLAGS"] = (_os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+
 from derivcheck._api import check, explanation, run, suggest_fix, with_counterexample
 from derivcheck._checks.matrix_free import THRESHOLD as MATRIX_FREE_THRESHOLD
 from derivcheck._compare import DEFAULT_TOLERANCES, Tolerance
