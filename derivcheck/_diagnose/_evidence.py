@@ -177,9 +177,14 @@ def segments(leaves: Leaves) -> list[tuple[str, slice, tuple[int, ...]]]:
     return out
 
 
+def leaves_size(leaves: Leaves) -> int:
+    """How many entries the raveled value of ``leaves`` has."""
+    return sum(math.prod(shape) for _, shape in leaves)
+
+
 def leaf_mask(leaves: Leaves, names: tuple[str, ...]) -> tuple[np.ndarray, Leaves]:
     """Which entries of the raveled value lie in the leaves ``names``, and those leaves."""
-    inside = np.zeros(sum(math.prod(shape) for _, shape in leaves), bool)
+    inside = np.zeros(leaves_size(leaves), bool)
     for name, where, _ in segments(leaves):
         inside[where] = name in names
     return inside, tuple(leaf for leaf in leaves if leaf[0] in names)
@@ -208,8 +213,7 @@ def confined_leaves(obs: Observations) -> tuple[str, ...]:
 
 def _leaves_fit(g: Group, names: tuple[str, ...]) -> bool:
     """``g``'s leaves are ``names`` and tile its raveled value."""
-    sizes = sum(math.prod(shape) for _, shape in g.leaves)
-    return tuple(name for name, _ in g.leaves) == names and len(g.shape) == 1 and sizes == g.shape[0]
+    return tuple(name for name, _ in g.leaves) == names and len(g.shape) == 1 and leaves_size(g.leaves) == g.shape[0]
 
 
 def in_leaves(obs: Observations, names: tuple[str, ...]) -> Observations:
@@ -217,7 +221,7 @@ def in_leaves(obs: Observations, names: tuple[str, ...]) -> Observations:
     worst_d = worst_r = None
     kept: Leaves = ()
     d, r = obs.worst_derived, obs.worst_reference
-    if d is not None and r is not None and d.size == r.size == sum(math.prod(s) for _, s in obs.worst_leaves):
+    if d is not None and r is not None and d.size == r.size == leaves_size(obs.worst_leaves):
         inside, kept = leaf_mask(obs.worst_leaves, names)
         worst_d, worst_r = (take(v.reshape(1, -1), inside, kept)[0] for v in (d, r))
     return dataclasses.replace(
