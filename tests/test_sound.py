@@ -234,6 +234,43 @@ def test_a_huge_intermediate_does_not_make_a_pd_matrix_numerically_zero(reg, see
     assert indefinite.spectrum.found == "indefinite"
 
 
+GRADED = dc.inputs(p=dc.simplex("n"), sizes=[{"n": 6}, {"n": 12}], regimes=("large",))
+
+
+def _graded_nd(p):
+    """``−diag(1/p)``, the Hessian of ``Σ log p``: entries from −1 to below −1e14 in the ``large`` regime."""
+    return -jnp.diag(1.0 / p)
+
+
+def _graded_hidden_positive(p):
+    """``−diag(1/p)`` with the two largest ``p`` coupled by ``1.01/√(pᵢpⱼ)``: one eigenvalue ≈ ``0.01/p`` > 0,
+    some 1e-14 of the largest ``|λ|``."""
+    i, j = jnp.argsort(p)[-2:]
+    c = 1.01 / jnp.sqrt(p[i] * p[j])
+    return _graded_nd(p).at[i, j].set(c).at[j, i].set(c)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_graded_definite_matrix_is_confirmed_and_a_graded_slip_is_caught(reg, seed):
+    """A true ``nd`` claim on ``−diag(1/p)`` spanning 14 orders of magnitude held in no trial where an
+    eigenvalue near −1 sat inside the margin ``64 n ε ‖H‖₂`` (about 2): the signs read off the diagonally
+    scaled matrix (same inertia, Sylvester) confirm it. Scaling cannot invent a sign: a rank-one graded
+    matrix still is not ``pd``, and a positive eigenvalue hidden 1e-14 below the largest one is found."""
+
+    def declare(kind, fn, name):
+        return dc.definite(kind, inputs=GRADED, registry=reg, name=name)(fn)
+
+    nd = dc.check(declare("nd", _graded_nd, "graded_nd"), trials=60, seed=seed)
+    assert nd.outcome == "holds", nd.message
+    flipped = declare("nd", lambda p: _graded_nd(p).at[0, 0].multiply(-1.0), "flipped")
+    assert dc.check(flipped, trials=60, seed=seed).outcome == "fails"
+    rank_one = dc.check(declare("pd", lambda p: jnp.outer(1 / p, 1 / p), "rank_one"), trials=60, seed=seed)
+    assert rank_one.outcome == "fails" and rank_one.spectrum is not None and rank_one.spectrum.found == "psd"
+    hidden = dc.check(declare("nd", _graded_hidden_positive, "hidden"), trials=60, seed=seed)
+    assert hidden.outcome == "fails" and hidden.spectrum is not None
+    assert hidden.spectrum.found == "indefinite", hidden.message
+
+
 POINTS = dc.inputs(x=dc.normal("n"), sizes=[{"n": 5}], regimes=("large",))
 
 

@@ -23,8 +23,12 @@ computes eigenvalues inside the margin, while a huge intermediate that is
 only inverted (``1/(1 + e^{−t})`` at saturated ``t``) adds nothing to it — it
 no longer makes a positive-definite matrix "numerically zero". A truly
 negative eigenvalue of relative size above ~1e-12 (float64, n ≤ 100) is
-outside the margin. An eigenvalue inside the
-margin is *zero at this precision*: a PD claim is not confirmed there. The result
+outside the margin. A sign also counts when the diagonally scaled matrix
+shows it (:func:`graded_signs`: same inertia, a margin relative to each entry's
+own scale), so a graded matrix such as ``−diag(1/p)`` spanning 14 orders of
+magnitude is confirmed ``nd`` (the matrix-free check has no entries to scale
+and keeps the unscaled margin). An eigenvalue certain in neither is *zero at
+this precision*: a PD claim is not confirmed there. The result
 reports the extreme eigenvalues, the numerical rank and, when singular, the
 null direction — so "PSD and singular along 1" is visible, not just "holds".
 
@@ -44,10 +48,10 @@ from derivcheck._checks._engine import CheckError, Run, judged_precision, one_li
 from derivcheck._compare import (
     MCA_FACTOR,
     conditioning_scale,
+    entry_spreads,
     exceeds,
     judge_equality,
     rounding_allowance,
-    rounding_spread,
     trial_errors,
 )
 from derivcheck._derivation import DEFINITE_WORDS, Derivation
@@ -64,6 +68,42 @@ def definiteness_margin(n: int, eps, lam_scale, spread):
     per unit of the vector's largest entry).
     """
     return MARGIN_FACTOR * n * eps * lam_scale + n * MCA_FACTOR * spread
+
+
+def graded_signs(h, spread, eps):
+    """How many eigenvalues of the symmetric ``H`` are certainly positive and certainly negative,
+    read off its diagonally scaled form ``Ĥ = D⁻¹ H D⁻¹``.
+
+    With ``D = diag(d)``, ``d_i = √max(|H_ii|, ε maxⱼ |H_jj|, tiny)`` (any positive ``d`` would do),
+    ``Ĥ`` is congruent to ``H``, so by Sylvester's law of inertia it has as many positive and as many
+    negative eigenvalues. A rounding ``|E_ij| ≤ 16 S_ij`` of the entries of ``H`` (``S`` their Monte
+    Carlo spread, ``spread``) is ``|Ê_ij| ≤ 16 S_ij / (d_i d_j)`` in ``Ĥ``; forming ``Ĥ`` rounds each
+    entry by at most ``4ε|Ĥ_ij|`` (a square root, a product, a quotient, the symmetrization). With
+    ``B̂`` the sum of both bounds, ``‖Ê‖₂ ≤ ‖B̂‖_F``, and the eigensolver's backward error on ``Ĥ``
+    is ``64 n ε ‖Ĥ‖₂`` as on ``H``: an eigenvalue of ``Ĥ`` beyond
+
+    .. math::
+
+        64 \\, n \\, \\varepsilon \\, \\|\\hat H\\|_2 + \\|\\hat B\\|_F
+
+    has a certain sign (Weyl), and so has one more eigenvalue of ``H``. The count is a second lower
+    bound beside the unscaled one (:func:`definiteness_margin`); the check takes the larger of the two.
+    For a graded matrix it is the sharp one: ``−diag(1/p)`` with ``p`` from 1 down to 1e-14 has
+    ``Ĥ = −I``, every sign certain, while most eigenvalues of ``H`` lie far inside ``64 n ε ‖H‖₂``.
+    A matrix whose smallest eigenvalue is zero in exact arithmetic gains nothing: scaling cannot make
+    a zero eigenvalue nonzero.
+    """
+    n = h.shape[0]
+    a = jnp.abs(jnp.diagonal(h))
+    floor = jnp.maximum(eps * jnp.max(a), jnp.finfo(h.dtype).tiny)
+    d = jnp.sqrt(jnp.maximum(a, floor))
+    dd = d[:, None] * d[None, :]
+    scaled = h / dd
+    lam = jnp.linalg.eigvalsh(scaled)
+    b = MCA_FACTOR * jnp.maximum(spread, spread.T) / dd + 4 * eps * jnp.abs(scaled)
+    margin = MARGIN_FACTOR * n * eps * jnp.max(jnp.abs(lam)) + jnp.sqrt(jnp.sum(jnp.square(b)))
+    certain = jnp.isfinite(margin)
+    return jnp.sum(certain & (lam > margin)), jnp.sum(certain & (lam < -margin))
 
 
 def _holds(kind: str, n_pos, n_neg, n):
@@ -113,9 +153,13 @@ class Definite:
         h = jnp.asarray(d.derived(*args))
         n = h.shape[0]
         sym_err, scale, _ = trial_errors(h, h.T)
-        lam = jnp.linalg.eigvalsh((h + h.T) / 2)
+        sym = (h + h.T) / 2
+        lam = jnp.linalg.eigvalsh(sym)
         lam_scale = jnp.max(jnp.abs(lam))
-        margin = definiteness_margin(n, jnp.finfo(h.dtype).eps, lam_scale, rounding_spread(d.derived, *args))
+        eps = jnp.finfo(h.dtype).eps
+        spread = _matrix_spread(d, args, h)
+        margin = definiteness_margin(n, eps, lam_scale, jnp.max(spread))
+        graded_pos, graded_neg = graded_signs(sym, spread, eps)
         stats = {
             "n": jnp.asarray(n),
             "sym_err": sym_err,
@@ -124,8 +168,8 @@ class Definite:
             "lambda_max": lam[-1],
             "lambda_scale": lam_scale,
             "margin": margin,
-            "n_pos": jnp.sum(lam > margin),
-            "n_neg": jnp.sum(lam < -margin),
+            "n_pos": jnp.maximum(jnp.sum(lam > margin), graded_pos),
+            "n_neg": jnp.maximum(jnp.sum(lam < -margin), graded_neg),
             "finite_derived": jnp.all(jnp.isfinite(h)),
             "finite_reference": jnp.asarray(True),
         }
@@ -221,6 +265,14 @@ class Definite:
         else:
             reason = f"{spectrum.found}, not {kind}: {lam_txt}, {rank_txt}, at {where(w.sizes, w.regime)}"
         return f"fails in {bad} of {run.trials} trials: {reason}", {"spectrum": spectrum}
+
+
+def _matrix_spread(d: Derivation, args: tuple, h):
+    """Entry by entry, the Monte Carlo spread of the derived matrix (zeros when it cannot be staged out)."""
+    spreads = entry_spreads(d.derived, *args)
+    if len(spreads) != 1 or spreads[0].size != h.size:
+        return jnp.zeros(h.shape, h.dtype)
+    return spreads[0].reshape(h.shape).astype(h.dtype)
 
 
 def _vec(v: np.ndarray, k: int = 6) -> str:

@@ -35,15 +35,17 @@ midpoint gap likewise. A Hessian eigenvalue counts as zero within
 ``64 n ε ‖H‖₂ + n ρ_H`` — as in :mod:`derivcheck._checks.definite`, ``ρ_H`` the
 rounding of ``jax.hessian(f)``'s entries: at a saturated softmax ``H ≈ 0`` is
 computed from terms of size 1, and its eigenvalues of order ``ε`` are rounding,
-not non-convexity. (Modelling ``ρ_H`` by ``ρ_f / max(1, ‖x‖∞)²`` instead would
-halve the cost of a convexity check, but fails the catalog's concave softmax
-log-likelihood at three saturated points: an eigenvalue of ``−7e-15``.) A
-gradient below ``ρ_∇f`` is rounding (the point is stationary: a descent claim
-has nothing to show there). Unlike a bound by the
+not non-convexity — unless the diagonally scaled Hessian shows its sign
+(:func:`derivcheck._checks.definite.graded_signs`: the same inertia, a margin
+relative to each entry's own scale), so ``Σ pᵢ log pᵢ`` is strictly convex where
+``p`` spans many orders of magnitude. (Modelling ``ρ_H`` by
+``ρ_f / max(1, ‖x‖∞)²`` instead would halve the cost of a convexity check, but
+fails the catalog's concave softmax log-likelihood at three saturated points:
+an eigenvalue of ``−7e-15``.) A gradient below ``ρ_∇f`` is rounding (the point
+is stationary: a descent claim has nothing to show there). Unlike a bound by the
 largest intermediate, none of these grows with a huge intermediate that is only
-inverted, exponentiated or compared (a naive ``log(1 + e^t)`` at saturated ``t``),
-so such an intermediate excuses no negative curvature or ascent.
-"""
+inverted, exponentiated or compared (a naive ``log(1 + e^t)`` at saturated
+``t``), so such an intermediate excuses no negative curvature or ascent."""
 
 from __future__ import annotations
 
@@ -56,9 +58,9 @@ import numpy as np
 
 from derivcheck._checks._engine import CheckConfig, CheckError, Run, run_batched, where
 from derivcheck._checks._kind import Kind
-from derivcheck._checks.definite import classify, definiteness_margin
+from derivcheck._checks.definite import classify, definiteness_margin, graded_signs
 from derivcheck._checks.identity import eval_shape_or_raise, failing_regimes_text, fname, require_float_array
-from derivcheck._compare import MCA_FACTOR, ROUNDING_FACTOR, exceeds, rounding_spread
+from derivcheck._compare import MCA_FACTOR, ROUNDING_FACTOR, entry_spreads, exceeds, rounding_spread
 from derivcheck._derivation import Convex, Derivation, DerivationError, HasMinimum, resolve_wrt
 from derivcheck._derivation import Descent as DescentClaim
 from derivcheck._inputs import Inputs, Uniform
@@ -146,15 +148,21 @@ class Convexity:
         h = _flat_hessian(f, x)
         n = h.shape[0]
         eps = jnp.finfo(h.dtype).eps
-        eig, vecs = jnp.linalg.eigh((h + h.T) / 2)
+        sym = (h + h.T) / 2
+        eig, vecs = jnp.linalg.eigh(sym)
         (fa, ra), (fb, rb), (fm, rm) = (_with_rounding(f, z) for z in (x, b, lam * x + (1 - lam) * b))
-        h_spread = rounding_spread(lambda z: _flat_hessian(f, z), x)
+        spreads = entry_spreads(lambda z: _flat_hessian(f, z), x)
+        h_spread = spreads[0].astype(h.dtype) if spreads else jnp.zeros(h.shape, h.dtype)
+        margin = definiteness_margin(n, eps, jnp.max(jnp.abs(eig)), jnp.max(h_spread))
+        graded_pos, graded_neg = graded_signs(sym, h_spread, eps)
         stats = {
             "n": jnp.asarray(n),
             "eps": jnp.asarray(eps, jnp.float64),
             "lambda_min": eig[0],
             "lambda_max": eig[-1],
-            "margin": definiteness_margin(n, eps, jnp.max(jnp.abs(eig)), h_spread),
+            "margin": margin,
+            "n_pos": jnp.maximum(jnp.sum(eig > margin), graded_pos),
+            "n_neg": jnp.maximum(jnp.sum(eig < -margin), graded_neg),
             "gap": lam * fa + (1 - lam) * fb - fm,
             "gap_tol": lam * ra + (1 - lam) * rb + rm + _combination_rounding(lam * fa, (1 - lam) * fb, fm),
             "finite_derived": jnp.all(jnp.isfinite(h)) & jnp.isfinite(fa) & jnp.isfinite(fb) & jnp.isfinite(fm),
@@ -168,11 +176,11 @@ class Convexity:
 
     def judge(self, stats, tol):
         margin = stats["margin"]
-        hess_bad = stats["lambda_min"] < -margin
+        hess_bad = stats["n_neg"] > 0
         chord_bad = stats["gap"] < -stats["gap_tol"]
         failed = hess_bad | chord_bad
         if self.claim.strict:
-            failed = failed | ((stats["lambda_min"] <= margin) & (stats["flat_gap"] <= stats["flat_tol"]))
+            failed = failed | ((stats["n_pos"] < stats["n"]) & (stats["flat_gap"] <= stats["flat_tol"]))
         scale = np.maximum(np.maximum(np.abs(stats["lambda_max"]), margin), np.finfo(np.float64).tiny)
         informative = np.abs(stats["lambda_max"]) > margin
         badness = 10.0 * failed + 1.0 * informative + np.clip(-stats["lambda_min"] / scale, -1.0, 1.0)
@@ -182,10 +190,10 @@ class Convexity:
         s, w, claim = run.stats, run.worst, self.claim
         i = int(np.argmax(run.badness))
         h = np.asarray(w.derived, dtype=np.float64)
-        lam, vecs = np.linalg.eigh((h + h.T) / 2)
+        _, vecs = np.linalg.eigh((h + h.T) / 2)
         n = h.shape[0]
         margin = float(s["margin"][i])
-        n_pos, n_neg = int((lam > margin).sum()), int((lam < -margin).sum())
+        n_pos, n_neg = int(s["n_pos"][i]), int(s["n_neg"][i])
         null = vecs[:, 0] * np.sign(vecs[np.argmax(np.abs(vecs[:, 0])), 0]) if n_pos + n_neg < n else None
         spectrum = Spectrum(
             n=n,
@@ -199,7 +207,7 @@ class Convexity:
         details = {
             "lambda_min": float(s["lambda_min"].min()),
             "min_chord_gap": float(s["gap"].min()),
-            "singular_points": int((s["lambda_min"] <= s["margin"]).sum()),
+            "singular_points": int((s["n_pos"] < s["n"]).sum()),
         }
         sign = "−" if claim.concave else ""
         word = claim.kind
