@@ -15,13 +15,12 @@ and check it on many random inputs::
 
 import os as _os
 
-# XLA:CPU's intra-op thread pool can wedge when a program runs two batched LAPACK calls at once (jaxlib 0.10:
-# each custom call splits its batch over the pool and waits for it, while the pool's threads wait too; seen as a
-# check that never returns, every thread in futex_do_wait, on a 2-core machine). Without the multi-threaded Eigen
-# pool they run serially. Only when XLA_FLAGS does not set it, and only before JAX starts its CPU backend (later,
-# the variable is no longer read). README, "Performance and scale".
-if "xla_cpu_multi_thread_eigen" not in _os.environ.get("XLA_FLAGS", ""):
-    _os.environ["XLA_FLAGS"] = (_os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+# XLA:CPU's intra-op thread pool deadlocks when a program runs as many batched LAPACK calls at once as the pool has
+# threads (jaxlib 0.10: each call splits a large batch over the pool and blocks until it is done, while every thread
+# of the pool is such a call; seen as a check that never returns, every thread in futex_do_wait). XLA sizes that
+# pool from NPROC when it is set: one thread runs each call's batch itself. Only when NPROC is not set, and only
+# before JAX starts its CPU backend (later, the variable is no longer read). README, "Performance and scale".
+_os.environ.setdefault("NPROC", "1")
 
 from derivcheck._api import check, explanation, run, suggest_fix, with_counterexample
 from derivcheck._checks.matrix_free import THRESHOLD as MATRIX_FREE_THRESHOLD
