@@ -304,13 +304,23 @@ def test_a_derivation_the_workers_cannot_find_is_an_error_not_a_silent_fallback(
     assert text.count("registered in this process only") == 2 and "--load it" in text
 
 
+def _sigint_as_in_a_terminal():
+    """Ctrl-C's default action in the child, even when pytest runs in the background (``pytest &`` ignores SIGINT,
+    and a child inherits that: Python then installs no KeyboardInterrupt handler)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_cleanly_and_writes_what_finished(tmp_path):
     path = tmp_path / "slow_derivations.py"
     path.write_text(SLOW_FILE)
     out = tmp_path / "out.json"
     cmd = [str(Path(sys.executable).parent / "derivcheck"), "run", "--load", str(path), "slow.a_*", "slow.c_*"]
     proc = subprocess.Popen(
-        [*cmd, "--trials", "5", "--json", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*cmd, "--trials", "5", "--json", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_sigint_as_in_a_terminal,
     )
     first = proc.stdout.readline()  # "[1/2] slow.a_fine: holds ..." once the first is done
     assert "slow.a_fine: holds" in first

@@ -51,7 +51,14 @@ def start(user_file, tmp_path, *options, sleep="120"):
     cmd = [sys.executable, "-m", "derivcheck.cli", "run", "--load", str(user_file), "--trials", "5"]
     cmd += ["--json", str(out), "--markdown", str(tmp_path / "out.md"), "--junit-xml", str(tmp_path / "out.xml")]
     env = dict(os.environ, SLEEP=sleep, DERIVCHECK_NO_CACHE="1")
-    proc = subprocess.Popen([*cmd, *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [*cmd, *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as in a terminal, even under `pytest &`
+    )
     return proc, out
 
 
