@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import signal
 import tempfile
 
 import pytest
@@ -50,3 +51,17 @@ def module_default_registry():
     """The default registry, empty for a whole test module (for module-scoped runs of the command)."""
     with dc.scoped_registry() as reg:
         yield reg
+
+
+@pytest.fixture
+def children_take_ctrl_c():
+    """Processes the test starts get Ctrl-C's default action, as from a terminal.
+
+    Under ``pytest &`` (a shell without job control) the test process ignores SIGINT and a child inherits
+    ``SIG_IGN``: Python then installs no KeyboardInterrupt handler, and a test that sends SIGINT waits for nothing.
+    A *caught* signal is reset to its default at ``exec``, so catching it here for the test's duration suffices
+    (no ``preexec_fn``: a fork of a process running JAX's threads is an error here).
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

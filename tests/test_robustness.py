@@ -304,12 +304,7 @@ def test_a_derivation_the_workers_cannot_find_is_an_error_not_a_silent_fallback(
     assert text.count("registered in this process only") == 2 and "--load it" in text
 
 
-def _sigint_as_in_a_terminal():
-    """Ctrl-C's default action in the child, even when pytest runs in the background (``pytest &`` ignores SIGINT,
-    and a child inherits that: Python then installs no KeyboardInterrupt handler)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
+@pytest.mark.usefixtures("children_take_ctrl_c")
 def test_ctrl_c_stops_cleanly_and_writes_what_finished(tmp_path):
     path = tmp_path / "slow_derivations.py"
     path.write_text(SLOW_FILE)
@@ -320,7 +315,6 @@ def test_ctrl_c_stops_cleanly_and_writes_what_finished(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=_sigint_as_in_a_terminal,
     )
     first = proc.stdout.readline()  # "[1/2] slow.a_fine: holds ..." once the first is done
     assert "slow.a_fine: holds" in first

@@ -15,6 +15,8 @@ import textwrap
 
 import pytest
 
+pytestmark = pytest.mark.usefixtures("children_take_ctrl_c")
+
 USER_FILE = textwrap.dedent(
     """
     import os
@@ -57,7 +59,6 @@ def start(user_file, tmp_path, *options, sleep="120"):
         stderr=subprocess.PIPE,
         text=True,
         env=env,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as in a terminal, even under `pytest &`
     )
     return proc, out
 
