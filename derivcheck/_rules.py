@@ -269,27 +269,26 @@ def rule(*, inputs: Any, name: str | None = None, expect: Expect = HOLDS, **opti
     """
 
     def decorate(custom: Any) -> Any:
+        caller = sys._getframe(1)  # the code applying @dc.rule: the user's file
         base = name or f"{_registry.module_label(getattr(custom, '__module__', None) or '?')}.{callable_name(custom)}"
         try:
             made = _declare_rule(custom, inputs, base, expect, options)
         except (DerivationError, InputSpecError) as exc:  # one error row; the rest of the file loads and runs
-            made = (_declaration_error(custom, base, exc, _caller_line(), expect, options),)
-        if is_custom(custom) or _defined_here(custom):  # a plain function of the user's: its error row
+            made = (_declaration_error(custom, base, exc, _line(caller), expect, options),)
+        if is_custom(custom) or _defined_in(custom, caller):  # a plain function of the user's: its error row
             setattr(custom, RULE_ATTRIBUTE, made)  # is found by --rules too (rules_of)
         return custom
 
     return decorate
 
 
-def _defined_here(fn: Any) -> bool:
-    """Whether ``fn`` is a plain function of the module applying ``@dc.rule`` (never a library's)."""
-    caller = sys._getframe(2).f_globals.get("__name__")
-    return isinstance(fn, types.FunctionType) and fn.__module__ == caller
+def _defined_in(fn: Any, frame: types.FrameType) -> bool:
+    """Whether ``fn`` is a plain function of the module running ``frame`` (never a library's)."""
+    return isinstance(fn, types.FunctionType) and fn.__module__ == frame.f_globals.get("__name__")
 
 
-def _caller_line() -> str:
-    """``file.py:line`` of the code that applied ``@dc.rule`` (the decorator line in the user's file)."""
-    frame = sys._getframe(2)
+def _line(frame: types.FrameType) -> str:
+    """``file.py:line`` where ``frame`` is (the decorator line in the user's file)."""
     return f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno}"
 
 

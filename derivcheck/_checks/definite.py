@@ -157,7 +157,7 @@ class Definite:
         lam = jnp.linalg.eigvalsh(sym)
         lam_scale = jnp.max(jnp.abs(lam))
         eps = jnp.finfo(h.dtype).eps
-        spread = _matrix_spread(d, args, h)
+        spread = matrix_spread(d.derived, args, h)
         margin = definiteness_margin(n, eps, lam_scale, jnp.max(spread))
         graded_pos, graded_neg = graded_signs(sym, spread, eps)
         stats = {
@@ -267,9 +267,9 @@ class Definite:
         return f"fails in {bad} of {run.trials} trials: {reason}", {"spectrum": spectrum}
 
 
-def _matrix_spread(d: Derivation, args: tuple, h):
-    """Entry by entry, the Monte Carlo spread of the derived matrix (zeros when it cannot be staged out)."""
-    spreads = entry_spreads(d.derived, *args)
+def matrix_spread(fn, args: tuple, h):
+    """Entry by entry, the Monte Carlo spread of the matrix ``h = fn(*args)`` (zeros when it cannot be staged out)."""
+    spreads = entry_spreads(fn, *args)
     if len(spreads) != 1 or spreads[0].size != h.size:
         return jnp.zeros(h.shape, h.dtype)
     return spreads[0].reshape(h.shape).astype(h.dtype)

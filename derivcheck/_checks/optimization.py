@@ -58,9 +58,9 @@ import numpy as np
 
 from derivcheck._checks._engine import CheckConfig, CheckError, Run, run_batched, where
 from derivcheck._checks._kind import Kind
-from derivcheck._checks.definite import classify, definiteness_margin, graded_signs
+from derivcheck._checks.definite import classify, definiteness_margin, graded_signs, matrix_spread
 from derivcheck._checks.identity import eval_shape_or_raise, failing_regimes_text, fname, require_float_array
-from derivcheck._compare import MCA_FACTOR, ROUNDING_FACTOR, entry_spreads, exceeds, rounding_spread
+from derivcheck._compare import MCA_FACTOR, ROUNDING_FACTOR, exceeds, rounding_spread
 from derivcheck._derivation import Convex, Derivation, DerivationError, HasMinimum, resolve_wrt
 from derivcheck._derivation import Descent as DescentClaim
 from derivcheck._inputs import Inputs, Uniform
@@ -151,8 +151,7 @@ class Convexity:
         sym = (h + h.T) / 2
         eig, vecs = jnp.linalg.eigh(sym)
         (fa, ra), (fb, rb), (fm, rm) = (_with_rounding(f, z) for z in (x, b, lam * x + (1 - lam) * b))
-        spreads = entry_spreads(lambda z: _flat_hessian(f, z), x)
-        h_spread = spreads[0].astype(h.dtype) if spreads else jnp.zeros(h.shape, h.dtype)
+        h_spread = matrix_spread(lambda z: _flat_hessian(f, z), (x,), h)
         margin = definiteness_margin(n, eps, jnp.max(jnp.abs(eig)), jnp.max(h_spread))
         graded_pos, graded_neg = graded_signs(sym, h_spread, eps)
         stats = {
