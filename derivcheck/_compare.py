@@ -358,14 +358,27 @@ def conditioning_scale(fn, tree) -> jnp.ndarray:
 
 def twin(tree):
     """``x ⊙ (1 + δu)`` for every float leaf of ``tree``, others as they are (:func:`conditioning_scale`)."""
-    leaves, treedef = jax.tree.flatten(tree)
-    moved = [
-        x * (1 + PERTURBATION * _signs(jnp.shape(x), i).astype(jnp.result_type(x)))
-        if jnp.issubdtype(jnp.result_type(x), jnp.inexact)
-        else x
-        for i, x in enumerate(leaves)
-    ]
-    return jax.tree.unflatten(treedef, moved)
+    return twins(tree)[0]
+
+
+def twins(*trees) -> list:
+    """:func:`twin` of each of several trees of the same structure and shapes, each sign pattern made once.
+
+    The pattern of a leaf depends only on its position and shape, so the twins of several points
+    (a trial and its probes, :func:`derivcheck._checks.robust.probed`) share it: one pattern in the
+    traced program per leaf instead of one per point.
+    """
+    flat = [jax.tree.flatten(t) for t in trees]
+    columns = zip(*(leaves for leaves, _ in flat), strict=True)
+    moved = []
+    for i, column in enumerate(columns):
+        x = column[0]
+        if not jnp.issubdtype(jnp.result_type(x), jnp.inexact):
+            moved.append(column)
+            continue
+        factor = 1 + PERTURBATION * _signs(jnp.shape(x), i).astype(jnp.result_type(x))
+        moved.append(tuple(y * factor for y in column))
+    return [jax.tree.unflatten(treedef, [m[k] for m in moved]) for k, (_, treedef) in enumerate(flat)]
 
 
 def cancelled_terms(at_x, at_twin) -> jnp.ndarray:
@@ -485,7 +498,9 @@ def _inexact(x) -> bool:
 def _perturb(eps_xi, start: int, x, bound=None):
     """``x + ε ξ b``: ``ε ξ`` from ``eps_xi[start:]`` (``ξ ∈ [−1, 1)``), ``b`` = ``|x|`` or a sum's error bound.
 
-    Non-floats are returned as they are. The pass draws one noise vector for all
+    For ``b = |x|`` it computes ``x + ε ξ x``: ``ξ`` is symmetric and independent of ``x``, so
+    ``ξ x`` and ``ξ |x|`` have the same distribution, and the ``abs`` is one operation fewer
+    per perturbed result. Non-floats are returned as they are. The pass draws one noise vector for all
     its perturbations (:func:`entry_spreads`), scaled by ``ε`` once per dtype: a
     slice per result, instead of a hash per result, keeps the perturbed
     program — compiled for every failing size set — a fraction of the size.
@@ -505,17 +520,20 @@ def _perturb(eps_xi, start: int, x, bound=None):
         real = jnp.finfo(x.dtype).dtype
         size = lax.abs(x) if bound is None else lax.max(lax.abs(x), lax.convert_element_type(bound, real))
         return lax.add(x, lax.complex(lax.mul(noise(0), size), lax.mul(noise(1), size)))
-    size = lax.abs(x) if bound is None else lax.max(lax.abs(x), lax.convert_element_type(bound, x.dtype))
-    return lax.add(x, lax.mul(noise(0), size))
+    if bound is None:  # ε ξ x, not ε ξ |x|: ξ is symmetric, so the two have one distribution (one operation fewer)
+        return lax.add(x, lax.mul(noise(0), x))
+    return lax.add(x, lax.mul(noise(0), lax.max(lax.abs(x), lax.convert_element_type(bound, x.dtype))))
 
 
 EXACT_PRIMITIVES = frozenset(
     """reshape broadcast_in_dim transpose squeeze expand_dims slice dynamic_slice dynamic_update_slice
     concatenate pad gather scatter select_n rev copy copy_p neg abs sign max min clamp stop_gradient iota
     floor ceil round reduce_max reduce_min argmax argmin sort eq ne lt le gt ge and or not
+    split real imag conj complex top_k cummax cummin rem nextafter bitcast_convert_type optimization_barrier
     """.split()
 )
-"""Primitives whose results are exact (data movement, comparisons, sign changes): never rounded, never perturbed."""
+"""Primitives whose results are exact (data movement, comparisons, sign changes, the parts of a complex
+number, IEEE ``fmod``): never rounded, never perturbed."""
 
 
 def _exact(eqn, ins, outs) -> bool:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from derivcheck import _jaxpr
-from derivcheck._compare import Tolerance, bound, exceeds, fits, judge_equality
+from derivcheck._compare import Tolerance, bound, exceeds, fits, judge_equality, rounding_spread, twin, twins
 from derivcheck._spectrum import classify
 
 TOL = Tolerance(rtol=1e-7, atol=1e-12)
@@ -101,3 +101,30 @@ def test_judge_equality_adds_the_entry_wise_verdict_made_at_the_same_tolerance()
     failed, _, rel = judge_equality(stats, TOL)
     assert failed.tolist() == [True, False, False]
     assert rel[0] == 0.5 and rel[1] < TOL.rtol  # a failing trial shows its worst entry's relative error
+
+
+def test_data_movement_and_the_parts_of_a_complex_number_round_nothing(x64):
+    """Splits, real/imag parts, conjugates and IEEE fmod are exact: the Monte Carlo pass must not perturb them
+    (a perturbation would invent rounding a formula does not have); an operation that rounds still shows."""
+    x = jnp.linspace(0.3, 7.0, 12)
+    z = x + 1j * x[::-1]
+    exact = {
+        "split": lambda v: jnp.split(v, 3)[1],
+        "complex parts": lambda v: jnp.real(jax.lax.complex(v, -v)),
+        "fmod": lambda v: jnp.fmod(v, 1.5),
+    }
+    for name, fn in exact.items():
+        assert float(rounding_spread(fn, x)) == 0.0, name
+    assert float(rounding_spread(lambda w: jnp.imag(jnp.conj(w)), z)) == 0.0
+    assert float(rounding_spread(lambda v: jnp.split(v, 3)[1] * 3.0, x)) > 0.0
+
+
+def test_twins_of_several_points_are_each_points_twin(x64):
+    """One sign pattern per leaf for several points, as :func:`twin` makes it for each point alone."""
+    rng = np.random.default_rng(0)
+    points = [({"a": rng.normal(size=(3, 2)), "k": np.arange(4)}, rng.normal(size=5)) for _ in range(3)]
+    for shared, alone in zip(twins(*points), [twin(p) for p in points], strict=True):
+        for s, a in zip(jax.tree.leaves(shared), jax.tree.leaves(alone), strict=True):
+            assert np.array_equal(np.asarray(s), np.asarray(a))
+    moved = jax.tree.leaves(twin(points[0]))
+    assert not np.array_equal(moved[0], points[0][0]["a"]) and np.array_equal(moved[1], points[0][0]["k"])

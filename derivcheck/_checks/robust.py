@@ -75,7 +75,7 @@ from derivcheck._compare import (
     rounding_spread,
     sup_norm,
     trial_errors,
-    twin,
+    twins,
 )
 from derivcheck._derivation import Derivation
 from derivcheck._format import callable_name
@@ -123,7 +123,8 @@ def probed(family: Sides, d: Derivation, args: tuple, extra: dict) -> tuple[Any,
         return (*args[:i], mx, *args[i + 1 :]), extra
 
     here, plus, minus = (args, extra), at(narrow[0]), at(narrow[1])
-    ref = _each(family.reference, d, [here, twin(here), at(wide[0]), at(wide[1]), plus, twin(plus), minus, twin(minus)])
+    here_t, plus_t, minus_t = twins(here, plus, minus)
+    ref = _each(family.reference, d, [here, here_t, at(wide[0]), at(wide[1]), plus, plus_t, minus, minus_t])
     got = _each(family.derived, d, [here, plus, minus])
     beside = [(got[1], ref[4], cancelled_terms(ref[4], ref[5])), (got[2], ref[6], cancelled_terms(ref[6], ref[7]))]
     right = jnp.all(jax.vmap(lambda g, r, t: _right(d, g, r, t))(*jax.tree.map(lambda *v: jnp.stack(v), *beside)))
