@@ -520,7 +520,7 @@ def _perturb(eps_xi, start: int, x, bound=None):
         real = jnp.finfo(x.dtype).dtype
         size = lax.abs(x) if bound is None else lax.max(lax.abs(x), lax.convert_element_type(bound, real))
         return lax.add(x, lax.complex(lax.mul(noise(0), size), lax.mul(noise(1), size)))
-    if bound is None:  # ε ξ x, not ε ξ |x|: ξ is symmetric, so the two have one distribution (one operation fewer)
+    if bound is None:  # ε ξ x (see above)
         return lax.add(x, lax.mul(noise(0), x))
     return lax.add(x, lax.mul(noise(0), lax.max(lax.abs(x), lax.convert_element_type(bound, x.dtype))))
 

@@ -106,6 +106,22 @@ def graded_signs(h, spread, eps):
     return jnp.sum(certain & (lam > margin)), jnp.sum(certain & (lam < -margin))
 
 
+def certain_signs(sym, lam, spread, eps) -> dict:
+    """``margin``, ``n_pos``, ``n_neg`` of the symmetric matrix ``sym`` with eigenvalues ``lam``.
+
+    Each count is the larger of two lower bounds on the number of eigenvalues certainly of that
+    sign: those beyond :func:`definiteness_margin` (``spread``: the entry-wise Monte Carlo spread,
+    its maximum for the margin) and those :func:`graded_signs` certifies on the scaled matrix.
+    """
+    margin = definiteness_margin(sym.shape[0], eps, jnp.max(jnp.abs(lam)), jnp.max(spread))
+    graded_pos, graded_neg = graded_signs(sym, spread, eps)
+    return {
+        "margin": margin,
+        "n_pos": jnp.maximum(jnp.sum(lam > margin), graded_pos),
+        "n_neg": jnp.maximum(jnp.sum(lam < -margin), graded_neg),
+    }
+
+
 def _holds(kind: str, n_pos, n_neg, n):
     return {"pd": n_pos == n, "psd": n_neg == 0, "nd": n_neg == n, "nsd": n_pos == 0}[kind]
 
@@ -156,10 +172,7 @@ class Definite:
         sym = (h + h.T) / 2
         lam = jnp.linalg.eigvalsh(sym)
         lam_scale = jnp.max(jnp.abs(lam))
-        eps = jnp.finfo(h.dtype).eps
-        spread = matrix_spread(d.derived, args, h)
-        margin = definiteness_margin(n, eps, lam_scale, jnp.max(spread))
-        graded_pos, graded_neg = graded_signs(sym, spread, eps)
+        signs = certain_signs(sym, lam, matrix_spread(d.derived, args, h), jnp.finfo(h.dtype).eps)
         stats = {
             "n": jnp.asarray(n),
             "sym_err": sym_err,
@@ -167,9 +180,7 @@ class Definite:
             "lambda_min": lam[0],
             "lambda_max": lam[-1],
             "lambda_scale": lam_scale,
-            "margin": margin,
-            "n_pos": jnp.maximum(jnp.sum(lam > margin), graded_pos),
-            "n_neg": jnp.maximum(jnp.sum(lam < -margin), graded_neg),
+            **signs,
             "finite_derived": jnp.all(jnp.isfinite(h)),
             "finite_reference": jnp.asarray(True),
         }

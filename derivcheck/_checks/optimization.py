@@ -58,7 +58,7 @@ import numpy as np
 
 from derivcheck._checks._engine import CheckConfig, CheckError, Run, run_batched, where
 from derivcheck._checks._kind import Kind
-from derivcheck._checks.definite import classify, definiteness_margin, graded_signs, matrix_spread
+from derivcheck._checks.definite import certain_signs, classify, matrix_spread
 from derivcheck._checks.identity import eval_shape_or_raise, failing_regimes_text, fname, require_float_array
 from derivcheck._compare import MCA_FACTOR, ROUNDING_FACTOR, exceeds, rounding_spread
 from derivcheck._derivation import Convex, Derivation, DerivationError, HasMinimum, resolve_wrt
@@ -151,17 +151,13 @@ class Convexity:
         sym = (h + h.T) / 2
         eig, vecs = jnp.linalg.eigh(sym)
         (fa, ra), (fb, rb), (fm, rm) = (_with_rounding(f, z) for z in (x, b, lam * x + (1 - lam) * b))
-        h_spread = matrix_spread(lambda z: _flat_hessian(f, z), (x,), h)
-        margin = definiteness_margin(n, eps, jnp.max(jnp.abs(eig)), jnp.max(h_spread))
-        graded_pos, graded_neg = graded_signs(sym, h_spread, eps)
+        signs = certain_signs(sym, eig, matrix_spread(lambda z: _flat_hessian(f, z), (x,), h), eps)
         stats = {
             "n": jnp.asarray(n),
             "eps": jnp.asarray(eps, jnp.float64),
             "lambda_min": eig[0],
             "lambda_max": eig[-1],
-            "margin": margin,
-            "n_pos": jnp.maximum(jnp.sum(eig > margin), graded_pos),
-            "n_neg": jnp.maximum(jnp.sum(eig < -margin), graded_neg),
+            **signs,
             "gap": lam * fa + (1 - lam) * fb - fm,
             "gap_tol": lam * ra + (1 - lam) * rb + rm + _combination_rounding(lam * fa, (1 - lam) * fb, fm),
             "finite_derived": jnp.all(jnp.isfinite(h)) & jnp.isfinite(fa) & jnp.isfinite(fb) & jnp.isfinite(fm),
