@@ -73,6 +73,14 @@ def nan(x):
 def python_branch(x):
     return 3 * x**2 if x[0] > 0 else 3 * x**2
 
+@dc.gradient(of=cube, inputs=SPEC, name="bad.numpy_inside")
+def numpy_inside(x):
+    return 3 * np.square(x)
+
+@dc.gradient(of=cube, inputs=SPEC, name="bad.range_of_a_value")
+def range_of_a_value(x):
+    return sum(3 * x**2 for _ in range(jnp.sum(x > 0) * 0 + 1))
+
 @dc.gradient(of=jnp.max, inputs=dc.inputs(x=dc.normal("n"), sizes=[{"n": 4}], regimes=("constant",)), name="bad.kink")
 def max_grad(x):
     return jax.nn.one_hot(jnp.argmax(x), x.shape[0])
@@ -98,6 +106,8 @@ CASES = {
     "bad.wrong_dtype": ("error", "dtype int32"),
     "bad.nan": ("error", "NaN or inf"),
     "bad.only_fails_under_jit": ("error", "cannot be traced by jax.jit"),
+    "bad.numpy_inside": ("error", "use jax.numpy: jnp.exp, not np.exp"),
+    "bad.range_of_a_value": ("error", "range() or an index of an array value?"),
     "bad.kink": ("error", "no usable trial: all 24 are degenerate (24 with a kink of of= in regime constant)"),
     "bad.not_deterministic": ("error", "derived function is not deterministic"),
     "bad.float32": ("holds", "matches jax.grad"),

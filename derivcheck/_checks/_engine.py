@@ -230,10 +230,23 @@ def refuse_complex(tree: Any, what: str) -> None:
         )
 
 
+_TRACE_HINTS: tuple[tuple[type[BaseException], str], ...] = (
+    (jax.errors.TracerBoolConversionError, "Python `if` on an array value? use jnp.where"),
+    (jax.errors.TracerArrayConversionError, "a NumPy function on an array? use jax.numpy: jnp.exp, not np.exp"),
+    (jax.errors.TracerIntegerConversionError, "range() or an index of an array value? use a shape or lax.fori_loop"),
+    (jax.errors.NonConcreteBooleanIndexError, "indexing with a boolean mask? use jnp.where(mask, x, 0)"),
+    (jax.errors.UnexpectedTracerError, "a value kept from an earlier call, in a global? return it instead"),
+    (jax.errors.ConcretizationTypeError, "Python control flow, int() or float() of an array value? use jnp.where"),
+)
+"""The errors a function raises only because it is traced, each with the usual cause and its fix (most
+specific first: a bool conversion is also a concretization error)."""
+
+
 def jit_hint(exc: BaseException) -> str:
-    """A hint when a function fails only because it is traced (Python control flow on arrays)."""
-    if isinstance(exc, jax.errors.ConcretizationTypeError | jax.errors.TracerBoolConversionError):
-        return " — it cannot be traced by jax.jit (Python `if` on an array value? use jnp.where)"
+    """A hint when a function fails only because it is traced (:data:`_TRACE_HINTS`), else ``""``."""
+    for kind, hint in _TRACE_HINTS:
+        if isinstance(exc, kind):
+            return f" — it cannot be traced by jax.jit ({hint})"
     return ""
 
 
