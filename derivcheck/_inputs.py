@@ -630,13 +630,25 @@ def inputs(
             if missing or bad:
                 raise InputSpecError(
                     f"inputs(sizes=...): size set {dict(s)} "
-                    + (f"misses {sorted(missing)}" if missing else f"has invalid sizes {bad}")
+                    + (_misses(missing, specs, set(merged) - needed) if missing else f"has invalid sizes {bad}")
                 )
             size_sets.append(tuple(sorted(merged.items())))
         size_sets = tuple(size_sets)
         if not size_sets:
             raise InputSpecError("inputs(sizes=...): give at least one size set")
     return Inputs(tuple(specs.items()), size_sets, chosen)
+
+
+def _misses(missing: set[str], specs: Mapping[str, Any], unused: set[str]) -> str:
+    """``misses ['C'] (a dimension of y); did you mean 'C' for 'c'?`` — the inputs that need the missing
+    dimensions, and a size the set gives that no input uses, when its name is close to a missing one."""
+    users = [name for name, spec in specs.items() if missing & set(_all_dims(spec_leaves(spec)))]
+    of = f" (a dimension of {', '.join(users)})" if users else ""
+    for m in sorted(missing):
+        close = [u for u in sorted(unused) if u.lower() == m.lower()] or difflib.get_close_matches(m, sorted(unused), 1)
+        if close:
+            return f"misses {sorted(missing)}{of}; did you mean {m!r} for {close[0]!r}?"
+    return f"misses {sorted(missing)}{of}; give it in every size set or in dims="
 
 
 _EXAMPLES = {"sizes": "[{'m': 1, 'd': 3}]", "regimes": "('typical', 'large')"}

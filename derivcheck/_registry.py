@@ -24,6 +24,7 @@ import importlib.util
 import inspect
 import re
 import sys
+import sysconfig
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -248,14 +249,28 @@ def module_label(module: str) -> str:
 
 
 def _one_line(exc: BaseException) -> str:
+    """``Type: first line (file.py:line)``, at the user's line that raised (:func:`_user_frame`)."""
     lines = str(exc).strip().splitlines()
-    where = ""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
+    where = _user_frame(exc.__traceback__)
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}{f' ({where})' if where else ''}"
+
+
+_LIBRARIES = (str(Path(__file__).resolve().parent), sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"])
+
+
+def _user_frame(tb) -> str:
+    """``file.py:line`` of the innermost frame of ``tb`` in the user's code — not in derivcheck, the
+    standard library or an installed package (an input spec that derivcheck refuses points at the
+    user's call, not at derivcheck's check) —, else of the innermost frame; ``""`` without one."""
+    frames = []
+    while tb is not None:
+        frames.append((tb.tb_frame.f_code.co_filename, tb.tb_lineno))
         tb = tb.tb_next
-    if tb is not None:
-        where = f" ({Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno})"
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}{where}"
+    if not frames:
+        return ""
+    mine = [f for f in frames if not str(Path(f[0]).resolve()).startswith(_LIBRARIES)]
+    file, line = (mine or frames)[-1]
+    return f"{Path(file).name}:{line}"
 
 
 # --------------------------------------------------------------------- decorators

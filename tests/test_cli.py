@@ -83,6 +83,14 @@ def test_broken_user_file_is_one_line_and_the_run_goes_on(tmp_path, capsys):
     assert "softmax_ce.gradient" in captured.out
 
 
+def test_a_load_error_points_at_the_users_line_not_into_derivcheck(tmp_path, capsys):
+    mine = tmp_path / "mine.py"
+    mine.write_text('import derivcheck as dc\n\nSPEC = dc.inputs(x=dc.normal("n"), sizes=[{"m": 2}])\n')
+    assert main(["run", "--load", str(mine)]) == 1
+    err = capsys.readouterr().err
+    assert "mine.py failed to import: InputSpecError: " in err and "(mine.py:3)" in err and "_inputs.py" not in err
+
+
 def test_list_shows_the_catalog(capsys):
     assert main(["list", "logistic.*"]) == 0
     assert "logistic.hessian" in capsys.readouterr().out

@@ -17,6 +17,13 @@ def test_a_dims_key_that_is_no_dimension_is_an_error():
     assert dc.inputs(x=dc.normal("n", "C"), dims={"C": 2}).names == ("x",)
 
 
+def test_a_size_set_that_misses_a_dimension_names_the_input_that_needs_it():
+    with pytest.raises(dc.InputSpecError, match=r"misses \['C'\] \(a dimension of y\); give it in every size set"):
+        dc.inputs(W=dc.normal("d", "c"), y=dc.one_hot("m"), sizes=[{"m": 4, "d": 3, "c": 2}])
+    with pytest.raises(dc.InputSpecError, match=r"misses \['n'\] \(a dimension of x\); did you mean 'n' for 'N'\?"):
+        dc.inputs(x=dc.normal("n"), sizes=[{"N": 4}])
+
+
 SIZES = {"n": 5, "m": 7, "C": 3}
 
 
