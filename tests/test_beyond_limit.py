@@ -186,3 +186,34 @@ def test_a_limit_is_judged_at_the_derivations_own_tolerance(reg):
     r = dc.check(loose, trials=30)
     assert r.outcome == "holds", r.message
     assert (r.rtol, r.atol) == (1e-3, dc.DEFAULT_TOLERANCES["float64"].atol)
+
+
+def test_a_limit_of_zero_is_judged_by_how_fast_the_difference_vanishes(reg):
+    """``1/t → 0`` and a sample mean → 0: the claimed limit is 0, so a difference relative to
+    ``max(‖D‖, ‖R‖)`` at each point would be 1 everywhere; relative to the path's scale it vanishes."""
+    spec = dc.inputs(t=dc.uniform(low=1.0, high=3.0))
+    inverse = dc.limit(of=lambda t: 1.0 / t, along="t", inputs=spec, registry=reg, name="inv")(lambda t: 0 * t)
+    r = dc.check(inverse, trials=60)
+    assert r.outcome == "holds" and all(abs(c["rate"] - 1) < 0.1 for c in r.details["cells"]), r.message
+    mean = dc.inputs(x=dc.normal("n"), regimes=("typical", "large", "tiny"))
+    lln = dc.limit(of=jnp.mean, along="n", inputs=mean, registry=reg, name="lln")(lambda x: jnp.zeros(()))
+    assert dc.check(lln, trials=60).outcome == "holds"
+    not_zero = dc.limit(of=lambda t: 1.0 + 1.0 / t, along="t", inputs=spec, registry=reg, name="nz")(lambda t: 0 * t)
+    assert dc.check(not_zero, trials=60).outcome == "fails"
+
+
+def central(x, h):
+    return (jnp.sin(x + h) - jnp.sin(x - h)) / (2 * h)
+
+
+@pytest.mark.parametrize(("claimed", "outcome"), [(1.8, "holds"), (3.0, "fails"), (4.0, "fails")])
+def test_an_order_is_measured_before_rounding_takes_over(reg, claimed, outcome):
+    """A central difference is of order 2, and reaches the float64 tolerance within the path: the
+    points there carry no rate, so an overstated order fails instead of reading "exact"."""
+    spec = dc.inputs(x=dc.normal(), h=dc.uniform(low=0.1, high=1.0))
+    d = dc.limit(of=central, along="h", to=0.0, min_rate=claimed, inputs=spec, registry=reg, name=f"c{claimed}")(
+        lambda x, h: jnp.cos(x)
+    )
+    r = dc.check(d, trials=60)
+    assert r.outcome == outcome, r.message
+    assert all(abs(c["rate"] - 2) < 0.2 for c in r.details["cells"]), r.details["cells"]
