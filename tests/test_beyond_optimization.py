@@ -110,6 +110,34 @@ def test_an_objective_unbounded_below_has_no_minimum(reg):
     assert r.outcome == "fails"
 
 
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda w: jnp.sum(w**2 + 0.01 * w**3),  # a local minimum at 0 whose basin holds every N(0, 1) start
+        lambda w: jnp.sum(w**2) - 1e-4 * jnp.sum(w**2) ** 2,  # a quartic that turns down beyond ‖w‖ = 70
+    ],
+)
+def test_a_local_minimum_does_not_hide_that_f_goes_lower_far_out(reg, fn):
+    """Damped Newton from each start settles at the local minimum; the far probes find lower values
+    and damped Newton from the lowest one runs off (it held before the probes)."""
+    r = dc.check(dc.has_minimum(wrt="w", inputs=dc.inputs(w=dc.normal("n")), registry=reg, name="local")(fn), trials=40)
+    assert r.outcome == "fails", r.message
+    assert "f is lower far from where damped Newton first stopped" in r.message
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda w: jnp.sum((w**2 - 1) ** 2),  # two wells of equal depth
+        lambda w: jnp.sum(jnp.log(jnp.cosh(w - 1.0))) + 0.1 * jnp.sum(w**2),  # grows only linearly-plus far out
+        lambda w: -jnp.sum(jnp.exp(-(w**2))) + 1e-3 * jnp.sum(w**2),  # a narrow well on a shallow bowl
+    ],
+)
+def test_a_function_that_only_rises_far_out_still_has_its_minimum(reg, fn):
+    r = dc.check(dc.has_minimum(wrt="w", inputs=dc.inputs(w=dc.normal("n")), registry=reg, name="ok")(fn), trials=40)
+    assert r.outcome == "holds", r.message
+
+
 # ------------------------------------------------------------------------ descent
 
 STEP = dc.inputs(theta=dc.normal("d"), X=dc.normal("m", "d"), y=dc.bernoulli("m"), eta=dc.positive(low=0.1, high=1.0))

@@ -17,7 +17,9 @@ has minimum     damped Newton with backtracking (a gradient step where no Newton
                 iterates run off — still moving out with ``f`` still decreasing, or
                 already far out (``‖x‖ > 2 max(1, ‖x₀‖)``), lower, on a plateau whose
                 curvature vanished (``‖∇²f‖ ≤ 1e-8 ‖∇²f(x₀)‖``: the infimum is
-                approached only in the limit, which float64 reaches by underflow)
+                approached only in the limit, which float64 reaches by underflow);
+                then ``f`` is probed far out (:func:`_far_probe`) and, where it is
+                lower there, damped Newton runs again from the lowest probe and decides
 descent         the update ``u(η)`` (the derived function, step size ``η``) must
                 return ``x`` at ``η = 0`` and
                 ``d/dη f(u(η))|_{η=0} = ∇f · u'(0) < 0`` wherever ``∇f(x) ≠ 0``
@@ -279,6 +281,35 @@ def _newton_step(f, x):
     return x + step.reshape(jnp.shape(x)), jnp.max(jnp.abs(eig))
 
 
+FAR_RADII = (1e1, 1e2, 1e3, 1e4, 1e6)
+FAR_DIRECTIONS = 4
+
+
+def _far_probe(f, x) -> tuple[jax.Array, jax.Array]:
+    """The lowest of ``f(x ± r (1 + ‖x‖∞) v)`` over :data:`FAR_RADII` and ``v`` among ``x``'s own
+    direction and :data:`FAR_DIRECTIONS` fixed ones (``cos`` of multiples of the golden angle, each
+    entry a different phase), with its point; non-finite values do not count.
+
+    Damped Newton finds a stationary point near its start; a function unbounded below far away
+    (``Σ w² + w³/100``, whose basin at 0 holds every start drawn from ``N(0, 1)``) must be seen as
+    such. Both signs of each direction are tried: along one of them an odd power goes down.
+    """
+    n = int(np.prod(jnp.shape(x)))
+    k = jnp.arange(n, dtype=jnp.float64)
+    norm = jnp.sqrt(jnp.sum(x**2))
+    own = jnp.where(norm > 0, x.reshape(n) / jnp.where(norm > 0, norm, 1.0), jnp.ones(n) / np.sqrt(n))
+    fixed = [jnp.cos(1.0 + j + 2.399963 * (j + 1) * k) for j in range(FAR_DIRECTIONS)]
+    dirs = jnp.stack([own] + [v / jnp.sqrt(jnp.sum(v**2)) for v in fixed])
+    dirs = jnp.concatenate([dirs, -dirs])
+    reach = (1.0 + jnp.max(jnp.abs(x))) * jnp.asarray(FAR_RADII)
+    points = x.reshape(1, 1, n) + reach[None, :, None] * dirs[:, None, :]
+    points = points.reshape(-1, *jnp.shape(x))
+    values = jax.vmap(f)(points)
+    values = jnp.where(jnp.isfinite(values), values, jnp.inf)
+    i = jnp.argmin(values)
+    return points[i].astype(x.dtype), values[i]
+
+
 @dataclasses.dataclass(frozen=True)
 class Minimum:
     """The family of claims "``f`` attains its infimum over ``wrt``"."""
@@ -292,8 +323,33 @@ class Minimum:
         return _require_scalar_objective(d, args)
 
     def trial(self, d, args, extra):
+        """Damped Newton from the drawn start; then, from the lowest of the far probes
+        (:func:`_far_probe`) when it is lower than where Newton stopped, damped Newton again: a
+        start in the basin of a local minimum must not hide that ``f`` goes lower far out."""
         f = _objective(d, args)
         x0 = args[d.wrt_index]
+        first = self._descend(f, x0)
+        far, f_far = _far_probe(f, first["x"])
+        lower = f_far < first["f_end"] - PROGRESS * (1 + jnp.abs(first["f_end"]))
+        second = self._descend(f, jnp.where(lower, far, first["x"]))
+        stats = {k: jnp.where(lower, second[k], first[k]) for k in first if k != "x"}
+        stats.update(
+            {
+                "went_lower": lower,
+                "f_first": first["f_end"],
+                "f_far": f_far,
+                "f_start": f(x0),
+                "norm_start": jnp.sqrt(jnp.sum(x0**2)),
+                "input_size": jnp.asarray(sum(int(np.prod(jnp.shape(a))) for a in args)),
+                "finite_derived": jnp.isfinite(f(x0)),
+                "finite_reference": jnp.asarray(True),
+            }
+        )
+        return stats, (jnp.where(lower, second["x"], first["x"]), None)
+
+    def _descend(self, f, x0) -> dict:
+        """:attr:`steps` damped Newton steps from ``x0``, and how they ended: settled at a stationary
+        point, running off, or escaped (the table in the module docstring)."""
 
         def step(x, _):
             nxt, curvature = _newton_step(f, x)
@@ -314,14 +370,12 @@ class Minimum:
         h0, h = curvatures[0], curvatures[-1]  # at the start and at the last point stepped from
         norm0 = jnp.sqrt(jnp.sum(x0**2))
         escaped = (norms[-1] > 2 * jnp.maximum(1.0, norm0)) & (values[-1] < f(x0)) & (h <= FLAT * h0)
-        stats = {
+        return {
+            "x": x,
             "settled": ~running_off & ~escaped & stationary & jnp.isfinite(values[-1]),
             "running_off": running_off,
             "escaped": escaped & ~running_off,
             "unbounded": values[-1] < -1e100,
-            "f_start": f(x0),
-            "norm_start": norm0,
-            "input_size": jnp.asarray(sum(int(np.prod(jnp.shape(a))) for a in args)),
             "f_half": values[half],
             "f_end": values[-1],
             "norm_half": norms[half],
@@ -329,10 +383,7 @@ class Minimum:
             "step_half": steps[half],
             "step_end": steps[-1],
             "grad_end": g,
-            "finite_derived": jnp.isfinite(f(x0)),
-            "finite_reference": jnp.asarray(True),
         }
-        return stats, (x, None)
 
     def judge(self, stats, tol):
         """Fails where no stationary point is reached; the worst is the smallest such input (then the
@@ -356,18 +407,25 @@ class Minimum:
         if not run.failed.any():
             return (
                 f"attained from all {run.trials} starts: damped Newton reaches a stationary point "
-                f"(‖∇f‖∞ ≤ {STATIONARY:g} max(1, ‖∇f(x₀)‖∞); at most {s['grad_end'].max():.2g}) without running off"
+                f"(‖∇f‖∞ ≤ {STATIONARY:g} max(1, ‖∇f(x₀)‖∞); at most {s['grad_end'].max():.2g}) without running off, "
+                "and no far probe finds f lower"
             ), {"details": details}
+        far = (
+            f"f is lower far from where damped Newton first stopped ({s['f_first'][i]:.3g} there, "
+            f"{s['f_far'][i]:.3g} far out); from there, "
+            if s["went_lower"][i]
+            else ""
+        )
         at = where(w.sizes, w.regime)
         head = f"in {int(run.failed.sum())} of {run.trials} trials ({failing_regimes_text(run)})"
         half = self.steps // 2
         if s["unbounded"][i]:
-            return f"unbounded below {head}: f reaches {s['f_end'][i]:.3g} at {at}", {"details": details}
+            return f"unbounded below {head}: {far}f reaches {s['f_end'][i]:.3g} at {at}", {"details": details}
         if s["running_off"][i]:
             direction = np.asarray(w.derived).ravel()
             direction = direction / max(np.linalg.norm(direction), 1e-300)
             return (
-                f"the infimum is not attained {head}: damped Newton keeps decreasing f "
+                f"the infimum is not attained {head}: {far}damped Newton keeps decreasing f "
                 f"({s['f_half'][i]:.3g} at step {half} → {s['f_end'][i]:.3g} at step {self.steps}) while ‖x‖ grows "
                 f"from {s['norm_half'][i]:.3g} (by {s['norm_end'][i] - s['norm_half'][i]:.2g}) with steps that do not "
                 f"settle (last {s['step_end'][i]:.2g}), running off along {_vec(direction)} at {at}"
@@ -376,13 +434,13 @@ class Minimum:
             direction = np.asarray(w.derived).ravel()
             direction = direction / max(np.linalg.norm(direction), 1e-300)
             return (
-                f"the infimum is not attained {head}: damped Newton ran off to ‖x‖ = {s['norm_end'][i]:.3g} "
+                f"the infimum is not attained {head}: {far}damped Newton ran off to ‖x‖ = {s['norm_end'][i]:.3g} "
                 f"(from a start of norm {s['norm_start'][i]:.3g}) where f = {s['f_end'][i]:.3g} "
                 f"(from {s['f_start'][i]:.3g}) has flattened — its curvature vanished (float64 sees the limit), "
                 f"along {_vec(direction)} at {at}"
             ), {"details": details}
         return (
-            f"no minimum found {head}: damped Newton does not settle in {self.steps} steps "
+            f"no minimum found {head}: {far}damped Newton does not settle in {self.steps} steps "
             f"(last step {s['step_end'][i]:.2g}, f = {s['f_end'][i]:.4g}) at {at}"
         ), {"details": details}
 
