@@ -337,6 +337,19 @@ def test_a_rounding_level_error_is_called_a_precision_problem(reg):
     assert diag.kind == "precision"
 
 
+def test_a_small_error_confined_to_some_inputs_is_located_not_called_precision(reg):
+    """A clamp copied from an overflow guard makes the softplus gradient wrong by ~3e-7 only where
+    x > 15: central differences side with jax.grad there, so it is the formula's error, and the
+    piecewise step names the condition (it was called "a precision problem" before)."""
+    spec = dc.inputs(x=dc.normal("n", scale=30.0), sizes=[{"n": 3}, {"n": 8}], regimes=("typical",))
+    r = check(
+        reg, dc.gradient, lambda x: jnp.sum(jnp.logaddexp(x, 0.0)), lambda x: jax.nn.sigmoid(jnp.minimum(x, 15.0)), spec
+    )
+    diag = diagnosed(r)
+    assert r.max_rel_err < 1e-5 and diag.kind != "precision", diag
+    assert "15" in diag.summary, diag.summary
+
+
 def test_an_unstructured_error_reports_where_the_error_is(reg):
     spec = dc.inputs(x=dc.normal("n"), sizes=[{"n": 3}, {"n": 6}])
     r = check(
