@@ -156,3 +156,34 @@ def test_kuczynski_wozniakowski_bound():
     eps = matrix_free.kw_epsilon(10**6, 64)
     assert 0 < eps < 0.02
     assert matrix_free.kw_epsilon(10**6, 128) < eps
+
+
+def test_the_classification_of_ritz_values_counts_their_residual():
+    """A smallest Ritz value above the margin but within its residual of 0 proves no PD: the message
+    must not call it "pd" while the verdict says it is not (it read "pd, not pd" before)."""
+    assert matrix_free._classify_ritz(3e-5, 170.0, 1e-9, r_lo=7e-4) == "psd"
+    assert matrix_free._classify_ritz(3e-5, 170.0, 1e-9, r_lo=1e-6) == "pd"
+    assert matrix_free._classify_ritz(-170.0, -3e-5, 1e-9, r_hi=7e-4) == "nsd"
+
+
+def test_a_pd_claim_on_a_wide_design_fails_with_a_consistent_message(reg):
+    def logreg(theta, X, y):
+        z = X @ theta
+        return jnp.sum(jnp.logaddexp(0.0, z) - y * z)
+
+    spec = dc.inputs(
+        theta=dc.normal("d"),
+        X=dc.normal("m", "d"),
+        y=dc.bernoulli("m"),
+        sizes=[{"m": 30, "d": 120}],
+        regimes=("typical",),
+    )
+
+    @dc.definite("pd", of=logreg, wrt="theta", hvp=True, matrix_free=True, inputs=spec, registry=reg, name="wide")
+    def hvp(theta, X, y, v):
+        s = jax.nn.sigmoid(X @ theta)
+        return X.T @ (s * (1 - s) * (X @ v))
+
+    r = dc.check(hvp, trials=4)
+    assert r.outcome == "fails" and r.path == "matrix-free", r.message
+    assert "pd, not pd" not in r.message and ", not pd" in r.message, r.message

@@ -452,7 +452,8 @@ class MatrixFree:
         i = int(np.argmax(run.badness))
         n, steps = int(s["n"][i]), int(s["steps"][i])
         lo, hi, margin = float(s["lambda_min"][i]), float(s["lambda_max"][i]), float(s["margin"][i])
-        found = _classify_ritz(lo, hi, margin)
+        r_lo, r_hi = float(s["resid_min"][i]), float(s["resid_max"][i])
+        found = _classify_ritz(lo, hi, margin, r_lo, r_hi)
         spectrum = Spectrum(
             n=n, lambda_min=lo, lambda_max=hi, rank=-1, margin=margin, found=found, min_rank=-1, max_rank=-1
         )
@@ -460,6 +461,10 @@ class MatrixFree:
         bound = "" if eps == 0 else f" (λ_min ≥ θ_min − {eps / (1 - eps):.2g}·(θ_max − θ_min) with prob. ≥ 99.9%)"
         how = f"Lanczos, {steps} steps on n = {n}{bound}"
         lam = f"Ritz values θ ∈ [{lo:.3g}, {hi:.3g}]"
+        unsettled = {"pd": lo > margin >= lo - r_lo, "nd": hi < -margin <= hi + r_hi}.get(kind, False)
+        if unsettled:  # the end Ritz value has the claimed sign, but its residual reaches zero
+            end, r = (lo, r_lo) if kind == "pd" else (hi, r_hi)
+            lam += f", the {'smallest' if kind == 'pd' else 'largest'} {end:.3g} within its residual {r:.2g} of 0"
         bad = int(run.failed.sum())
         if not bad:
             return f"{DEFINITE_WORDS[kind]} on {run.trials} trials, matrix-free ({how}); closest: {lam}", {
@@ -480,11 +485,13 @@ class MatrixFree:
         return f"fails in {bad} of {run.trials} trials: {reason}", {"spectrum": spectrum}
 
 
-def _classify_ritz(lo: float, hi: float, margin: float) -> str:
-    """The strongest definiteness the extreme Ritz values support."""
-    if lo > margin:
+def _classify_ritz(lo: float, hi: float, margin: float, r_lo: float = 0.0, r_hi: float = 0.0) -> str:
+    """The strongest definiteness the extreme Ritz values support: a definite one only when the end
+    value is beyond the margin by more than its residual ``r`` (the judge's own test), since an
+    eigenvalue lies within ``r`` of it."""
+    if lo - r_lo > margin:
         return "pd"
-    if hi < -margin:
+    if hi + r_hi < -margin:
         return "nd"
     if lo >= -margin:
         return "zero" if hi <= margin else "psd"
