@@ -217,3 +217,30 @@ def test_an_order_is_measured_before_rounding_takes_over(reg, claimed, outcome):
     r = dc.check(d, trials=60)
     assert r.outcome == outcome, r.message
     assert all(abs(c["rate"] - 2) < 0.2 for c in r.details["cells"]), r.details["cells"]
+
+
+def test_a_limit_is_approached_from_starts_of_every_regime(reg):
+    """σ(t) → 1 as t → ∞ and (e^t − 1)/t → 1 as t → 0, from tiny and large starts too: eleven
+    doublings of a tiny start never passed t = 0.1, and halvings of a large one stayed 0.01 away."""
+    positive = dc.inputs(t=dc.positive())
+    at_inf = dc.limit(of=jax.nn.sigmoid, along="t", inputs=positive, registry=reg, name="sig")(
+        lambda t: jnp.ones_like(t)
+    )
+    r = dc.check(at_inf, trials=60)
+    assert r.outcome == "holds", r.message
+    wrong = dc.limit(of=jax.nn.sigmoid, along="t", inputs=positive, registry=reg, name="sig_bad")(
+        lambda t: 0.99 * jnp.ones_like(t)
+    )
+    assert dc.check(wrong, trials=60).outcome == "fails"
+    at_zero = dc.limit(of=lambda t: jnp.expm1(t) / t, along="t", to=0.0, inputs=positive, registry=reg, name="e")(
+        lambda t: jnp.ones_like(t)
+    )
+    r = dc.check(at_zero, trials=60)
+    assert r.outcome == "holds", r.message
+
+
+def test_a_limit_toward_infinity_from_a_negative_start_is_a_clear_error(reg):
+    spec = dc.inputs(t=dc.normal())
+    d = dc.limit(of=jax.nn.sigmoid, along="t", inputs=spec, registry=reg, name="neg")(lambda t: jnp.ones_like(t))
+    r = dc.check(d, trials=60)
+    assert r.outcome == "error" and "draw t from dc.positive()" in r.message and "\n" not in r.message

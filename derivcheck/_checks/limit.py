@@ -7,8 +7,9 @@
   ``n_1 < … < n_J`` (default ``4, 8, …, 2048``) — one sample path, as in a
   law of large numbers;
 * along a **scalar argument**: ``t_j = to + (t_0 − to) 2^{-j}`` (finite ``to``)
-  or ``t_0 2^j`` (``to = ∞``), ``t_0`` the drawn value, ``j = 0 … 10``; or the
-  values given in ``points``.
+  or ``t_0 2^j`` (``to = ∞``), ``j = 0 … 10``, ``t_0`` the drawn value moved to
+  within 1 of ``to`` (for ``∞``: raised to at least 1; a start ``≤ 0`` is an
+  error), see :func:`start`; or the values given in ``points``.
 
 At each point the difference is measured relative to the largest value on the trial's path,
 
@@ -126,7 +127,7 @@ def _at_point(d: Derivation, p: Plan, args: tuple, j: int) -> tuple:
             out.append(a[index] if axes else a)
         return tuple(out)
     i = d.arg_names.index(claim.along)
-    t0 = args[i]
+    t0 = start(claim.to, args[i])
     if p.explicit:
         t = jnp.asarray(p.points[j], t0.dtype)
     elif claim.to == math.inf:
@@ -134,6 +135,22 @@ def _at_point(d: Derivation, p: Plan, args: tuple, j: int) -> tuple:
     else:
         t = claim.to + (t0 - claim.to) * p.points[j]
     return (*args[:i], t, *args[i + 1 :])
+
+
+def start(to: float, t0):
+    """Where the path along an argument starts: the drawn ``t0``, moved to within 1 of the limit point.
+
+    A path of eleven halvings from ``t0`` ends at ``|t − to| = |t0 − to| / 1024``: from a start of
+    the ``large`` regime (``|t0 − to| ≈ 10``) that is still 0.01 away, and toward ``∞`` from a
+    ``tiny`` start (``t0 ≈ 10⁻⁴``) ``t`` never passes 0.1 — the limit is never approached, and a
+    true claim would fail. So ``|t0 − to|`` is capped at 1 (``to`` finite), and ``t0`` is raised
+    to at least 1 (``to = ∞``; :func:`check_limit` refuses starts ``≤ 0``), keeping its side.
+    """
+    t0 = jnp.asarray(t0)
+    if to == math.inf:
+        return jnp.maximum(t0, jnp.ones_like(t0))
+    gap = t0 - to
+    return to + jnp.clip(gap, -1.0, 1.0).astype(t0.dtype)
 
 
 def _difference(got, ref):
@@ -238,6 +255,7 @@ def _run_cells(d: Derivation, config: CheckConfig, p: Plan) -> list[_CellRun]:
     for sizes in p.base_sizes:
         parts = [_draw(d, config, sizes, r, per) for r in regimes]
         args = tuple(np.concatenate(cols) for cols in zip(*parts, strict=True))
+        _refuse_wrong_side(d, p, args, regimes, per)
         _validate(d, p, args, sizes)
         try:
             rel, floor, fin_d, fin_r = (np.asarray(x) for x in _compiled(d, p)(args))
@@ -258,6 +276,19 @@ def _run_cells(d: Derivation, config: CheckConfig, p: Plan) -> list[_CellRun]:
             cell_args = tuple(a[rows][ok] for a in args)
             cells.append(_CellRun(sizes, regime, cell_args, r, median, rate, trial_rates, holds))
     return cells
+
+
+def _refuse_wrong_side(d: Derivation, p: Plan, args: tuple, regimes: list[str], per: int) -> None:
+    """A limit toward ``∞`` along an argument drawn ``≤ 0`` would walk toward ``−∞``: a one-line error."""
+    if p.mode != "argument" or p.explicit or d.claim.to != math.inf:
+        return
+    t0 = np.asarray(args[d.arg_names.index(d.claim.along)]).ravel()
+    if (t0 <= 0).any():
+        k = int(np.argmax(t0 <= 0))
+        raise CheckError(
+            f"limit toward ∞ along {d.claim.along!r}: a drawn start is {t0[k]:.3g} (regime {regimes[k // per]}), and "
+            f"doubling it never reaches +∞; draw {d.claim.along} from dc.positive() or dc.uniform(low > 0)"
+        )
 
 
 def _point_label(d: Derivation, p: Plan, j: int) -> str:
@@ -314,7 +345,7 @@ def _message(d: Derivation, p: Plan, cells: list[_CellRun], worst: _CellRun) -> 
             f"converges to of= {fname(claim.of)} as {toward} in every regime: {path} at {where} "
             f"(rate ≥ {_rate_text(min(rates))}, needed {claim.min_rate:g})"
         )
-    how = "vanishes more slowly than claimed" if worst.rate > 0 else "does not vanish"
+    how = "vanishes more slowly than claimed" if worst.median[-1] < worst.median[0] / 2 else "does not vanish"
     text = (
         f"the difference from of= {fname(claim.of)} {how} as {toward} in regimes {', '.join(failed)}: "
         f"{path} (rate {_rate_text(worst.rate)} < {claim.min_rate:g}) at {where}"
