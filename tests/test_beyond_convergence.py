@@ -125,3 +125,21 @@ def test_bad_claims_are_reported(reg):
     assert r.outcome == "error" and "order" in r.message
     r = dc.check(dc.convergence_order(None, constant=0.5, inputs=SQRT, registry=reg, name="c")(newton_sqrt))
     assert r.outcome == "error" and "constant" in r.message
+
+
+def test_the_counterexample_of_a_failure_is_a_failing_start(reg):
+    """The secant method stalls only where its two points coincide (the constant regime); a start that
+    converges, however far its measured order wanders from 1.618, must not be the one shown."""
+
+    def secant(x, a):
+        xk, xp = x[0], x[1]
+        fk, fp = xk**2 - a, xp**2 - a
+        den = fk - fp
+        nxt = jnp.where(den == 0, xk, xk - fk * (xk - xp) / jnp.where(den == 0, 1.0, den))
+        return jnp.stack([nxt, xk])
+
+    spec = dc.inputs(x=dc.uniform(2, low=1.0, high=3.0), a=dc.uniform(low=0.5, high=4.0))
+    d = dc.convergence_order(1.618, root=lambda x, a: jnp.sqrt(a) * jnp.ones_like(x), inputs=spec, registry=reg)(secant)
+    r = dc.check(d, trials=300)
+    assert r.outcome == "fails" and r.failing_regimes == ("constant",), r.message
+    assert r.worst.regime == "constant" and "[constant]" in r.message, r.message

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from derivcheck import _devices
-from derivcheck._checks.second_opinion import Opinion, doubt_bound, opinion
+from derivcheck._checks.second_opinion import Opinion, doubt_bound, opinion, sides
 from derivcheck._compare import ResolvedTolerance, merge_tolerance, real_precision
 from derivcheck._derivation import Derivation
 from derivcheck._format import one_line
@@ -512,6 +512,8 @@ def run_batched(d: Derivation, config: CheckConfig, family: Family) -> Result:
     badness = np.where(valid, badness, -np.inf)
     rel = np.where(valid, rel, np.nan)
     cells = _cells(stats, failed, rel, trial_sizes, trial_regimes)
+    if failed.any():  # the worst trial, and every summary's, is a failing one
+        badness = np.where(failed, badness, -np.inf)
     worst_i = int(np.argmax(badness))
     abs_all = stats.get("abs_err", np.full(len(trial_sizes), np.nan))
     worst = _worst_trial(family, d, batches, worst_i, float(abs_all[worst_i]), float(rel[worst_i]))
@@ -630,6 +632,8 @@ def _second_opinion(family, d, batches: list[_Batch], failed: np.ndarray, rel: n
         notes.append("no second opinion on the reference: it is not made for complex values (the failure stands)")
         return None
     _measure_conditioning(family, d, batches, failed, what="second_opinion")
+    for b in batches:  # per trial, for the diagnosis: independent differences agree with the reference
+        b.stats["opinion_with_reference"] = sides(b.stats)[1]
     return cast(Opinion, opinion(_concat(batches), failed))
 
 

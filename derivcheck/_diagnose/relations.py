@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from derivcheck._checks.second_opinion import sides
 from derivcheck._diagnose._evidence import Group, Observations, expand, fits_row, fits_rows, index_grid, wrong_entries
 from derivcheck._diagnose._words import (
     Factor,
@@ -61,10 +60,9 @@ def precision(obs: Observations) -> Diagnosis | None:
 def _reference_confirmed(obs: Observations) -> bool:
     """Whether the second opinion sided with the reference on some failing trial (:func:`precision`)."""
     for g in obs.groups:
-        if "opinion_reference" in g.stats:
-            _, with_reference = sides(g.stats)
-            if (with_reference & np.asarray(g.failed, bool)).any():
-                return True
+        with_reference = np.asarray(g.stats.get("opinion_with_reference", np.zeros(len(g.failed))), bool)
+        if (with_reference & np.asarray(g.failed, bool)).any():
+            return True
     return False
 
 
