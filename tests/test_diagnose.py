@@ -526,6 +526,26 @@ def test_holding_only_where_every_size_is_1_names_no_dimension(reg):
     assert diag.kind == "term" and "mean(X)" in diag.summary
 
 
+def test_conditions_that_mark_the_same_trials_are_named_together(reg):
+    """Kronecker factors swapped in a softmax-regression Hessian coincide where d = 1: the one size set
+    that holds has d = m = 1 (and Σ Y = m = 1), so no single one of them may be named as the cause."""
+
+    def softreg(W, X, Y):
+        Z = X @ W.T
+        return jnp.mean(jax.nn.logsumexp(Z, axis=1) - jnp.sum(Y * Z, axis=1))
+
+    def swapped(W, X, Y):
+        P = jax.nn.softmax(X @ W.T, axis=1)
+        A = jax.vmap(lambda p: jnp.diag(p) - jnp.outer(p, p))(P)
+        K = jax.vmap(lambda x, a: jnp.kron(jnp.outer(x, x), a))(X, A).sum(0) / X.shape[0]
+        return K.reshape(*W.shape, *W.shape)
+
+    spec = dc.inputs(W=dc.normal("C", "d"), X=dc.normal("m", "d"), Y=dc.one_hot("m", classes="C"))
+    diag = diagnosed(check(reg, dc.hessian, softreg, swapped, spec, trials=100, wrt="W"))
+    assert diag.kind == "condition" and "d > 1" in diag.summary and "m > 1" in diag.summary, diag.summary
+    assert any("mark the same trials" in line for line in diag.evidence)
+
+
 def test_a_symmetric_input_stays_a_finding_with_a_caveat_when_only_degenerate_draws_have_it():
     """The notes' ``W2`` for ``W2ᵀ`` (catalog ``two_layer.dL_dW1_as_written``): only constant or size-1 ``W2``
     are symmetric, yet symmetry is exactly where that slip vanishes: kept, with what would confirm it."""

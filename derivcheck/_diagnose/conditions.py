@@ -103,6 +103,7 @@ def exact_condition(obs: Observations) -> Diagnosis | None:
     degenerate = _degenerate_trials(obs)
     commuting: np.ndarray | None = None  # computed once, when a slip property holds only on degenerate draws
     best = None
+    candidates: list[tuple[float, str, str, np.ndarray, bool]] = []
     for yes, no, per, slip in _features(obs):
         f = np.concatenate([p[g.valid] for p, g in zip(per, obs.groups, strict=True)])
         for cond, other, mask in ((yes, no, f), (no, yes, ~f)):
@@ -114,11 +115,19 @@ def exact_condition(obs: Observations) -> Diagnosis | None:
                 if commuting[~mask].all():
                     continue  # … where two square inputs commute: every product order agrees, not only X vs Xᵀ
             share = _explains(mask, failed)
-            if share is not None and (best is None or share > best[0]):
-                best = (share, cond, other, mask, only_degenerate)
+            if share is not None:
+                found_ = (share, cond, other, mask, only_degenerate)
+                candidates.append(found_)
+                if best is None or share > best[0]:
+                    best = found_
     if best is not None:
         share, cond, other, mask, only_degenerate = best
+        same = [c for c in candidates if c[0] == share and np.array_equal(c[3], mask)]
+        cond, other = _either(same)
         found = _condition_diagnosis(obs, cond, other, mask, failed)
+        if len(same) > 1:
+            told = "these conditions mark the same trials here: a draw that separates them tells which one matters"
+            found = dataclasses.replace(found, evidence=(*found.evidence, told))
         if only_degenerate:
             caveat = (
                 f"every trial {_where(other)} is a degenerate draw (all entries equal, or every size 1), "
@@ -133,6 +142,19 @@ def exact_condition(obs: Observations) -> Diagnosis | None:
         cond = "in regime" + ("s " if len(bad) > 1 else " ") + ", ".join(bad)
         return _condition_diagnosis(obs, cond, "in the others", mask, failed, regime=True)
     return None
+
+
+def _either(same: list[tuple[float, str, str, np.ndarray, bool]]) -> tuple[str, str]:
+    """The words of conditions that mark the very same trials: ``"d > 1 or m > 1"`` and ``"d = 1, m = 1"``.
+
+    On the trials drawn nothing tells them apart (the one size set where it holds has ``d = m = 1``;
+    a sum of one-hot rows equals ``m``), so naming one would be a guess: all are named, sizes first.
+    """
+    conds = sorted(dict.fromkeys(c[1] for c in same), key=lambda w: (w[:1].isupper() or not w[:1].isalpha(), w))
+    others = sorted(dict.fromkeys(c[2] for c in same), key=lambda w: (w[:1].isupper() or not w[:1].isalpha(), w))
+    if len(conds) == 1:
+        return conds[0], others[0]
+    return ", ".join(conds[:-1]) + " or " + conds[-1], ", ".join(others)
 
 
 def _degenerate_trials(obs: Observations) -> np.ndarray:
