@@ -244,3 +244,41 @@ def test_a_limit_toward_infinity_from_a_negative_start_is_a_clear_error(reg):
     d = dc.limit(of=jax.nn.sigmoid, along="t", inputs=spec, registry=reg, name="neg")(lambda t: jnp.ones_like(t))
     r = dc.check(d, trials=60)
     assert r.outcome == "error" and "draw t from dc.positive()" in r.message and "\n" not in r.message
+
+
+def test_an_oscillation_does_not_converge_from_starts_moved_toward_the_limit(reg):
+    """sin t as t → ∞ and sin(1/t) as t → 0: moving each start toward the limit point keeps its
+    mantissa, so the paths differ and the oscillation shows (one common start made them hold)."""
+    inf = dc.limit(of=jnp.sin, along="t", inputs=dc.inputs(t=dc.uniform(low=0.1, high=0.9)), registry=reg, name="s")(
+        lambda t: 0 * t
+    )
+    assert dc.check(inf, trials=60).outcome == "fails"
+    zero = dc.limit(
+        of=lambda t: jnp.sin(1 / t), along="t", to=0.0, inputs=dc.inputs(t=dc.uniform(low=1.5, high=3.0)), registry=reg
+    )(lambda t: 0 * t)
+    assert dc.check(zero, trials=60).outcome == "fails"
+
+
+def test_cancellation_near_the_limit_point_is_rounding_not_a_difference(reg):
+    """(1 − cos t)/t² → 1/2 and a second difference quotient → −sin x: halving tiny starts down to
+    ~1e-7 makes both ε/t² noisy; measured as rounding, the points there carry no rate."""
+    spec = dc.inputs(t=dc.positive())
+    half = dc.limit(of=lambda t: (1 - jnp.cos(t)) / t**2, along="t", to=0.0, inputs=spec, registry=reg, name="c")(
+        lambda t: 0.5 + 0 * t
+    )
+    r = dc.check(half, trials=60)
+    assert r.outcome == "holds", r.message
+    wrong = dc.limit(of=lambda t: (1 - jnp.cos(t)) / t**2, along="t", to=0.0, inputs=spec, registry=reg, name="w")(
+        lambda t: 0.49 + 0 * t
+    )
+    assert dc.check(wrong, trials=60).outcome == "fails"
+
+
+def test_a_limit_of_a_function_that_uses_at_updates(reg):
+    def of(x):
+        return x.at[0].set(0.0).sum() / x.shape[0]
+
+    d = dc.limit(of=of, along="n", inputs=dc.inputs(x=dc.normal("n"), regimes=("typical",)), registry=reg, name="at")(
+        lambda x: jnp.zeros(())
+    )
+    assert dc.check(d, trials=40).outcome == "holds"

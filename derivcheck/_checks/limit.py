@@ -54,7 +54,7 @@ import numpy as np
 from derivcheck._checks._engine import COMPILED_KEPT, CheckConfig, CheckError, fast_compile_options, jit_hint, one_line
 from derivcheck._checks._kind import Kind
 from derivcheck._checks.identity import fname
-from derivcheck._compare import ResolvedTolerance, bound, fits, merge_tolerance
+from derivcheck._compare import MCA_FACTOR, ResolvedTolerance, bound, fits, merge_tolerance, rounding_spread
 from derivcheck._derivation import Derivation, Limit
 from derivcheck._inputs import Inputs, OneHot, Sizes, _all_dims, sizes_label
 from derivcheck._result import Cell, Result, Trial
@@ -143,14 +143,19 @@ def start(to: float, t0):
     A path of eleven halvings from ``t0`` ends at ``|t − to| = |t0 − to| / 1024``: from a start of
     the ``large`` regime (``|t0 − to| ≈ 10``) that is still 0.01 away, and toward ``∞`` from a
     ``tiny`` start (``t0 ≈ 10⁻⁴``) ``t`` never passes 0.1 — the limit is never approached, and a
-    true claim would fail. So ``|t0 − to|`` is capped at 1 (``to`` finite), and ``t0`` is raised
-    to at least 1 (``to = ∞``; :func:`check_limit` refuses starts ``≤ 0``), keeping its side.
+    true claim would fail. So a gap ``|t0 − to| > 1`` is divided by the power of two that brings it
+    into ``[1/2, 1)`` (``to`` finite), and a start ``t0 < 1`` toward ``∞`` is multiplied by the one
+    that brings it into ``[1, 2)`` (:func:`check_limit` refuses starts ``≤ 0``): its side and its
+    binary mantissa are kept, so the trials still start at different points (one common start
+    would turn an oscillation such as ``sin t`` into one fixed sequence that may seem to decay).
     """
     t0 = jnp.asarray(t0)
     if to == math.inf:
-        return jnp.maximum(t0, jnp.ones_like(t0))
+        mantissa, _ = jnp.frexp(t0)  # t0 = m 2^e, m in [1/2, 1)
+        return jnp.where(t0 < 1, 2 * mantissa, t0).astype(t0.dtype)
     gap = t0 - to
-    return to + jnp.clip(gap, -1.0, 1.0).astype(t0.dtype)
+    mantissa, _ = jnp.frexp(gap)
+    return to + jnp.where(jnp.abs(gap) > 1, mantissa, gap).astype(t0.dtype)
 
 
 def _difference(got, ref):
@@ -165,23 +170,43 @@ def _compiled(d: Derivation, p: Plan):
     """``jit(vmap(trial ↦ (d_1 … d_J, the floors, finite flags)))``, one per derivation and plan.
 
     ``d_j = ‖D_j − R_j‖ / S`` (module docstring), 0 at the tolerance, and the floor
-    ``(atol + 10 rtol max(‖D_j‖, ‖R_j‖)) / S`` that marks it.
+    ``(atol + 10 rtol max(‖D_j‖, ‖R_j‖) + ρ_j) / S`` that marks it, ``ρ_j`` the rounding both
+    sides show at that point (``16 ×`` their Monte Carlo arithmetic spreads,
+    :func:`derivcheck._compare.rounding_spread`).
     """
 
     tol = merge_tolerance("float64", d.tolerance)
     near = ResolvedTolerance(rtol=CONVERGED * tol.rtol, atol=tol.atol)
 
     def path(args):
-        rows = [
-            _difference(d.derived(*a), d.claim.of(*a)) for a in (_at_point(d, p, args, j) for j in range(len(p.points)))
-        ]
+        points = [_at_point(d, p, args, j) for j in range(len(p.points))]
+        rows = [_difference(d.derived(*a), d.claim.of(*a)) for a in points]
         diff, scale, fin_d, fin_r = (jnp.stack(col) for col in zip(*rows, strict=True))
+        rounding = _rounding(d, p, points)
         top = jnp.max(jnp.where(jnp.isfinite(scale), scale, 0.0))
         top = jnp.where(top > 0, top, 1.0)
-        at = fits(diff, near, scale)
-        return jnp.where(at, 0.0, diff / top), bound(near, scale) / top, jnp.all(fin_d), jnp.all(fin_r)
+        at = fits(diff, near, scale, rounding)
+        return jnp.where(at, 0.0, diff / top), bound(near, scale, rounding) / top, jnp.all(fin_d), jnp.all(fin_r)
 
     return jax.jit(jax.vmap(path), compiler_options=fast_compile_options())  # a few cheap trials
+
+
+def _rounding(d: Derivation, p: Plan, points: list[tuple]) -> jax.Array:
+    """``16 (s_D + s_R)`` at each point along an argument: both sides' Monte Carlo arithmetic spreads
+    (the points share their shapes: one ``vmap`` traces each side's perturbed program once).
+
+    Along an argument that tends to a point, the formula is evaluated ever closer to where it is
+    ``0/0`` (``(1 − cos t)/t²``, a difference quotient): its cancellation grows like ``ε/t²`` and
+    must count as rounding, not as a difference that stops vanishing. Along a size only the length
+    of the arrays grows; sums of up to 2¹¹ terms stay within ``10 rtol`` and are not measured (0).
+    """
+    if p.mode != "argument":
+        return jnp.zeros(len(points))
+
+    def at(*a):
+        return MCA_FACTOR * (rounding_spread(d.derived, *a) + rounding_spread(d.claim.of, *a))
+
+    return jax.vmap(at)(*(jnp.stack(column) for column in zip(*points, strict=True)))
 
 
 def _rate(h: np.ndarray, rel: np.ndarray, floor: np.ndarray) -> float:
@@ -305,9 +330,10 @@ def _worst(d: Derivation, p: Plan, cells: list[_CellRun]) -> tuple[_CellRun, Tri
     """The cell with the lowest rate, and its trial with the largest last difference (shown at the first point)."""
     c = min(cells, key=lambda c: (c.holds, -math.inf if np.isnan(c.rate) else c.rate))
     i = int(np.argmax(c.rel[:, -1]))
-    args = tuple(np.asarray(a[i]) for a in c.args)
-    first = jax.tree.map(np.asarray, _at_point(d, p, tuple(jnp.asarray(a) for a in args), 0))
-    got, ref = np.asarray(d.derived(*first)), np.asarray(d.claim.of(*first))
+    args = tuple(jnp.asarray(a[i]) for a in c.args)
+    at = _at_point(d, p, args, 0)  # JAX arrays: the functions may use x.at[...]
+    got, ref = np.asarray(d.derived(*at)), np.asarray(d.claim.of(*at))
+    first = jax.tree.map(np.asarray, at)
     trial = Trial(
         sizes=c.sizes,
         regime=c.regime,
