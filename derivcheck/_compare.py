@@ -276,7 +276,7 @@ def entry_failed(stats: dict[str, np.ndarray], tol: ResolvedTolerance) -> np.nda
 def equality_scale(stats: dict[str, np.ndarray]) -> np.ndarray:
     """``max(‖D‖∞, ‖R‖∞, T)`` per trial, ``T`` the cancelled-terms scale where it was measured."""
     scale = np.asarray(stats["scale"], dtype=np.float64)
-    return np.maximum(scale, stats["terms"]) if "terms" in stats else scale
+    return np.fmax(scale, stats["terms"]) if "terms" in stats else scale  # fmax: a NaN T widens nothing
 
 
 ROUNDING_FACTOR = 256.0
@@ -305,7 +305,7 @@ def judge_equality(stats: dict[str, np.ndarray], tol: ResolvedTolerance):
     values that are both rounding noise do not show an error of order 1.
     """
     scale = equality_scale(stats)
-    rounding = np.asarray(stats.get("rounding", 0.0))
+    rounding = np.nan_to_num(np.asarray(stats.get("rounding", 0.0), dtype=np.float64), nan=0.0)  # excuses nothing
     entry = entry_failed(stats, tol)
     failed = (np.asarray(stats["abs_err"]) > bound(tol, scale, rounding)) | entry
     entry_rel = np.where(entry, np.asarray(stats.get("entry_rel", 0.0), dtype=np.float64), 0.0)
@@ -382,9 +382,14 @@ def twins(*trees) -> list:
 
 
 def cancelled_terms(at_x, at_twin) -> jnp.ndarray:
-    """``T = ‖f(twin(x)) − f(x)‖∞ / δ`` from the two values (:func:`conditioning_scale`), in float64."""
+    """``T = ‖f(twin(x)) − f(x)‖∞ / δ`` from the two values (:func:`conditioning_scale`), in float64.
+
+    Over the finite moves only: where ``f(twin(x))`` is not finite (the perturbed input left ``f``'s
+    domain: a covariance of condition 10¹⁴ is no longer positive definite, its Cholesky factor NaN),
+    the move measures nothing and widens nothing (0), so a NaN can never excuse a difference.
+    """
     pairs = zip(jax.tree.leaves(at_x), jax.tree.leaves(at_twin), strict=True)
-    moved_by = [sup_norm(jnp.asarray(b) - jnp.asarray(a)) for a, b in pairs]
+    moved_by = [_sup_finite(jnp.asarray(b) - jnp.asarray(a)) for a, b in pairs]
     return (jnp.max(jnp.stack(moved_by)) / PERTURBATION).astype(jnp.float64)
 
 

@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 
 from derivcheck import _jaxpr
-from derivcheck._compare import Tolerance, bound, exceeds, fits, judge_equality, rounding_spread, twin, twins
+from derivcheck._compare import (
+    Tolerance,
+    bound,
+    cancelled_terms,
+    exceeds,
+    fits,
+    judge_equality,
+    rounding_spread,
+    twin,
+    twins,
+)
 from derivcheck._spectrum import classify
 
 TOL = Tolerance(rtol=1e-7, atol=1e-12)
@@ -128,3 +138,25 @@ def test_twins_of_several_points_are_each_points_twin(x64):
             assert np.array_equal(np.asarray(s), np.asarray(a))
     moved = jax.tree.leaves(twin(points[0]))
     assert not np.array_equal(moved[0], points[0][0]["a"]) and np.array_equal(moved[1], points[0][0]["k"])
+
+
+def test_a_twin_outside_the_domain_excuses_nothing():
+    """x near 1 in sqrt(1 − x²): the twin x(1 + 2⁻²⁰u) leaves the domain and the reference there is
+    NaN. That NaN made the cancelled-terms scale T NaN, every comparison with it False, and a sign
+    error held; now T counts only finite moves and the sign error fails on every trial."""
+    import derivcheck as dc
+
+    def near_one(key):
+        gap = 10.0 ** jax.random.uniform(key, (4,), minval=-12.0, maxval=-8.0, dtype=jnp.float64)
+        return (1.0 - gap,)
+
+    with dc.scoped_registry():
+
+        @dc.gradient(of=lambda x: jnp.sum(jnp.sqrt(1.0 - x**2)), inputs=near_one, name="edge")
+        def wrong_sign(x):
+            return x / jnp.sqrt(1.0 - x**2)
+
+        r = dc.check(wrong_sign, trials=40)
+    assert r.outcome == "fails" and sum(c.failures for c in r.cells) == r.trials, r.message
+    with jax.enable_x64(True):
+        assert cancelled_terms(jnp.array([1.0, 2.0]), jnp.array([1.0, jnp.nan])) == 0.0
