@@ -267,3 +267,44 @@ def test_a_jvp_wrt_a_dict_gets_its_tangent_in_that_structure(reg, seed):
     assert dc.check(dc.jvp(of=layer, wrt="params", inputs=MLP, registry=reg)(layer_jvp), seed=seed).outcome == "holds"
     wrong = dc.jvp(of=layer, wrt="params", inputs=MLP, registry=reg)(layer_jvp_no_b)
     assert dc.check(wrong, seed=seed).outcome == "fails"
+
+
+def _stats(x):
+    return {"mean": jnp.mean(x), "centred": x - jnp.mean(x)}
+
+
+def test_an_identity_between_pytrees_is_compared_leaf_by_leaf(reg):
+    spec = dc.inputs(x=dc.normal("n"))
+    ok = dc.identity(of=_stats, inputs=spec, registry=reg, name="ok")(
+        lambda x: {"centred": x - jnp.sum(x) / x.shape[0], "mean": jnp.sum(x) / x.shape[0]}
+    )
+    assert dc.check(ok, trials=30).outcome == "holds"
+    wrong = dc.identity(of=_stats, inputs=spec, registry=reg, name="wrong")(
+        lambda x: {"centred": x - jnp.mean(x), "mean": jnp.sum(x) / (x.shape[0] + 1)}
+    )
+    assert dc.check(wrong, trials=30).outcome == "fails"
+    other = dc.identity(of=_stats, inputs=spec, registry=reg, name="other")(lambda x: (jnp.mean(x), x - jnp.mean(x)))
+    r = dc.check(other, trials=30)
+    assert r.outcome == "error" and "expected a dict with keys ['centred', 'mean']" in r.message, r.message
+
+
+def test_a_custom_vjp_rule_whose_output_is_a_dict_is_checked(reg):
+    """The rule's [rule output] check compares the custom function with its primal: a dict output erred."""
+
+    @jax.custom_vjp
+    def model(w, x):
+        return {"y": jnp.tanh(w * x), "reg": jnp.sum(w**2)}
+
+    def fwd(w, x):
+        return model(w, x), (w, x)
+
+    def bwd(res, ct):
+        w, x = res
+        t = 1 - jnp.tanh(w * x) ** 2
+        return ct["y"] * t * x + 2 * w * ct["reg"], ct["y"] * t * w
+
+    model.defvjp(fwd, bwd)
+    dc.rule(inputs=dc.inputs(w=dc.normal("n"), x=dc.normal("n")), registry=reg)(model)
+    results = {d.name: dc.check(d, trials=30) for d in reg}
+    assert results and all(r.outcome == "holds" for r in results.values()), {n: r.message for n, r in results.items()}
+    assert any(n.endswith("[rule output]") for n in results)

@@ -38,9 +38,10 @@ from derivcheck._checks._engine import (
 )
 from derivcheck._checks._kind import Kind, batched, fixed
 from derivcheck._compare import conditioning_scale, judge_equality, trial_errors
-from derivcheck._derivation import Derivation, Identity, SpecialCase
+from derivcheck._derivation import Derivation, DerivationError, Identity, SpecialCase
 from derivcheck._format import callable_name
 from derivcheck._inputs import Constant, Inputs, _all_dims, sizes_label
+from derivcheck._pytree import conform, is_array, ravel
 from derivcheck._result import Result
 
 
@@ -67,6 +68,15 @@ def require_float_array(what: str, out) -> None:
         raise CheckError(f"{what} returns dtype {out.dtype}, expected floats")
 
 
+def _sides(d: Derivation, args: tuple) -> tuple:
+    """``(of(*args), derived(*args))``, both raveled when ``of`` returns a pytree (a rule's output that
+    is a dict or an ``(out, aux)`` pair): the comparison, the judge and the diagnosis read arrays."""
+    ref, got = d.claim.of(*args), d.derived(*args)
+    if is_array(ref):
+        return ref, got
+    return ravel(ref), conform(got, ref, "derived function")
+
+
 def failing_regimes_text(run: Run) -> str:
     """``every regime`` or ``regimes shifted, constant``: where a run's failures are."""
     bad = sorted({c.regime for c in run.cells if c.failures})
@@ -84,8 +94,19 @@ class Equality:
         return {}
 
     def validate(self, d, args, extra):
+        """Both sides return one array of floats of one shape, or pytrees of one structure whose leaves
+        are (compared raveled, as :func:`_sides` does)."""
         ref = eval_shape_or_raise(f"of= {fname(d.claim.of)}", d.claim.of, *args)
         got = eval_shape_or_raise("derived function", d.derived, *args)
+        if not is_array(ref):
+            for leaf in jax.tree.leaves(ref):
+                require_float_array(f"of= {fname(d.claim.of)}", leaf)
+            for leaf in jax.tree.leaves(got):
+                require_float_array("derived function", leaf)
+            try:
+                ref, got = jax.eval_shape(lambda *a: _sides(d, a), *args)
+            except DerivationError as exc:  # another structure, or another shape of a leaf
+                raise CheckError(str(exc)) from exc
         require_float_array(f"of= {fname(d.claim.of)}", ref)
         require_float_array("derived function", got)
         if got.shape != ref.shape:
@@ -93,8 +114,7 @@ class Equality:
         return judged_precision(got, ref, f"of= {fname(d.claim.of)}")
 
     def trial(self, d, args, extra):
-        ref = d.claim.of(*args)
-        got = d.derived(*args)
+        ref, got = _sides(d, args)
         abs_err, scale, _ = trial_errors(got, ref)
         stats = {
             "abs_err": abs_err.astype(jnp.float64),
