@@ -138,6 +138,26 @@ def test_a_function_that_only_rises_far_out_still_has_its_minimum(reg, fn):
     assert r.outcome == "holds", r.message
 
 
+def test_a_minimum_whose_curvature_vanishes_far_from_the_start_is_attained(reg):
+    """Σ (w − 3)⁴: damped Newton reaches w = 3, farther than twice a small start, where the curvature
+    vanishes; f rises beyond it, so it has not escaped to an infimum at infinity (it was called so)."""
+    d = dc.has_minimum(wrt="w", inputs=dc.inputs(w=dc.normal("n")), registry=reg, name="quartic")(
+        lambda w: jnp.sum((w - 3.0) ** 4)
+    )
+    r = dc.check(d, trials=40)
+    assert r.outcome == "holds", r.message
+
+
+def test_wells_that_deepen_without_end_have_no_minimum(reg):
+    """Σ w sin w: the far probe finds a deeper well, and damped Newton settles in it only by the
+    far point's own gradient; judged by the drawn start's, it has not settled (it held)."""
+    d = dc.has_minimum(wrt="w", inputs=dc.inputs(w=dc.normal("n")), registry=reg, name="wsinw")(
+        lambda w: jnp.sum(w * jnp.sin(w))
+    )
+    r = dc.check(d, trials=40)
+    assert r.outcome == "fails" and "far" in r.message, r.message
+
+
 # ------------------------------------------------------------------------ descent
 
 STEP = dc.inputs(theta=dc.normal("d"), X=dc.normal("m", "d"), y=dc.bernoulli("m"), eta=dc.positive(low=0.1, high=1.0))
