@@ -8,6 +8,7 @@ while its values are ``gammaln``'s, accurate to the last digits. A hand formula
 """
 
 import json
+import re
 
 import jax
 import jax.numpy as jnp
@@ -192,6 +193,21 @@ def test_a_tolerance_above_the_references_error_silences_it(reg):
         return digamma(x)
 
     assert dc.check(loose, trials=60).outcome == "holds"
+
+
+def test_the_advised_tolerance_is_the_one_a_pass_needs(reg):
+    """The message's rtol comes from the check's own relative errors, rounded up to a power of ten: it
+    makes the check hold, and a tenth of it does not (it came from a directional gap, ~100x too loose)."""
+    r = dc.check(_right(reg), trials=60)
+    assert r.outcome == "inconclusive", r.message
+    advised = float(re.search(r"pass rtol=(\S+) if", r.message).group(1))
+    assert r.max_rel_err <= advised < 10 * r.max_rel_err, (advised, r.max_rel_err)
+
+    def again(rtol, name):
+        return dc.gradient(of=_sum_rough, inputs=POSITIVE, registry=reg, name=name, rtol=rtol)(digamma)
+
+    assert dc.check(again(advised, "advised"), trials=60).outcome == "holds"
+    assert dc.check(again(advised / 10, "tighter"), trials=60).outcome == "inconclusive"
 
 
 def test_the_command_exits_1_on_inconclusive(tmp_path):

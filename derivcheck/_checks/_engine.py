@@ -527,7 +527,8 @@ def run_batched(d: Derivation, config: CheckConfig, family: Family) -> Result:
         name = getattr(family, "reference_name", "the reference")
         inconclusive = second.inconclusive
         if inconclusive:  # the reference is in doubt: no diagnosis of the derivation
-            message = second.message(name, int(failed.sum()), run.trials, tol.rtol)
+            worst_rel = float(np.nanmax(np.asarray(rel, float)[failed]))
+            message = second.message(name, int(failed.sum()), run.trials, tol.rtol, worst_rel)
         else:
             notes.append(second.note(name))
     evidence = _evidence(d, family, run, batches) if failed.any() and not inconclusive else None

@@ -60,6 +60,7 @@ undecided and fails as well.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 
 import jax
@@ -202,14 +203,17 @@ class Opinion:
         """The opinion sides with the derivation on every failing trial."""
         return self.trials > 0 and self.with_derived == self.trials
 
-    def message(self, reference: str, failing: int, total: int, rtol: float) -> str:
-        """What was seen and what would settle it (one line)."""
+    def message(self, reference: str, failing: int, total: int, rtol: float, worst_rel: float) -> str:
+        """What was seen and what would settle it (one line). ``worst_rel``: the largest relative error of
+        the failing trials as the check judged it — the ``rtol`` a pass needs (the gaps are measured along
+        the difference's direction, relative to the derivative there, another scale)."""
         return (
-            f"inconclusive: {reference} differs from the derivation by a little in {failing} of {total} trials, "
-            f"and there {reference} disagrees with central differences (Richardson-extrapolated) by up to "
-            f"{self.reference_gap:.1g} relative while the derivation agrees with them to {self.derived_gap:.1g}; "
-            f"the reference may be the inaccurate side — check {reference} at these inputs (e.g. against SciPy "
-            f"or mpmath), or pass rtol= above {_above(rtol, self.reference_gap)} if that accuracy is enough"
+            f"inconclusive: {reference} differs from the derivation by a little (rel. error up to {worst_rel:.1e}) "
+            f"in {failing} of {total} trials, and there {reference} disagrees with central differences "
+            f"(Richardson-extrapolated, along the difference) by up to {self.reference_gap:.1g} relative while the "
+            f"derivation agrees with them to {self.derived_gap:.1g}; the reference may be the inaccurate side — "
+            f"check {reference} at these inputs (e.g. against SciPy or mpmath), or pass "
+            f"rtol={_above(rtol, worst_rel)} if that accuracy is enough"
         )
 
     def note(self, reference: str) -> str:
@@ -227,8 +231,10 @@ class Opinion:
         )
 
 
-def _above(rtol: float, gap: float) -> str:
-    return f"{max(rtol, gap):.0e}"
+def _above(rtol: float, worst_rel: float) -> str:
+    """The next power of ten at or above both (``3e-07`` → ``1e-06``): a tolerance a pass needs, rounded up."""
+    need = max(rtol, worst_rel)
+    return f"{10.0 ** math.ceil(math.log10(need)):.0e}" if need > 0 else f"{rtol:.0e}"
 
 
 def sides(stats: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
