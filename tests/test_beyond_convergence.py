@@ -143,3 +143,21 @@ def test_the_counterexample_of_a_failure_is_a_failing_start(reg):
     r = dc.check(d, trials=300)
     assert r.outcome == "fails" and r.failing_regimes == ("constant",), r.message
     assert r.worst.regime == "constant" and "[constant]" in r.message, r.message
+
+
+def test_landing_exactly_on_the_root_then_0_over_0_is_convergence(reg):
+    """Newton at a double root converges linearly with C = 1/2, lands on the root exactly, and the next
+    step is 0/0: the errors had reached the floor before the NaN, so it converged (it read "diverges")."""
+
+    def newton(x):
+        f, df = (x - 1) ** 2 * (x + 2), 2 * (x - 1) * (x + 2) + (x - 1) ** 2
+        return x - f / df
+
+    spec = dc.inputs(x=dc.uniform(low=1.5, high=4.0), regimes=("typical",))
+    d = dc.convergence_order(1.0, constant=0.5, root=lambda x: jnp.asarray(1.0), inputs=spec, registry=reg)(newton)
+    r = dc.check(d, trials=60)
+    assert r.outcome == "holds", r.message
+    diverging = dc.convergence_order(1.0, root=lambda x: jnp.asarray(1.0), inputs=spec, registry=reg, name="div")(
+        lambda x: jnp.where(x > 0, 2 * x + jnp.nan * (x > 1e300), x)
+    )
+    assert dc.check(diverging, trials=60).outcome == "fails"

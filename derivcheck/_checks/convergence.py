@@ -119,11 +119,16 @@ class Convergence:
         root = xs[-1] if claim.root is None else jnp.asarray(claim.root(*args), xs.dtype)
         diff = (xs - root).reshape(xs.shape[0], -1)
         errors = jnp.sqrt(jnp.sum(diff * diff, axis=1)).astype(jnp.float64)
-        errors = jnp.where(jnp.isfinite(errors), errors, jnp.inf)
+        finite = jnp.isfinite(errors)
+        errors = jnp.where(finite, errors, jnp.inf)
         floor = FLOOR_REL * jnp.maximum(1.0, jnp.sqrt(jnp.sum(root * root)))
         last_step = jnp.sqrt(jnp.sum((xs[-1] - xs[-2]) ** 2))
         settled = jnp.isfinite(last_step) & (last_step <= floor)
-        converged = (errors[-1] <= floor) if claim.root is not None else settled
+        # a step that lands on the root exactly may make the next one 0/0 (Newton at a double root): an iterate
+        # within the floor before the first non-finite one has converged, whatever follows
+        before_bad = jnp.cumprod(finite.astype(jnp.int32)).astype(bool)
+        landed = jnp.any(before_bad & (errors <= floor)) & ~jnp.all(finite)
+        converged = ((errors[-1] <= floor) | landed) if claim.root is not None else settled
         k, measurable = order_estimates(errors, floor)
         e0, e1, e2 = (errors[jnp.clip(k - j, 0, errors.shape[0] - 1)] for j in (2, 1, 0))
         measurable = measurable & converged
