@@ -18,7 +18,11 @@ registry), derivations grouped by what makes them hard to judge:
 * ``reference``: a ``jax.custom_jvp`` reference whose derivative rule is accurate to only ~7e-7 relative
   (the digamma series cut after ``x⁻⁶``): the exact formula is expected ``inconclusive``, wrong ones ``fails``;
 * ``pytree``: a layer-norm backward (three cotangents) and a dict-of-parameters gradient, one leaf wrong;
-* ``float32``: float32 inputs, judged at float32 precision.
+* ``float32``: float32 inputs, judged at float32 precision;
+* ``domain``: a Gaussian log-density through a Cholesky factor at a covariance of condition 1e14, where the
+  input twin the conditioning pass perturbs is no longer positive definite (its Cholesky NaN);
+* ``beyond``: limits (to 0, from tiny starts, an overstated order, an oscillation) and existence of a minimum
+  (one far from the starts with vanishing curvature, an objective unbounded only far out).
 
 Every claim kind of the differential family is present (gradient, jacobian, hessian, vjp, jvp) and the
 definite kind. Each right derivation is checked on seeds ``0..4`` (``--seeds``), each wrong or
@@ -626,6 +630,68 @@ def _float32(p: PlantedSet) -> None:
         return ct * (1 - jnp.tanh(x))
 
 
+# ---- domain: inputs near the edge of of='s domain, where a perturbed twin leaves it
+
+
+def gauss_loglik(mu, Sigma, x):
+    """A Gaussian log-density through a Cholesky factor: NaN once ``Σ`` is not positive definite."""
+    L = jnp.linalg.cholesky(Sigma)
+    z = jax.scipy.linalg.solve_triangular(L, x - mu, lower=True)
+    return -0.5 * jnp.sum(z**2) - jnp.sum(jnp.log(jnp.diag(L)))
+
+
+def _domain(p: PlantedSet) -> None:
+    spec = dc.inputs(mu=dc.normal("n"), Sigma=dc.spd("n", condition=1e14), x=dc.normal("n"), sizes=[{"n": 8}])
+    g = _bind(dc.gradient, of=gauss_loglik, wrt="mu", inputs=spec)
+
+    @p.right("domain", g)
+    def gauss_grad_mu(mu, Sigma, x):
+        return jnp.linalg.solve(Sigma, x - mu)
+
+    @p.wrong("domain", g, "a sign error; the twin of Σ (condition 1e14) is no longer PD, its Cholesky NaN")
+    def gauss_grad_mu_negated(mu, Sigma, x):
+        return -jnp.linalg.solve(Sigma, x - mu)
+
+
+# ---- beyond: limits, orders and minima, where a finite search must not mislead
+
+
+def central(x, h):
+    return (jnp.sin(x + h) - jnp.sin(x - h)) / (2 * h)
+
+
+def _beyond(p: PlantedSet) -> None:
+    positive = dc.inputs(t=dc.positive())
+    step = dc.inputs(x=dc.normal(), h=dc.uniform(low=0.1, high=1.0))
+    wells = dc.inputs(w=dc.normal("n"))
+
+    @p.right("beyond", _bind(dc.limit, of=lambda t: 1.0 / t, along="t", inputs=positive))
+    def inverse_to_zero(t):
+        return 0 * t
+
+    @p.right("beyond", _bind(dc.limit, of=lambda t: (1 - jnp.cos(t)) / t**2, along="t", to=0.0, inputs=positive))
+    def one_minus_cos_over_square(t):
+        return 0.5 + 0 * t
+
+    @p.wrong("beyond", _bind(dc.limit, of=central, along="h", to=0.0, min_rate=4.0, inputs=step), "order 2, not 4")
+    def central_difference_order_4(x, h):
+        return jnp.cos(x)
+
+    osc = dc.inputs(t=dc.uniform(low=0.1, high=0.9))
+
+    @p.wrong("beyond", _bind(dc.limit, of=jnp.sin, along="t", inputs=osc), "sin t oscillates as t → ∞")
+    def sine_to_zero(t):
+        return 0 * t
+
+    @p.right("beyond", _bind(dc.has_minimum, inputs=wells))
+    def quartic_far(w):
+        return jnp.sum((w - 3.0) ** 4)
+
+    @p.wrong("beyond", _bind(dc.has_minimum, inputs=wells), "unbounded below far out; every start in 0's basin")
+    def quadratic_plus_small_cubic(w):
+        return jnp.sum(w**2 + 0.01 * w**3)
+
+
 GROUPS: dict[str, Callable[[PlantedSet], None]] = {
     "saturated": _saturated,
     "tiny": _tiny,
@@ -636,6 +702,8 @@ GROUPS: dict[str, Callable[[PlantedSet], None]] = {
     "reference": _reference,
     "pytree": _pytree,
     "float32": _float32,
+    "domain": _domain,
+    "beyond": _beyond,
 }
 
 
