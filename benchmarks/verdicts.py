@@ -652,6 +652,19 @@ def _domain(p: PlantedSet) -> None:
     def gauss_grad_mu_negated(mu, Sigma, x):
         return -jnp.linalg.solve(Sigma, x - mu)
 
+    def near_one(key):  # 1 − x ∈ [1e-12, 1e-8]: x(1 + 2⁻²⁰) leaves the domain of sqrt(1 − x²)
+        return (1.0 - 10.0 ** jax.random.uniform(key, (4,), minval=-12.0, maxval=-8.0, dtype=jnp.float64),)
+
+    edge = _bind(dc.gradient, of=lambda x: jnp.sum(jnp.sqrt(1.0 - x**2)), inputs=near_one)
+
+    @p.right("domain", edge)
+    def circle_grad(x):
+        return -x / jnp.sqrt(1.0 - x**2)
+
+    @p.wrong("domain", edge, "a sign error at the edge of the domain")
+    def circle_grad_negated(x):
+        return x / jnp.sqrt(1.0 - x**2)
+
 
 # ---- beyond: limits, orders and minima, where a finite search must not mislead
 
