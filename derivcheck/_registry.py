@@ -25,6 +25,7 @@ import inspect
 import re
 import sys
 import sysconfig
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ from derivcheck._derivation import (
     positional_parameters,
     resolve_wrt,
 )
-from derivcheck._format import callable_name
+from derivcheck._format import callable_name, one_line
 from derivcheck._inputs import CustomInputs, InputSpecError, as_inputs, stable_hash
 
 ENTRY_POINT_GROUP = "derivcheck.derivations"
@@ -249,10 +250,10 @@ def module_label(module: str) -> str:
 
 
 def _one_line(exc: BaseException) -> str:
-    """``Type: first line (file.py:line)``, at the user's line that raised (:func:`_user_frame`)."""
-    lines = str(exc).strip().splitlines()
+    """``Type: first line (file.py:line)`` (:func:`~derivcheck._format.one_line`), at the user's line that
+    raised (:func:`_user_frame`)."""
     where = _user_frame(exc.__traceback__)
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}{f' ({where})' if where else ''}"
+    return one_line(exc) + (f" ({where})" if where else "")
 
 
 _LIBRARIES = (str(Path(__file__).resolve().parent), sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"])
@@ -262,10 +263,7 @@ def _user_frame(tb) -> str:
     """``file.py:line`` of the innermost frame of ``tb`` in the user's code — not in derivcheck, the
     standard library or an installed package (an input spec that derivcheck refuses points at the
     user's call, not at derivcheck's check) —, else of the innermost frame; ``""`` without one."""
-    frames = []
-    while tb is not None:
-        frames.append((tb.tb_frame.f_code.co_filename, tb.tb_lineno))
-        tb = tb.tb_next
+    frames = [(frame.f_code.co_filename, line) for frame, line in traceback.walk_tb(tb)]
     if not frames:
         return ""
     mine = [f for f in frames if not str(Path(f[0]).resolve()).startswith(_LIBRARIES)]

@@ -62,6 +62,7 @@ from derivcheck._checks._engine import CheckConfig, CheckError, Run, run_batched
 from derivcheck._checks._kind import Kind
 from derivcheck._checks.definite import certain_signs, classify, matrix_spread
 from derivcheck._checks.identity import eval_shape_or_raise, failing_regimes_text, fname, require_float_array
+from derivcheck._checks.robust import fixed_direction
 from derivcheck._compare import MCA_FACTOR, ROUNDING_FACTOR, exceeds, rounding_spread
 from derivcheck._derivation import Convex, Derivation, DerivationError, HasMinimum, resolve_wrt
 from derivcheck._derivation import Descent as DescentClaim
@@ -295,18 +296,17 @@ def _probed_words(stats: dict[str, np.ndarray]) -> str:
 
 def _far_probe(f, x) -> tuple[jax.Array, jax.Array]:
     """The lowest of ``f(x ± r (1 + ‖x‖∞) v)`` over :data:`FAR_RADII` and ``v`` among ``x``'s own
-    direction and :data:`FAR_DIRECTIONS` fixed ones (``cos`` of multiples of the golden angle, each
-    entry a different phase), with its point; non-finite values do not count.
+    direction and :data:`FAR_DIRECTIONS` fixed ones (:func:`~derivcheck._checks.robust.fixed_direction`,
+    normalized), with its point; non-finite values do not count.
 
     Damped Newton finds a stationary point near its start; a function unbounded below far away
     (``Σ w² + w³/100``, whose basin at 0 holds every start drawn from ``N(0, 1)``) must be seen as
     such. Both signs of each direction are tried: along one of them an odd power goes down.
     """
     n = int(np.prod(jnp.shape(x)))
-    k = jnp.arange(n, dtype=jnp.float64)
     norm = jnp.sqrt(jnp.sum(x**2))
     own = jnp.where(norm > 0, x.reshape(n) / jnp.where(norm > 0, norm, 1.0), jnp.ones(n) / np.sqrt(n))
-    fixed = [jnp.cos(1.0 + j + 2.399963 * (j + 1) * k) for j in range(FAR_DIRECTIONS)]
+    fixed = [fixed_direction((n,), jnp.float64, phase=j) for j in range(FAR_DIRECTIONS)]
     dirs = jnp.stack([own] + [v / jnp.sqrt(jnp.sum(v**2)) for v in fixed])
     dirs = jnp.concatenate([dirs, -dirs])
     reach = (1.0 + jnp.max(jnp.abs(x))) * jnp.asarray(FAR_RADII)
@@ -336,7 +336,7 @@ class Minimum:
         start in the basin of a local minimum must not hide that ``f`` goes lower far out."""
         f = _objective(d, args)
         x0 = args[d.wrt_index]
-        g0 = jnp.max(jnp.abs(jax.grad(f)(x0)))
+        f0, g0 = f(x0), jnp.max(jnp.abs(jax.grad(f)(x0)))
         first = self._descend(f, x0, g0)
         far, f_far = _far_probe(f, first["x"])
         lower = f_far < first["f_end"] - PROGRESS * (1 + jnp.abs(first["f_end"]))
@@ -347,10 +347,10 @@ class Minimum:
                 "went_lower": lower,
                 "f_first": first["f_end"],
                 "f_far": f_far,
-                "f_start": f(x0),
+                "f_start": f0,
                 "norm_start": jnp.sqrt(jnp.sum(x0**2)),
                 "input_size": jnp.asarray(sum(int(np.prod(jnp.shape(a))) for a in args)),
-                "finite_derived": jnp.isfinite(f(x0)),
+                "finite_derived": jnp.isfinite(f0),
                 "finite_reference": jnp.asarray(True),
             }
         )

@@ -86,15 +86,16 @@ NARROW_STEP = WIDE_STEP / 64
 REPEAT_TOLERANCE = 16.0  # ulps of the larger output that two calls may differ by
 
 
-def _direction(shape: tuple[int, ...], dtype: Any) -> jax.Array:
-    """A fixed direction with distinct entries in ``[-1, 1]`` (``cos`` of multiples of the golden angle)."""
+def fixed_direction(shape: tuple[int, ...], dtype: Any, phase: int = 0) -> jax.Array:
+    """A fixed direction with distinct entries in ``[-1, 1]``: ``cos(1 + p + (p + 1) γ k)`` for entry ``k``,
+    ``γ`` the golden angle; each ``phase`` ``p`` gives another one (the far probes of a minimum use four)."""
     n = int(np.prod(shape))
-    return jnp.cos(1.0 + 2.399963 * jnp.arange(n)).reshape(shape).astype(dtype)
+    return jnp.cos(1.0 + phase + 2.399963 * (phase + 1) * jnp.arange(n)).reshape(shape).astype(dtype)
 
 
 def probe_points(x) -> tuple[jax.Array, jax.Array]:
     """``x ± h₁ s u`` and ``x ± h₂ s u`` (module docstring), each stacked ``(2, *x.shape)``."""
-    u = _direction(jnp.shape(x), jnp.result_type(x))
+    u = fixed_direction(jnp.shape(x), jnp.result_type(x))
     size = sup_norm(x)
     scale = jnp.where(size > 0, size, 1).astype(jnp.result_type(x))
 
@@ -341,7 +342,7 @@ def _trailing_value(d: Derivation, inputs: dict, args: tuple) -> np.ndarray:
     if d.claim.extra_arg in inputs:
         return np.asarray(inputs[d.claim.extra_arg])
     x = args[d.wrt_index]
-    return np.asarray(_direction(np.shape(x), x.dtype))
+    return np.asarray(fixed_direction(np.shape(x), x.dtype))
 
 
 def _traces_agree(fn, args: tuple) -> bool:

@@ -102,7 +102,6 @@ def exact_condition(obs: Observations) -> Diagnosis | None:
     failed = np.concatenate([g.failed[g.valid] for g in obs.groups])
     degenerate = _degenerate_trials(obs)
     commuting: np.ndarray | None = None  # computed once, when a slip property holds only on degenerate draws
-    best = None
     candidates: list[tuple[float, str, str, np.ndarray, bool]] = []
     for yes, no, per, slip in _features(obs):
         f = np.concatenate([p[g.valid] for p, g in zip(per, obs.groups, strict=True)])
@@ -116,12 +115,9 @@ def exact_condition(obs: Observations) -> Diagnosis | None:
                     continue  # … where two square inputs commute: every product order agrees, not only X vs Xᵀ
             share = _explains(mask, failed)
             if share is not None:
-                found_ = (share, cond, other, mask, only_degenerate)
-                candidates.append(found_)
-                if best is None or share > best[0]:
-                    best = found_
-    if best is not None:
-        share, cond, other, mask, only_degenerate = best
+                candidates.append((share, cond, other, mask, only_degenerate))
+    if candidates:
+        share, cond, other, mask, only_degenerate = max(candidates, key=lambda c: c[0])  # the first of the best
         same = [c for c in candidates if c[0] == share and np.array_equal(c[3], mask)]
         cond, other = _either(same)
         found = _condition_diagnosis(obs, cond, other, mask, failed)
@@ -150,8 +146,12 @@ def _either(same: list[tuple[float, str, str, np.ndarray, bool]]) -> tuple[str, 
     On the trials drawn nothing tells them apart (the one size set where it holds has ``d = m = 1``;
     a sum of one-hot rows equals ``m``), so naming one would be a guess: all are named, sizes first.
     """
-    conds = sorted(dict.fromkeys(c[1] for c in same), key=lambda w: (w[:1].isupper() or not w[:1].isalpha(), w))
-    others = sorted(dict.fromkeys(c[2] for c in same), key=lambda w: (w[:1].isupper() or not w[:1].isalpha(), w))
+
+    def sizes_first(words: str) -> tuple[bool, str]:  # "d > 1" before "Σ Y ≠ 1" and "X is symmetric"
+        return (words[:1].isupper() or not words[:1].isalpha(), words)
+
+    conds = sorted(dict.fromkeys(c[1] for c in same), key=sizes_first)
+    others = sorted(dict.fromkeys(c[2] for c in same), key=sizes_first)
     if len(conds) == 1:
         return conds[0], others[0]
     return ", ".join(conds[:-1]) + " or " + conds[-1], ", ".join(others)
