@@ -126,6 +126,30 @@ def test_a_local_minimum_does_not_hide_that_f_goes_lower_far_out(reg, fn):
 
 
 @pytest.mark.parametrize(
+    "fn, lower",
+    [
+        (lambda w: jnp.sum((w**2 - 1) ** 2), False),  # every far probe is higher: the first descent decides
+        (lambda w: jnp.sum(w * jnp.sin(w)) + 1e-3 * jnp.sum(w**2), True),  # deeper wells far out: both descents
+        (lambda w: jnp.sum(w**2 + 0.01 * w**3), True),  # unbounded far out: fails after the second descent
+    ],
+)
+def test_the_second_descent_runs_only_where_a_far_probe_is_lower_and_changes_nothing_else(reg, fn, lower):
+    """check_has_minimum first runs without the second descent; its result must be exactly that of
+    the full trial (both descents) on the same draws, whichever way the probes come out."""
+    from derivcheck._checks._engine import CheckConfig, run_batched
+    from derivcheck._checks.optimization import Minimum
+
+    d = dc.has_minimum(wrt="w", inputs=dc.inputs(w=dc.normal("n")), registry=reg, name="staged")(fn)
+    staged = dc.check(d, trials=40)
+    with jax.enable_x64(True):  # as dc.check runs it
+        full = run_batched(d, CheckConfig(trials=40, seed=0), Minimum(steps=d.claim.steps))
+    assert bool(full.per_trial["went_lower"].any()) == lower
+    assert (staged.outcome, staged.message) == (full.outcome, full.message)
+    for k in ("settled", "went_lower", "f_end", "norm_end", "grad_end"):
+        np.testing.assert_array_equal(staged.per_trial[k], full.per_trial[k], err_msg=k)
+
+
+@pytest.mark.parametrize(
     "fn",
     [
         lambda w: jnp.sum((w**2 - 1) ** 2),  # two wells of equal depth
