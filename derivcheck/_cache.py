@@ -24,6 +24,9 @@ only those that took over a second, which would skip almost all of ours), and
 the directory is kept under :data:`MAX_BYTES` (least recently used entries go
 first, pruned when the cache is enabled).
 
+The LaTeX reader keeps its parse trees in the same folder (:func:`store`), so a
+process that loads the catalog does not parse its statements again.
+
 The cache only ever deletes what it wrote. It writes into a folder it owns,
 marked by a :data:`MARKER` file: the folder named, when derivcheck creates it
 (or finds it empty or already marked), else a ``derivcheck-cache`` folder
@@ -137,6 +140,21 @@ def enable_from_env() -> Path | None:
         return active_dir()
     _ENV_CHECKED = True
     return enable() if os.environ.get(ENV_DIR) else None
+
+
+def store() -> Path | None:
+    """The folder the cache owns and JAX uses in this process, or ``None``.
+
+    Turned on first when ``$DERIVCHECK_CACHE_DIR`` asks for it (:func:`enable_from_env`), so a
+    worker process of the command finds its parent's folder before it compiles anything. A folder
+    JAX was pointed at by someone else (no :data:`MARKER`) is never written to. Other work that is
+    slow to redo and cheap to keep (the LaTeX reader's parse trees) is stored here too, and pruned
+    with the executables.
+    """
+    if disabled_by_env():
+        return None
+    folder = enable_from_env() or active_dir()
+    return folder if folder is not None and (folder / MARKER).exists() else None
 
 
 def active_dir() -> Path | None:

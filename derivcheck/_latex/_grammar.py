@@ -17,11 +17,18 @@ a final full stop) and spells equivalent forms one way (``^T``, ``^\\top``,
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import json
+import os
 import re
+import tempfile
+from typing import Any
 
 import lark
 
+from derivcheck import _cache
 from derivcheck._latex._symbols import LatexError
 
 GRAMMAR = r"""
@@ -153,7 +160,26 @@ def _ambiguous(tree: lark.Tree) -> bool:
 
 @functools.lru_cache(maxsize=512)
 def parse(text: str) -> lark.Tree:
-    """The parse tree of ``text`` (already :func:`normalize`-d); :class:`LatexError` if not in the dialect."""
+    """The parse tree of ``text`` (already :func:`normalize`-d); :class:`LatexError` if not in the dialect.
+
+    A tree read before is taken from the persistent cache's folder when there is one
+    (:func:`stored_parse`): the Earley parse costs ~50 ms a statement, and the catalog's
+    statements and symbol tables, some 60 parses, were 3 of the 3.4 s every process that
+    loads the catalog spent before its first check (each worker of ``derivcheck run`` too).
+    """
+    folder = _cache.store()
+    path = None if folder is None else folder / f"latex-{_digest(text)}.json"
+    if path is not None:
+        stored = stored_parse(path)
+        if stored is not None:
+            return stored
+    tree = _parse(text)
+    if path is not None:
+        _keep(path, tree)
+    return tree
+
+
+def _parse(text: str) -> lark.Tree:
     try:
         tree = _parser().parse(text)
     except lark.exceptions.UnexpectedInput as exc:
@@ -164,3 +190,50 @@ def parse(text: str) -> lark.Tree:
     if _ambiguous(tree):
         raise LatexError(f"cannot read {text!r}: it has two readings; add braces or parentheses")
     return tree
+
+
+STORE_FORMAT = "1"
+"""Part of every stored tree's key, with the grammar and lark's version: a change to any of them reads afresh."""
+
+
+def _digest(text: str) -> str:
+    key = "\0".join((STORE_FORMAT, lark.__version__, GRAMMAR, text))
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
+def _encoded(node: Any) -> Any:
+    """A tree as JSON: ``[data, children]`` for a subtree, ``{"type": value}`` for a token."""
+    if isinstance(node, lark.Token):
+        return {node.type: str(node)}
+    return [str(node.data), [_encoded(c) for c in node.children]]
+
+
+def _decoded(node: Any) -> Any:
+    if isinstance(node, dict):
+        ((kind, value),) = node.items()
+        return lark.Token(kind, value)
+    data, children = node
+    return lark.Tree(data, [_decoded(c) for c in children])
+
+
+def stored_parse(path: os.PathLike[str]) -> lark.Tree | None:
+    """The tree stored at ``path``, or ``None`` when there is none or it cannot be read (then it is parsed)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return _decoded(json.load(f))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def _keep(path: Any, tree: lark.Tree) -> None:
+    """Store ``tree`` at ``path`` atomically (concurrent processes write the same content); best effort."""
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".latex-", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(_encoded(tree), f, separators=(",", ":"))
+        os.replace(tmp, path)
+    except OSError:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
