@@ -472,7 +472,7 @@ def check_has_minimum(d: Derivation, config: CheckConfig) -> Result:
     probe is lower, the same trials (same seed, same draws) are checked again with both descents.
     """
     first = run_batched(d, config, Minimum(steps=d.claim.steps, again=False))
-    if not first.per_trial["went_lower"].any():
+    if first.per_trial is None or not first.per_trial["went_lower"].any():
         return first
     return run_batched(d, config, Minimum(steps=d.claim.steps))
 
