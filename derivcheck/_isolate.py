@@ -53,10 +53,14 @@ START_SECONDS = 300.0  # for the worker to import JAX and the user's files; not 
 class Worker:
     """A spawned process that checks derivations by name, replaced after a timeout or a crash."""
 
-    def __init__(self, loads: Sequence[str], timeout: float | None = None) -> None:
+    def __init__(self, loads: Sequence[str], timeout: float | None = None, installed: bool = True) -> None:
+        """``loads``: the files and modules the worker imports; ``installed``: whether it also imports the
+        installed derivations (the catalog, entry points) — only when the command chooses among them, as
+        importing the catalog costs a worker seconds (its LaTeX statements are parsed)."""
         if timeout is not None and not timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
         self.loads = tuple(loads)
+        self.installed = installed
         self.timeout = None if timeout is None else float(timeout)
         self._process: Any = None
         self._conn: Any = None
@@ -133,7 +137,9 @@ class Worker:
         self.close()
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
-        process = ctx.Process(target=_serve, args=(child, self.loads), daemon=True, name="derivcheck-worker")
+        process = ctx.Process(
+            target=_serve, args=(child, self.loads, self.installed), daemon=True, name="derivcheck-worker"
+        )
         with self._lock:
             if self._stopped:
                 raise _WorkerDied("the run was stopped")
@@ -193,10 +199,10 @@ def _error(d: Derivation, seed: int, message: str, seconds: float) -> Result:
     )
 
 
-def _serve(conn, loads: Sequence[str]) -> None:  # pragma: no cover - runs in the worker process
+def _serve(conn, loads: Sequence[str], installed: bool = True) -> None:  # pragma: no cover - runs in the worker
     """The worker's loop: load what the command loaded, then check one name per message."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    reg = registry()
+    reg = registry(installed=installed)
     for target in loads:
         try:
             load(target)

@@ -291,9 +291,11 @@ def _pool(args, err) -> tuple[list[str], list]:
     (their unchecked rules in ``args.skipped``), with the patterns choosing among them.
     """
     args.skipped = []
+    args.installed = False  # whether the installed derivations (the catalog, entry points) are in the pool
     if getattr(args, "rules", None):
         return _rules_pool(args, err)
     only_loaded = _only_loaded(args)
+    args.installed = not only_loaded
     problems, loaded = _load_all(args.load, err, installed=not only_loaded)
     return problems, loaded if only_loaded else registry().select()
 
@@ -427,7 +429,7 @@ def _cmd_run(args, out, err) -> int:
     stopped = None  # the exit status of a Ctrl-C or SIGTERM
     workers: list = []
     if args.timeout is not None or jobs > 1:
-        workers = [Worker(args.load, args.timeout) for _ in range(jobs)]
+        workers = [Worker(args.load, args.timeout, installed=args.installed) for _ in range(jobs)]
     sizes = _sizes_text(args.sizes) if args.sizes else None
 
     def check_one(d, worker=None):

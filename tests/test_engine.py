@@ -80,6 +80,28 @@ def test_derivations_a_worker_cannot_find_are_errors_under_explicit_jobs(fresh_d
     assert [r["outcome"] for r in results] == ["holds"] * 8
 
 
+def test_a_worker_imports_the_catalog_only_when_the_command_chooses_from_it(tmp_path):
+    """``run --load FILE`` checks FILE alone, so its workers do not import the catalog (seconds each);
+    a command that chooses among the installed derivations gets workers that find them."""
+    from derivcheck._isolate import NotInWorker, Worker
+
+    mine = tmp_path / "mine.py"
+    mine.write_text(
+        "import jax.numpy as jnp, derivcheck as dc\n"
+        "@dc.gradient(of=lambda x: jnp.sum(x**3), inputs=dc.inputs(x=dc.normal('n'), sizes=[{'n': 2}]))\n"
+        "def cube_grad(x):\n    return 3 * x**2\n"
+    )
+    catalog = dc.registry()["softmax_ce.gradient"]
+    with dc.scoped_registry():
+        (d,) = dc.load(str(mine))
+    with Worker([str(mine)], installed=False) as worker:
+        assert worker.check(d, trials=10, seed=0).outcome == "holds"
+        with pytest.raises(NotInWorker):
+            worker.check(catalog, trials=10, seed=0)
+    with Worker([str(mine)]) as worker:
+        assert worker.check(catalog, trials=10, seed=0).outcome == "holds"
+
+
 # ------------------------------------------------------ one-way flow: evidence, diagnosis, the judge step
 
 
