@@ -158,16 +158,7 @@ def _parser() -> argparse.ArgumentParser:
         help="check N derivations at once, in N worker processes (default: one per CPU core, at most 4, "
         "for 8 or more derivations; 1 checks in this process)",
     )
-    rp.add_argument(
-        "--no-cache",
-        action="store_true",
-        help="do not use the persistent compilation cache (also: DERIVCHECK_NO_CACHE=1)",
-    )
-    rp.add_argument(
-        "--cache-dir",
-        metavar="PATH",
-        help="the persistent compilation cache's folder (default: $DERIVCHECK_CACHE_DIR or ~/.cache/derivcheck/jax)",
-    )
+    add_cache(rp)
     add_load(rp)
     add_rules(rp)
     add_catalog(rp)
@@ -185,8 +176,23 @@ def _parser() -> argparse.ArgumentParser:
     add_suggest(ep, "search for the source edit that fixes a failure")
     ep.add_argument("--json", metavar="PATH", help="write the result (with diagnosis and counterexample) as JSON")
     add_sizes(ep)
+    add_cache(ep)
     add_load(ep)
     return p
+
+
+def add_cache(sp) -> None:
+    """``--no-cache`` and ``--cache-dir``: the persistent compilation cache (:mod:`derivcheck._cache`)."""
+    sp.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not use the persistent compilation cache (also: DERIVCHECK_NO_CACHE=1)",
+    )
+    sp.add_argument(
+        "--cache-dir",
+        metavar="PATH",
+        help="the persistent compilation cache's folder (default: $DERIVCHECK_CACHE_DIR or ~/.cache/derivcheck/jax)",
+    )
 
 
 def add_suggest(sp, what: str) -> None:
@@ -398,6 +404,7 @@ def _log_tracebacks(stream):
 
 
 def _cmd_list(args, out, err) -> int:
+    _set_up_compilation(args)  # nothing is compiled, but the catalog's parse trees are read from the cache's folder
     problems, pool = _pool(args, err)
     chosen = _select(pool, args.patterns, True, True)
     for line in args.skipped:
@@ -418,11 +425,11 @@ def _show(out: Screen, grid: Grid) -> None:
 
 def _cmd_run(args, out, err) -> int:
     _check_outputs(args, ("json", "junit_xml", "markdown"))
+    _set_up_compilation(args)  # first: loading the catalog reads its parse trees from the cache's folder
     problems, pool = _pool(args, err)
     chosen = _at_sizes(_select(pool, args.patterns, args.all, bool(args.load)), args.sizes)
     for line in args.skipped:
         out.line(line)
-    _set_up_compilation(args)
     jobs = _jobs(args.jobs, len(chosen))
     results: list[Result] = []
     start = time.perf_counter()
@@ -573,6 +580,7 @@ def _one(name: str):
 def _cmd_explain(args, out, err) -> int:
     """``derivcheck explain NAME``: check one derivation, shrink a failure, explain its verdict (``_report``)."""
     _check_outputs(args, ("json",))
+    _set_up_compilation(args)  # the check run before reuses what it compiled
     problems, _ = _load_all(args.load, err)
     d = _at_sizes([_one(args.name)], args.sizes)[0]
     start = time.perf_counter()
@@ -662,7 +670,8 @@ def _in_order(check_one, chosen, workers: list):
 
 
 def _set_up_compilation(args) -> None:
-    """The persistent compilation cache (on unless ``--no-cache``) and the devices (``--devices``).
+    """The persistent compilation cache (on unless ``--no-cache``) and the devices (``--devices``, for
+    ``run``).
 
     Both go into the environment too, so a ``--timeout`` worker process uses the same.
     """
@@ -678,16 +687,16 @@ def _set_up_compilation(args) -> None:
                 os.environ[key] = value
 
     _UNDO.append(restore)
-    if args.devices is not None:
+    if getattr(args, "devices", None) is not None:
         try:
             _devices.set_devices(args.devices)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         os.environ[_devices.ENV] = str(args.devices)
-    if args.no_cache:
+    if getattr(args, "no_cache", False):
         os.environ[_cache.ENV_OFF] = "1"
         return
-    where = _cache.enable(args.cache_dir)
+    where = _cache.enable(getattr(args, "cache_dir", None))
     if where is not None:
         os.environ[_cache.ENV_DIR] = str(where)
 

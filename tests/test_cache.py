@@ -53,6 +53,8 @@ def test_the_command_fills_its_cache_folder_unless_told_not_to(tmp_path):
     cold = _run("--cache-dir", str(tmp_path / "cache"), env=env)
     assert cold.returncode == 0, cold.stdout[-2000:] + cold.stderr[-2000:]
     assert any((tmp_path / "cache").iterdir())
+    # set up before the catalog is loaded: its LaTeX statements' parse trees are kept there too
+    assert len(list((tmp_path / "cache").glob("latex-*.json"))) >= 20
     off = _run("--no-cache", env=env)
     assert off.returncode == 0
     assert not (tmp_path / "xdg").exists() and not (tmp_path / "home").exists()
