@@ -153,7 +153,7 @@ def store() -> Path | None:
     """
     if disabled_by_env():
         return None
-    folder = enable_from_env() or active_dir()
+    folder = (enable_from_env() if os.environ.get(ENV_DIR) else None) or active_dir()  # unset: asked again later
     return folder if folder is not None and (folder / MARKER).exists() else None
 
 
