@@ -181,3 +181,44 @@ def test_a_number_plus_a_matrix_is_ambiguous():
         r"H = X^\top X + 1", {**SYMBOLS, "X": "X", "H": r"\nabla^2_\theta J"}, dc.Hessian(of=cost, wrt="theta")
     )
     assert "ambiguous" in message and "identity" in message
+
+
+MEAN_FORM = r"\frac{1}{m} \sum_{i=1}^m (h_\theta(x^{(i)}) - y^{(i)}) x_j^{(i)}"
+
+
+@pytest.mark.parametrize(
+    "middle, step_outcome",
+    [
+        (r"\frac{1}{m} \sum_{i=1}^m x_j^{(i)} (h_\theta(x^{(i)}) - y^{(i)})", "holds"),  # a right intermediate step
+        (r"\frac{1}{m} \sum_{i=1}^m (y^{(i)} - h_\theta(x^{(i)})) x_j^{(i)}", "fails"),  # a sign slip in the middle
+    ],
+)
+def test_every_step_of_a_chain_is_checked(middle, step_outcome):
+    """``J' = f₁ = f₂``: f₂ is the derivation, f₁ its own step; a wrong middle step is caught, not skipped."""
+    chain = rf"\frac{{\partial J}}{{\partial \theta_j}} = {middle} = {MEAN_FORM}"
+    with dc.scoped_registry() as reg:
+        d = dc.latex(chain, symbols=SYMBOLS, claim=GRADIENT, inputs=DATA, name="mine.chain")
+        assert reg.names() == ["mine.chain.step1", "mine.chain"]
+        assert dc.check(d, trials=20).outcome == "holds"
+        assert reg["mine.chain.step1"].statement == chain
+        step = dc.check("mine.chain.step1", trials=20)
+        assert step.outcome == step_outcome, step.message
+
+
+def test_a_step_expected_to_fail_is_declared_with_steps():
+    summed = r"\sum_{i=1}^m (h_\theta(x^{(i)}) - y^{(i)}) x_j^{(i)}"  # the 1/m dropped
+    chain = rf"\frac{{\partial J}}{{\partial \theta_j}} = {summed} = {MEAN_FORM}"
+    with dc.scoped_registry():
+        dc.latex(chain, symbols=SYMBOLS, claim=GRADIENT, inputs=DATA, name="m.c", steps={1: dc.fails("drops the 1/m")})
+        r = dc.check("m.c.step1", trials=20)
+        assert r.outcome == "fails" and r.ok
+
+
+def test_a_step_the_dialect_cannot_read_is_named_as_not_checked():
+    chain = rf"\frac{{\partial J}}{{\partial \theta_j}} = \frac{{\partial}}{{\partial \theta_j}} J = {MEAN_FORM}"
+    with dc.scoped_registry() as reg:
+        d = dc.latex(chain, symbols=SYMBOLS, claim=GRADIENT, inputs=DATA, name="mine.op")
+        assert reg.names() == ["mine.op"] and not d.problem
+        reading = dc.reading_of(d)
+        assert len(reading.unchecked) == 1 and reading.unchecked[0].startswith("step 1 of the chain (")
+        assert "not checked: step 1" in reading.text() and reading.as_dict()["unchecked"] == reading.unchecked

@@ -41,6 +41,7 @@ class Reading:
     source: str
     expression: str
     latex: str
+    unchecked: tuple[str, ...] = ()  # earlier steps of a chain the dialect cannot read, with why
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -56,6 +57,7 @@ class Reading:
                 "code:",
                 *("    " + line for line in self.source.splitlines()),
                 f"re-rendered: {self.latex}",
+                *(f"not checked: {step}" for step in self.unchecked),
             ]
         )
 
@@ -72,8 +74,12 @@ def symbolic_shapes(inputs: Any) -> tuple[dict[str, tuple[Any, ...]], set[str]]:
     return shapes, set(names)
 
 
-def read(statement: str, symbols: dict[str, Any], claim: Any, inputs: Any) -> tuple[Reading, Any]:
-    """Read ``statement`` into ``(reading, derived function)``; :class:`LatexError` names what is wrong."""
+def read(statement: str, symbols: dict[str, Any], claim: Any, inputs: Any, member: int = -1) -> tuple[Reading, Any]:
+    """Read ``statement`` into ``(reading, derived function)``; :class:`LatexError` names what is wrong.
+
+    ``member``: which formula of a chain ``L = f₁ = f₂ = …`` is the derived side (``1`` for ``f₁``; the
+    default, the last one). Each is a claim of its own (see :func:`latex`).
+    """
     if not isinstance(statement, str):
         raise LatexError(f"dc.latex: the statement is a LaTeX string, got {statement!r}")
     kind = getattr(claim, "kind", None)
@@ -88,9 +94,9 @@ def read(statement: str, symbols: dict[str, Any], claim: Any, inputs: Any) -> tu
     if len(members) < 2:
         raise LatexError(f"{statement!r} is not an equation: write the derivative = its formula")
     lhs = read_lhs(members[0], ctx, kind, wrt)
-    rhs = R.read(members[-1], ctx)
+    rhs = R.read(members[member], ctx)
     params = list(arg_dims) + _cotangent(table, kind)
-    expression, summed = _assemble(lhs, rhs, members[-1], ctx)
+    expression, summed = _assemble(lhs, rhs, members[member], ctx)
     expression = _sizes(expression, ctx, lhs)
     source = _source(params, expression, ctx, table)
     expression = source.rsplit("return ", 1)[1].strip()
@@ -248,6 +254,7 @@ def latex(
     rtol: float | None = None,
     atol: float | None = None,
     registry: Any = None,
+    steps: dict[int, Expect] | None = None,
 ) -> Any:
     """Register the derivation stated by ``statement`` (LaTeX), read with ``symbols``, as ``claim``.
 
@@ -256,19 +263,57 @@ def latex(
     right-hand side as read; when the statement cannot be read, the derivation
     is registered with the one-line reason as its problem (reported as an error,
     like any declaration problem). Returns the :class:`~derivcheck.Derivation`.
+
+    A chain ``L = f₁ = f₂ = … = f_k`` (the steps of a derivation in the notes)
+    claims every ``f_i``: the returned derivation is ``f_k``'s (``expect``
+    applies to it), and each earlier step the dialect reads is registered as
+    ``{name}.step{i}``, expected to hold unless ``steps={i: dc.fails(reason)}``
+    says otherwise — a wrong intermediate step is never skipped silently. A step
+    it cannot read (``\\frac{\\partial}{\\partial w}(…)``, an operator applied to
+    an expression) is named in the reading of ``f_k`` as not checked.
     """
     frame = sys._getframe(1)
     module = str(frame.f_globals.get("__name__", ""))
+    name = name or f"{_registry.module_label(module)}.latex_{frame.f_lineno}"
+    options = dict(source=source, rtol=rtol, atol=atol, registry=registry, statement=statement, inputs=inputs)
+    unchecked = []
+    for i in range(1, _length(statement) - 1):
+        reading, derived, problem = _read_member(statement, symbols, claim, inputs, i)
+        if problem is not None:
+            unchecked.append(f"step {i} of the chain ({problem})")
+            continue
+        step = dict(options, name=f"{name}.step{i}", expect=(steps or {}).get(i, HOLDS))
+        _declare(module, claim, reading, derived, None, step)
+    reading, derived, problem = _read_member(statement, symbols, claim, inputs, -1)
+    if reading is not None and unchecked:
+        reading = dataclasses.replace(reading, unchecked=tuple(unchecked))
+    return _declare(module, claim, reading, derived, problem, dict(options, name=name, expect=expect))
+
+
+def _length(statement: Any) -> int:
+    """How many members the chain ``statement`` has (``2`` for ``L = f``; ``0`` when it cannot be read)."""
     try:
-        reading, derived = read(statement, symbols, claim, inputs)
-        problem = None
+        return len(parse(normalize(statement)).children)
+    except Exception:
+        return 0
+
+
+def _read_member(statement: str, symbols, claim, inputs, member: int) -> tuple[Reading | None, Any, Exception | None]:
+    """``(reading, derived, None)`` for one member of ``statement``, or ``(None, a stub, the problem)``."""
+    try:
+        reading, derived = read(statement, symbols, claim, inputs, member)
+        return reading, derived, None
     except LatexError as exc:
-        reading, derived, problem = None, _unreadable(inputs), exc
+        return None, _unreadable(inputs), exc
     except Exception as exc:  # a bug of the reader: reported on the derivation, never a silent reading
-        reading, derived = None, _unreadable(inputs)
-        problem = LatexError(f"the LaTeX reader failed on this statement (please report): {type(exc).__name__}: {exc}")
+        bug = LatexError(f"the LaTeX reader failed on this statement (please report): {type(exc).__name__}: {exc}")
+        return None, _unreadable(inputs), bug
+
+
+def _declare(module: str, claim: Any, reading, derived, problem, options: dict[str, Any]) -> Any:
+    """Register ``derived`` (a reading of the statement, or a stub with its ``problem``) under ``options``."""
     derived.__module__ = module
-    derived.__qualname__ = derived.__name__ = (name or f"latex_{frame.f_lineno}").rsplit(".", 1)[-1]
+    derived.__qualname__ = derived.__name__ = options["name"].rsplit(".", 1)[-1]
     derived.__doc__ = reading.text() if reading else f"not read: {problem}"
     derived.reading = reading
 
@@ -277,9 +322,6 @@ def latex(
             raise problem
         return claim
 
-    default = f"{_registry.module_label(module)}.latex_{frame.f_lineno}"
-    options = dict(inputs=inputs, name=name or default, source=source, statement=statement, expect=expect)
-    options.update(rtol=rtol, atol=atol, registry=registry)
     return _declare_as(module)(make_claim, derived, options)
 
 
