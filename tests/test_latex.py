@@ -212,6 +212,8 @@ def test_a_step_expected_to_fail_is_declared_with_steps():
         dc.latex(chain, symbols=SYMBOLS, claim=GRADIENT, inputs=DATA, name="m.c", steps={1: dc.fails("drops the 1/m")})
         r = dc.check("m.c.step1", trials=20)
         assert r.outcome == "fails" and r.ok
+        stray = dc.latex(STATEMENT, symbols=SYMBOLS, claim=GRADIENT, inputs=DATA, name="m.s", steps={1: dc.fails("x")})
+        assert "steps= names step 1, but the chain has no earlier steps" in str(stray.problem)
 
 
 def test_a_step_the_dialect_cannot_read_is_named_as_not_checked():

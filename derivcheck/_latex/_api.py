@@ -285,6 +285,11 @@ def latex(
         step = dict(options, name=f"{name}.step{i}", expect=(steps or {}).get(i, HOLDS))
         _declare(module, claim, reading, derived, None, step)
     reading, derived, problem = _read_member(statement, symbols, claim, inputs, -1)
+    stray = sorted(set(steps or {}) - set(range(1, _length(statement) - 1)))
+    if stray and problem is None:
+        known = f"steps 1..{_length(statement) - 2}" if _length(statement) > 2 else "no earlier steps"
+        reading, derived = None, _unreadable(inputs)
+        problem = LatexError(f"steps= names step {stray[0]}, but the chain has {known}")
     if reading is not None and unchecked:
         reading = dataclasses.replace(reading, unchecked=tuple(unchecked))
     return _declare(module, claim, reading, derived, problem, dict(options, name=name, expect=expect))
