@@ -224,3 +224,26 @@ def test_a_step_the_dialect_cannot_read_is_named_as_not_checked():
         reading = dc.reading_of(d)
         assert len(reading.unchecked) == 1 and reading.unchecked[0].startswith("step 1 of the chain (")
         assert "not checked: step 1" in reading.text() and reading.as_dict()["unchecked"] == reading.unchecked
+
+
+@pytest.mark.parametrize("fn", [r"\exp", r"\log", r"\sigma", r"\sqrt"])
+@pytest.mark.parametrize("power", ["^2", "^{-1}", "^{3}"])
+def test_a_power_after_a_functions_parentheses_is_ambiguous(fn, power):
+    """``\\exp(z_i)^2`` was read as ``e^{z_i²}`` (a wrong gradient held; the right ``(e^{z_i})²`` failed):
+    the value's power or the argument's — refused, with both spellings to choose from."""
+    f = lambda z: jnp.sum(jnp.exp(z))
+    spec = dc.inputs(z=dc.positive("n"))
+    statement = rf"\frac{{\partial f}}{{\partial z_i}} = {fn}(z_i){power}"
+    with pytest.raises(dc.LatexError, match=r"the power of .* value or of its argument\? write \("):
+        read(statement, {"f": f, "z": "z"}, dc.Gradient(of=f, wrt="z"), spec)
+
+
+def test_the_two_spellings_of_a_powered_function_read_as_written():
+    f = lambda z: 0.5 * jnp.sum(jnp.exp(2 * z))  # gradient (e^{z_i})², not e^{z_i²}
+    spec = dc.inputs(z=dc.normal("n"))
+    symbols, claim = {"f": f, "z": "z"}, dc.Gradient(of=f, wrt="z")
+    with dc.scoped_registry():
+        value = dc.latex(r"\frac{\partial f}{\partial z_i} = (\exp(z_i))^2", symbols=symbols, claim=claim, inputs=spec)
+        argument = dc.latex(r"\frac{\partial f}{\partial z_i} = \exp(z_i^2)", symbols=symbols, claim=claim, inputs=spec)
+        assert dc.check(value, trials=20).outcome == "holds"
+        assert dc.check(argument, trials=20).outcome == "fails"

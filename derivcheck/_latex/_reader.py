@@ -8,7 +8,8 @@ The reading rules of the dialect:
   ``^\\top`` a transpose, ``^2`` a power, ``^{-1}`` an inverse;
 * juxtaposition is a product, except after a function (``\\sigma``, ``\\log``, a
   callable, ``h_\\theta(x)`` defined in LaTeX), which takes the parenthesised
-  group that follows — an unparenthesised argument only as the last factor;
+  group that follows — an unparenthesised argument only as the last factor; a
+  power after that group (``\\exp(z)^2``: the value's or the argument's?) is refused;
   an array computed from arguments may be followed by those arguments, ``\\mu_{ic}(w)``;
 * ``\\sum_{i=1}^m`` binds ``i`` over the rest of the product; its bounds must be
   ``1`` and a dimension of the inputs, the range of ``i`` everywhere;
@@ -139,10 +140,28 @@ def _paren_content(node: Any) -> Any | None:
     return None
 
 
+def _powered_paren(node: Any) -> bool:
+    """``(…)^2``, ``(…)^{-1}``: a parenthesised group with a superscript other than ``^\\top``."""
+    atom, scripts = split_factor(node)
+    if getattr(atom, "data", "") != "paren":
+        return False
+    return any(getattr(s, "data", "") == "sup" and canon(s.children[0]) != "\\top" for s in scripts)
+
+
 def factor_value(children: list[Any], i: int, ctx: Context) -> tuple[T.Term, int]:
-    """The value of ``children[i]``, consuming the argument of a function."""
+    """The value of ``children[i]``, consuming the argument of a function.
+
+    ``\\exp(z)^2`` is refused: read as a function applied to ``(z)^2`` it is ``e^{z²}``, while the
+    usual meaning of ``f(x)^2`` is ``f(x)²`` (``\\sin(x)^2``); the dialect does not guess which.
+    """
     head = resolve(children[i], ctx)
     nxt = children[i + 1] if i + 1 < len(children) else None
+    if isinstance(head, Function) and nxt is not None and _powered_paren(nxt):
+        power = canon(split_factor(nxt)[1][-1])
+        raise LatexError(
+            f"`{head.name}{canon(nxt)}`: the power of {head.name}'s value or of its argument? write "
+            f"({head.name}(…)){power} for the first, {head.name}((…){power}) for the second"
+        )
     if isinstance(head, Function):
         content = _paren_content(nxt) if nxt is not None else None
         if content is not None:
