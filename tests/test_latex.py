@@ -247,3 +247,15 @@ def test_the_two_spellings_of_a_powered_function_read_as_written():
         argument = dc.latex(r"\frac{\partial f}{\partial z_i} = \exp(z_i^2)", symbols=symbols, claim=claim, inputs=spec)
         assert dc.check(value, trials=20).outcome == "holds"
         assert dc.check(argument, trials=20).outcome == "fails"
+
+
+def test_a_middle_step_the_dialect_refuses_is_an_error_of_its_own():
+    """A shape mismatch in a middle step (``X`` for ``X^\\top``) may be the step's own mistake: its
+    derivation errs, visibly, instead of being left unchecked."""
+    middle = r"\frac{1}{m} \sum_{i=1}^m x_j (h_\theta(x^{(i)}) - y^{(i)})"  # x_j: X has two axes
+    chain = rf"\frac{{\partial J}}{{\partial \theta_j}} = {middle} = {MEAN_FORM}"
+    with dc.scoped_registry() as reg:
+        d = dc.latex(chain, symbols=SYMBOLS, claim=GRADIENT, inputs=DATA, name="mine.bad")
+        assert reg.names() == ["mine.bad.step1", "mine.bad"] and not d.problem
+        assert reg["mine.bad.step1"].problem and not dc.reading_of(d).unchecked
+        assert dc.check("mine.bad.step1").outcome == "error"

@@ -16,6 +16,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import lark
 
 from derivcheck import _registry
 from derivcheck._derivation import HOLDS, Expect
@@ -266,11 +267,13 @@ def latex(
 
     A chain ``L = f₁ = f₂ = … = f_k`` (the steps of a derivation in the notes)
     claims every ``f_i``: the returned derivation is ``f_k``'s (``expect``
-    applies to it), and each earlier step the dialect reads is registered as
-    ``{name}.step{i}``, expected to hold unless ``steps={i: dc.fails(reason)}``
-    says otherwise — a wrong intermediate step is never skipped silently. A step
-    it cannot read (``\\frac{\\partial}{\\partial w}(…)``, an operator applied to
-    an expression) is named in the reading of ``f_k`` as not checked.
+    applies to it), and each earlier step is registered as ``{name}.step{i}``,
+    expected to hold unless ``steps={i: dc.fails(reason)}`` says otherwise — a
+    wrong intermediate step is never skipped silently; one the dialect refuses
+    (a shape mismatch) is that derivation's error. A step written with
+    derivatives (``\\frac{\\partial}{\\partial w}(…)``, a chain rule) restates the
+    claim rather than giving a formula: it is named in the reading of ``f_k``
+    as not checked (:func:`_restates`).
     """
     frame = sys._getframe(1)
     module = str(frame.f_globals.get("__name__", ""))
@@ -279,11 +282,11 @@ def latex(
     unchecked = []
     for i in range(1, _length(statement) - 1):
         reading, derived, problem = _read_member(statement, symbols, claim, inputs, i)
-        if problem is not None:
+        if problem is not None and _restates(statement, i):
             unchecked.append(f"step {i} of the chain ({problem})")
             continue
         step = dict(options, name=f"{name}.step{i}", expect=(steps or {}).get(i, HOLDS))
-        _declare(module, claim, reading, derived, None, step)
+        _declare(module, claim, reading, derived, problem, step)
     reading, derived, problem = _read_member(statement, symbols, claim, inputs, -1)
     stray = sorted(set(steps or {}) - set(range(1, _length(statement) - 1)))
     if stray and problem is None:
@@ -293,6 +296,15 @@ def latex(
     if reading is not None and unchecked:
         reading = dataclasses.replace(reading, unchecked=tuple(unchecked))
     return _declare(module, claim, reading, derived, problem, dict(options, name=name, expect=expect))
+
+
+def _restates(statement: str, member: int) -> bool:
+    """Whether a chain's member is written with derivatives (``\\frac{\\partial}{\\partial w}(…)``, a chain
+    rule ``\\frac{\\partial L}{\\partial y} \\frac{\\partial y}{\\partial w}``, ``\\nabla``): a restatement
+    the dialect cannot evaluate, not a formula — left unchecked, and said so. Any other refusal (a shape
+    mismatch, an undeclared symbol) may be the step's own mistake, and is its derivation's error."""
+    node = parse(normalize(statement)).children[member]
+    return any(str(t) in ("\\partial", "\\nabla") for t in node.scan_values(lambda v: isinstance(v, lark.Token)))
 
 
 def _length(statement: Any) -> int:
