@@ -259,3 +259,29 @@ def test_a_middle_step_the_dialect_refuses_is_an_error_of_its_own():
         assert reg.names() == ["mine.bad.step1", "mine.bad"] and not d.problem
         assert reg["mine.bad.step1"].problem and not dc.reading_of(d).unchecked
         assert dc.check("mine.bad.step1").outcome == "error"
+
+
+@pytest.mark.parametrize(
+    "written, meant",
+    [
+        (r"\sqrt{z_i}", r"\sqrt(z_i)"),  # braces, as LaTeX writes a root
+        (r"\frac{z_i}{\sqrt{z_i}}", r"\frac{z_i}{\sqrt(z_i)}"),
+    ],
+)
+def test_a_root_is_read_with_braces_as_with_parentheses(written, meant):
+    f = lambda z: jnp.sum(z**1.5) * 2 / 3
+    spec, claim = dc.inputs(z=dc.positive("n")), dc.Gradient(of=f, wrt="z")
+    lhs = r"\frac{\partial f}{\partial z_i} = "
+    a, _ = read(lhs + written, {"f": f, "z": "z"}, claim, spec)
+    b, _ = read(lhs + meant, {"f": f, "z": "z"}, claim, spec)
+    assert a.expression == b.expression
+
+
+@pytest.mark.parametrize("transpose", [r"\top", "T", r"\intercal"])
+def test_an_indexed_row_transposed_inside_one_superscript(transpose):
+    """``x^{(i)\\top}`` as the notes write it: the ``i``-th row, transposed (``x^{(i)}^\\top``)."""
+    inner = rf"x^{{(i){transpose}}} \theta"
+    statement = STATEMENT.replace(r"h_\theta(x^{(i)})", rf"\sigma({inner})")
+    _, derived = read(statement, SYMBOLS, GRADIENT, DATA)
+    args = _args()
+    np.testing.assert_allclose(derived(*args), jax.grad(cost)(*args), rtol=1e-12)

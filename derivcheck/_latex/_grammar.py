@@ -102,6 +102,8 @@ _TRANSPOSE = re.compile(
     r"\^\s*(\{\s*(\\top|T|\\mathsf\{T\}|\\mathrm\{T\}|\\intercal|\\mathsf T|\\mathrm T)\s*\}"
     r"|\\top|T(?![a-zA-Z])|\\intercal)"
 )
+_INDEX_TRANSPOSE = re.compile(r"\^\s*\{\s*(\([^(){}]*\))\s*(\\top|T|\\intercal)\s*\}")
+"""``x^{(i)\\top}``: the ``i``-th row, transposed — spelled ``x^{(i)}^\\top`` for the grammar."""
 _FRAC_SHORT = re.compile(r"\\frac\s*([0-9a-zA-Z])\s*([0-9a-zA-Z])")
 _TEXT = re.compile(r"\\text\{\s*(if|for|when)\s*\}|,\s*(?=&)|\\text\{\s*otherwise\s*\}|\\text\{\s*else\s*\}")
 
@@ -142,6 +144,7 @@ def normalize(statement: str) -> str:
     text = re.sub(r"\\operatorname\{\s*([a-zA-Z]+)\s*\}", r"\\\1", text)
     text = re.sub(r"\\mathrm\{\s*(diag|softmax)\s*\}", r"\\\1", text)
     text = text.replace(r"\text{diag}", r"\diag")
+    text = _INDEX_TRANSPOSE.sub(r"^{\1}^\\top", text)
     text = _TRANSPOSE.sub(r"^\\top", text)
     text = _FRAC_SHORT.sub(r"\\frac{\1}{\2}", text)
     text = _TEXT.sub(lambda m: r" \otherwise " if "otherwise" in m.group() or "else" in m.group() else " ", text)

@@ -134,8 +134,9 @@ def canon_all(children: list[Any]) -> str:
 
 
 def _paren_content(node: Any) -> Any | None:
+    """What a function is applied to: ``(…)`` or, as ``\\sqrt{…}`` is written, ``{…}``."""
     atom, scripts = split_factor(node)
-    if getattr(atom, "data", "") == "paren" and not scripts:
+    if getattr(atom, "data", "") in ("paren", "group") and not scripts:
         return atom.children[0]
     return None
 
@@ -143,7 +144,7 @@ def _paren_content(node: Any) -> Any | None:
 def _powered_paren(node: Any) -> bool:
     """``(…)^2``, ``(…)^{-1}``: a parenthesised group with a superscript other than ``^\\top``."""
     atom, scripts = split_factor(node)
-    if getattr(atom, "data", "") != "paren":
+    if getattr(atom, "data", "") not in ("paren", "group"):
         return False
     return any(getattr(s, "data", "") == "sup" and canon(s.children[0]) != "\\top" for s in scripts)
 
@@ -157,9 +158,12 @@ def factor_value(children: list[Any], i: int, ctx: Context) -> tuple[T.Term, int
     head = resolve(children[i], ctx)
     nxt = children[i + 1] if i + 1 < len(children) else None
     if isinstance(head, Function) and nxt is not None and _powered_paren(nxt):
-        power = canon(split_factor(nxt)[1][-1])
+        atom, scripts = split_factor(nxt)
+        left, right = ("(", ")") if atom.data == "paren" else ("{", "}")
+        written = f"{head.name}{left}{canon(atom.children[0])}{right}{''.join(canon(s) for s in scripts)}"
+        power = canon(scripts[-1])
         raise LatexError(
-            f"`{head.name}{canon(nxt)}`: the power of {head.name}'s value or of its argument? write "
+            f"`{written}`: the power of {head.name}'s value or of its argument? write "
             f"({head.name}(…)){power} for the first, {head.name}((…){power}) for the second"
         )
     if isinstance(head, Function):
