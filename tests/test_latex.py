@@ -285,3 +285,18 @@ def test_an_indexed_row_transposed_inside_one_superscript(transpose):
     _, derived = read(statement, SYMBOLS, GRADIENT, DATA)
     args = _args()
     np.testing.assert_allclose(derived(*args), jax.grad(cost)(*args), rtol=1e-12)
+
+
+def test_a_size_with_a_power_is_a_number():
+    """``m^{-1}`` as the notes write ``1/m`` (it was an unknown symbol); ``m^2`` in its place is caught."""
+
+    def mse(w, X, y):
+        return 0.5 * jnp.mean((X @ w - y) ** 2)
+
+    spec = dc.inputs(w=dc.normal("d"), X=dc.normal("m", "d"), y=dc.normal("m"))
+    symbols, claim = {"J": mse, "w": "w", "X": "X", "y": "y"}, dc.Gradient(of=mse, wrt="w")
+    with dc.scoped_registry():
+        right = dc.latex(r"\nabla_w J = m^{-1} X^\top (X w - y)", symbols=symbols, claim=claim, inputs=spec)
+        wrong = dc.latex(r"\nabla_w J = m^{2} X^\top (X w - y)", symbols=symbols, claim=claim, inputs=spec)
+        assert dc.check(right, trials=20).outcome == "holds"
+        assert dc.check(wrong, trials=20).outcome == "fails"

@@ -391,9 +391,9 @@ def _builtin(node: Any, atom: Any, scripts: list[Any], ctx: Context):
     if base == "e" and len(scripts) == 1 and scripts[0].data == "sup":
         arg = read(script_body(scripts[0]), ctx)
         return T.apply("jnp.exp", arg, "\\exp"), ()
-    if base in ctx.dims and not scripts:
+    if base in ctx.dims and all(s.data == "sup" for s in scripts):  # m, m^2, m^{-1}: a size is a number
         ctx.used.add(base)
-        return T.constant(f"⟦{base}⟧", base), ()
+        return with_scripts(T.constant(f"⟦{base}⟧", base), scripts, ctx, where), ()
     raise LatexError(
         f"unknown symbol {base} in {where}: declare it in symbols= (an argument name, dc.tensor(...), "
         "dc.index(...), a function, or a LaTeX definition)"
