@@ -67,7 +67,7 @@ def read_lhs(node: Any, ctx: R.Context, kind: str, wrt: str) -> Lhs:
     ctx.free_lhs = {a for a, _ in axes if a is not None}
     labels = ",".join(a if a is not None else ":" for a, _ in axes)
     tex = (
-        f"\\left[\\partial^{{{order}}}_{{\\mathtt{{{wrt}}}}} \\mathrm{{of}}\\right]_{{{labels}}}"
+        f"\\left[\\partial^{{{order}}}_{{\\mathtt{{{wrt}}}}} {canon(numerator)}\\right]_{{{labels}}}"
         if order == 2
         else (f"\\left[\\partial_{{\\mathtt{{{wrt}}}}} {canon(numerator)}\\right]_{{{labels}}}")
     )
