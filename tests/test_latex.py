@@ -300,3 +300,8 @@ def test_a_size_with_a_power_is_a_number():
         wrong = dc.latex(r"\nabla_w J = m^{2} X^\top (X w - y)", symbols=symbols, claim=claim, inputs=spec)
         assert dc.check(right, trials=20).outcome == "holds"
         assert dc.check(wrong, trials=20).outcome == "fails"
+
+
+def test_a_hessians_echo_names_its_function():
+    reading, _ = read(r"\nabla^2_\theta J = X^\top X", {**SYMBOLS, "X": "X"}, dc.Hessian(of=cost, wrt="theta"), DATA)
+    assert reading.latex.startswith(r"\left[\partial^{2}_{\mathtt{theta}} J\right]")
