@@ -279,8 +279,9 @@ def latex(
     module = str(frame.f_globals.get("__name__", ""))
     name = name or f"{_registry.module_label(module)}.latex_{frame.f_lineno}"
     options = dict(source=source, rtol=rtol, atol=atol, registry=registry, statement=statement, inputs=inputs)
+    earlier = range(1, _length(statement) - 1)  # the steps before the last formula
     unchecked = []
-    for i in range(1, _length(statement) - 1):
+    for i in earlier:
         reading, derived, problem = _read_member(statement, symbols, claim, inputs, i)
         if problem is not None and _restates(statement, i):
             unchecked.append(f"step {i} of the chain ({problem})")
@@ -288,9 +289,9 @@ def latex(
         step = dict(options, name=f"{name}.step{i}", expect=(steps or {}).get(i, HOLDS))
         _declare(module, claim, reading, derived, problem, step)
     reading, derived, problem = _read_member(statement, symbols, claim, inputs, -1)
-    stray = sorted(set(steps or {}) - set(range(1, _length(statement) - 1)))
+    stray = sorted(set(steps or {}) - set(earlier))
     if stray and problem is None:
-        known = f"steps 1..{_length(statement) - 2}" if _length(statement) > 2 else "no earlier steps"
+        known = f"steps 1..{earlier[-1]}" if earlier else "no earlier steps"
         reading, derived = None, _unreadable(inputs)
         problem = LatexError(f"steps= names step {stray[0]}, but the chain has {known}")
     if reading is not None and unchecked:
