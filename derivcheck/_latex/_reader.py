@@ -9,7 +9,8 @@ The reading rules of the dialect:
 * juxtaposition is a product, except after a function (``\\sigma``, ``\\log``, a
   callable, ``h_\\theta(x)`` defined in LaTeX), which takes the parenthesised
   group that follows — an unparenthesised argument only as the last factor; a
-  power after that group (``\\exp(z)^2``: the value's or the argument's?) is refused;
+  power after that group (``\\exp(z)^2``: the value's or the argument's?) is refused,
+  one on the name of a trigonometric, hyperbolic or log function is its value's (``\\tanh^2(z)``);
   an array computed from arguments may be followed by those arguments, ``\\mu_{ic}(w)``;
 * ``\\sum_{i=1}^m`` binds ``i`` over the rest of the product; its bounds must be
   ``1`` and a dimension of the inputs, the range of ``i`` everywhere;
@@ -26,7 +27,7 @@ from typing import Any
 import lark
 
 from derivcheck._latex import _terms as T
-from derivcheck._latex._scripts import sample_index, script_body, with_scripts
+from derivcheck._latex._scripts import power, sample_index, script_body, with_scripts
 from derivcheck._latex._symbols import LatexError
 from derivcheck._latex._table import Entry, Table, canon, index_names, split_factor
 
@@ -36,8 +37,17 @@ BUILTIN_FUNCTIONS = {
     "\\ln": ("jnp.log", "\\log"),
     "\\sigma": ("jax.nn.sigmoid", "\\operatorname{sigmoid}"),
     "\\sqrt": ("jnp.sqrt", "\\sqrt"),
+    "\\sin": ("jnp.sin", "\\sin"),
+    "\\cos": ("jnp.cos", "\\cos"),
+    "\\tan": ("jnp.tan", "\\tan"),
+    "\\sinh": ("jnp.sinh", "\\sinh"),
+    "\\cosh": ("jnp.cosh", "\\cosh"),
+    "\\tanh": ("jnp.tanh", "\\tanh"),
 }
-BARE_ARGUMENT = {"\\exp", "\\log", "\\ln"}
+BARE_ARGUMENT = {"\\exp", "\\log", "\\ln", "\\sin", "\\cos", "\\tan", "\\sinh", "\\cosh", "\\tanh"}
+POWERED = {"\\log", "\\ln", "\\sin", "\\cos", "\\tan", "\\sinh", "\\cosh", "\\tanh"}
+"""Functions written with a power of their value on the name, by convention: ``\\tanh^2(z)`` is
+``(\\tanh z)^2``, ``\\log^2 x`` is ``(\\log x)^2`` (``^{-1}`` would be the inverse function: refused)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +57,7 @@ class Function:
     name: str
     entry: Entry | None = None
     code: str = ""
+    power: str = ""  # \\tanh^2: the value's power, applied after the function (see POWERED)
 
 
 class Context:
@@ -162,9 +173,10 @@ def factor_value(children: list[Any], i: int, ctx: Context) -> tuple[T.Term, int
         left, right = ("(", ")") if atom.data == "paren" else ("{", "}")
         written = f"{head.name}{left}{canon(atom.children[0])}{right}{''.join(canon(s) for s in scripts)}"
         power = canon(scripts[-1])
+        named = f"{head.name}{power}(…) or " if head.name in POWERED and power.strip("^{}").isdigit() else ""
         raise LatexError(
             f"`{written}`: the power of {head.name}'s value or of its argument? write "
-            f"({head.name}(…)){power} for the first, {head.name}((…){power}) for the second"
+            f"{named}({head.name}(…)){power} for the first, {head.name}((…){power}) for the second"
         )
     if isinstance(head, Function):
         content = _paren_content(nxt) if nxt is not None else None
@@ -216,7 +228,11 @@ def apply_function(fn: Function, content: Any, ctx: Context, bare: bool = False)
         t = T.apply("jax.nn.softmax", arg, "\\operatorname{softmax}")
         return dataclasses.replace(t, code=t.code[:-1] + ", axis=-1)")
     tex = fn.entry.key if fn.entry is not None else BUILTIN_FUNCTIONS[fn.name][1]
-    return T.apply(fn.code, arg, tex)
+    value = T.apply(fn.code, arg, tex)
+    if not fn.power:
+        return value
+    powered = power(value, fn.power, f"{fn.name}^{{{fn.power}}}", entrywise=True)
+    return dataclasses.replace(powered, tex=f"{tex}^{{{fn.power}}}\\left({arg.tex}\\right)")
 
 
 def _apply_definition(entry: Entry, content: Any, ctx: Context) -> T.Term:
@@ -372,9 +388,7 @@ def _builtin(node: Any, atom: Any, scripts: list[Any], ctx: Context):
     base = canon(atom)
     where = canon(node)
     if base in BUILTIN_FUNCTIONS or base in ("\\diag", "\\softmax"):
-        if scripts:
-            raise LatexError(f"{where}: scripts on {base} are not in the dialect")
-        return Function(base, None, BUILTIN_FUNCTIONS.get(base, ("", ""))[0])
+        return Function(base, None, BUILTIN_FUNCTIONS.get(base, ("", ""))[0], _function_power(base, scripts, where))
     if base == "\\delta" and len(scripts) == 1 and scripts[0].data == "sub":
         names = index_names(scripts[0])
         if names is None or len(names) != 2:
@@ -398,6 +412,21 @@ def _builtin(node: Any, atom: Any, scripts: list[Any], ctx: Context):
         f"unknown symbol {base} in {where}: declare it in symbols= (an argument name, dc.tensor(...), "
         "dc.index(...), a function, or a LaTeX definition)"
     )
+
+
+def _function_power(base: str, scripts: list[Any], where: str) -> str:
+    """The ``2`` of ``\\tanh^2`` (:data:`POWERED`), ``""`` without scripts; other scripts are refused."""
+    if not scripts:
+        return ""
+    text = canon(script_body(scripts[0])) if len(scripts) == 1 and scripts[0].data == "sup" else ""
+    if base in POWERED and text.isdigit() and int(text) >= 2:
+        return text
+    if base in POWERED and text == "-1":
+        raise LatexError(
+            f"{where}: the inverse function or the reciprocal? write \\frac{{1}}{{{base}(…)}} for the reciprocal; "
+            "an inverse function is not in the dialect"
+        )
+    raise LatexError(f"{where}: scripts on {base} are not in the dialect")
 
 
 # ----------------------------------------------------------------------------- forms

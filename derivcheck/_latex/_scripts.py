@@ -1,7 +1,7 @@
 """Scripts on a value: ``^\\top``, ``^2``, ``^{-1}``, ``^{(i)}`` and subscripts on hidden axes.
 
-``^\\top`` swaps a matrix's hidden axes and turns a column into a row; a power
-or an inverse of a number is entrywise over its named indices; ``^{-1}`` of a
+``^\\top`` swaps a matrix's hidden axes and turns a column into a row; an
+integer power (``^2``, ``^{-2}``) or an inverse of a number is entrywise over its named indices; ``^{-1}`` of a
 matrix is its inverse; a power of a vector or matrix is refused (entrywise or
 matrix power? the dialect does not guess). ``(…)_i`` names hidden axes.
 """
@@ -58,18 +58,8 @@ def _script(term: T.Term, s: Any, ctx: Any, where: str) -> T.Term:
     text = canon(body)
     if text == "\\top":
         return _transpose(term, where)
-    if text.isdigit():
-        if term.hid:
-            raise LatexError(f"{where}: ^{text} of {term.shape_words()} is ambiguous (entrywise? a matrix power?)")
-        m = T.materialize(term)
-        return dataclasses.replace(
-            m,
-            code=f"{T.paren(m.code, m.prec, T.ATOM)} ** {text}",
-            tex=f"{T.paren(m.tex, m.prec, T.ATOM)}^{{{text}}}",
-            prec=T.PRODUCT,
-            nl=m.nl | set(m.idx),
-            lin=frozenset(),
-        )
+    if text.isdigit() or (text[:1] == "-" and text[1:].isdigit() and text != "-1"):
+        return power(term, text, where)
     if text == "-1":
         m = T.materialize(term)
         if len(m.hid) == 2:
@@ -93,6 +83,25 @@ def _script(term: T.Term, s: Any, ctx: Any, where: str) -> T.Term:
         raise LatexError(f"{where}: the inverse of {m.shape_words()}")
     raise LatexError(
         f"{where}: the superscript ^{{{text}}} is not \\top, a power, ^{{-1}} or ^{{(i)}}; declare the symbol with it"
+    )
+
+
+def power(term: T.Term, exponent: str, where: str, entrywise: bool = False) -> T.Term:
+    """``term^k`` for an integer ``k`` (``"2"``, ``"-2"``; ``^{-1}`` is :func:`_script`'s inverse), entrywise
+    over the named indices. Of a vector or matrix it is refused (entrywise or a matrix power?) unless
+    ``entrywise``: the power of an elementwise function's value, ``\\tanh^2(z)``."""
+    if term.hid and not entrywise:
+        raise LatexError(f"{where}: ^{{{exponent}}} of {term.shape_words()} is ambiguous (entrywise? a matrix power?)")
+    m = T.materialize(term)
+    base = T.paren(m.code, m.prec, T.ATOM)
+    code = f"{base} ** {exponent}" if exponent.isdigit() else f"1 / {base} ** {exponent[1:]}"
+    return dataclasses.replace(
+        m,
+        code=code,
+        tex=f"{T.paren(m.tex, m.prec, T.ATOM)}^{{{exponent}}}",
+        prec=T.PRODUCT,
+        nl=m.nl | set(m.idx),
+        lin=frozenset(),
     )
 
 

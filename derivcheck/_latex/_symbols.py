@@ -19,7 +19,8 @@
   (the upstream gradient of a backward pass): a :func:`tensor`.
 
 Built in, unless the table says otherwise: ``\\exp``, ``\\log``, ``\\ln``,
-``e^{…}``, ``\\sigma`` (the logistic function), ``\\operatorname{diag}``,
+``e^{…}``, ``\\sqrt``, ``\\sin``, ``\\cos``, ``\\tan``, ``\\sinh``, ``\\cosh``, ``\\tanh``
+(``\\tanh^2(z)`` is ``(\\tanh z)^2``), ``\\sigma`` (the logistic function), ``\\operatorname{diag}``,
 ``\\operatorname{softmax}``, ``\\delta_{ab}`` (Kronecker), and a letter naming
 a dimension of ``inputs=`` (``m`` in ``\\frac{1}{m}``) is that size.
 """
