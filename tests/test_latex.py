@@ -234,7 +234,9 @@ def test_a_power_after_a_functions_parentheses_is_ambiguous(fn, power):
     f = lambda z: jnp.sum(jnp.exp(z))
     spec = dc.inputs(z=dc.positive("n"))
     statement = rf"\frac{{\partial f}}{{\partial z_i}} = {fn}(z_i){power}"
-    with pytest.raises(dc.LatexError, match=r"the power of .* value or of its argument\? write (\\\w+\^\{\d\}\(…\) or )?\("):
+    with pytest.raises(
+        dc.LatexError, match=r"the power of .* value or of its argument\? write (\\\w+\^\{\d\}\(…\) or )?\("
+    ):
         read(statement, {"f": f, "z": "z"}, dc.Gradient(of=f, wrt="z"), spec)
 
 
@@ -357,3 +359,34 @@ def test_a_negative_power_of_a_vector_is_refused_as_a_positive_one_is():
     f = lambda z: jnp.sum(jnp.tanh(z))
     with pytest.raises(dc.LatexError, match=r"\^\{-2\} of a column vector .* is ambiguous"):
         read(r"\nabla_z f = (1 + z)^{-2}", {"f": f, "z": "z"}, dc.Gradient(of=f, wrt="z"), dc.inputs(z=dc.normal("n")))
+
+
+def _ridge(w, X, y, lam):
+    r = X @ w - y
+    return 0.5 * jnp.sum(r**2) + 0.5 * lam * jnp.sum(w**2)
+
+
+RIDGE = {"J": _ridge, "w": "w", "X": "X", "y": "y", r"\lambda": "lam"}
+RIDGE_INPUTS = dc.inputs(w=dc.normal("d"), X=dc.normal("m", "d"), y=dc.normal("m"), lam=dc.positive())
+
+
+def test_the_identity_is_written_with_its_size():
+    """``X^\\top X + \\lambda I_d``, the ridge Hessian as every text writes it (``I`` was an unknown symbol);
+    the λI forgotten, or the identity of the wrong size, is caught."""
+    statements = [
+        r"\nabla^2_w J = X^\top X + \lambda I_d",
+        r"\frac{\partial^2 J}{\partial w_i \partial w_j} = \sum_{k=1}^m X_{ki} X_{kj} + \lambda (\mathbf{I}_d)_{ij}",
+        r"\nabla^2_w J = X^\top X + I_d",
+    ]
+    got = outcomes(statements, RIDGE, dc.Hessian(of=_ridge, wrt="w"), RIDGE_INPUTS)
+    assert got == ["holds", "holds", "fails"]
+    message = _error(r"\nabla^2_w J = X^\top X + \lambda I_m", RIDGE, dc.Hessian(of=_ridge, wrt="w"), RIDGE_INPUTS)
+    assert message == "shape mismatch in +: a matrix (d × d) and a matrix (m × m)"
+
+
+@pytest.mark.parametrize("identity", ["I", "I_k", r"\mathbf{I}"])
+def test_an_identity_without_a_known_size_says_how_to_write_it(identity):
+    message = _error(
+        rf"\nabla^2_w J = X^\top X + \lambda {identity}", RIDGE, dc.Hessian(of=_ridge, wrt="w"), RIDGE_INPUTS
+    )
+    assert "the identity matrix? write it with its size, I_d for d one of the dimensions of inputs= (d, m)" in message

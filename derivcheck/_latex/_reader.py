@@ -12,6 +12,7 @@ The reading rules of the dialect:
   power after that group (``\\exp(z)^2``: the value's or the argument's?) is refused,
   one on the name of a trigonometric, hyperbolic or log function is its value's (``\\tanh^2(z)``);
   an array computed from arguments may be followed by those arguments, ``\\mu_{ic}(w)``;
+* ``I_d`` is the ``d × d`` identity, ``d`` a dimension of the inputs;
 * ``\\sum_{i=1}^m`` binds ``i`` over the rest of the product; its bounds must be
   ``1`` and a dimension of the inputs, the range of ``i`` everywhere;
 * every index has one range, taken from the axes it indexes, the bounds of its
@@ -405,6 +406,8 @@ def _builtin(node: Any, atom: Any, scripts: list[Any], ctx: Context):
     if base == "e" and len(scripts) == 1 and scripts[0].data == "sup":
         arg = read(script_body(scripts[0]), ctx)
         return T.apply("jnp.exp", arg, "\\exp"), ()
+    if base == "I":
+        return _identity(scripts, ctx, where), ()
     if base in ctx.dims and all(s.data == "sup" for s in scripts):  # m, m^2, m^{-1}: a size is a number
         ctx.used.add(base)
         return with_scripts(T.constant(f"⟦{base}⟧", base), scripts, ctx, where), ()
@@ -412,6 +415,22 @@ def _builtin(node: Any, atom: Any, scripts: list[Any], ctx: Context):
         f"unknown symbol {base} in {where}: declare it in symbols= (an argument name, dc.tensor(...), "
         "dc.index(...), a function, or a LaTeX definition)"
     )
+
+
+def _identity(scripts: list[Any], ctx: Context, where: str) -> T.Term:
+    """``I_d``: the ``d × d`` identity, ``d`` a dimension of ``inputs=`` (bare ``I`` is refused: its size is
+    written, never inferred from what it is added to)."""
+    names = index_names(scripts[0]) if len(scripts) == 1 and scripts[0].data == "sub" else None
+    if not names or len(names) != 1 or names[0] not in ctx.dims:
+        dims = ", ".join(sorted(ctx.dims)) or "none"
+        raise LatexError(
+            f"{where}: the identity matrix? write it with its size, I_d for d one of the dimensions of inputs= "
+            f"({dims}), or declare {where} in symbols="
+        )
+    (dim,) = names
+    ctx.letters.begin()
+    a, b = ctx.letters.fresh(), ctx.letters.fresh()
+    return T.leaf(f"jnp.eye(⟦{dim}⟧)", a + b, a + b, (), (dim, dim), "", f"I_{{{dim}}}")
 
 
 def _function_power(base: str, scripts: list[Any], where: str) -> str:

@@ -21,8 +21,8 @@
 Built in, unless the table says otherwise: ``\\exp``, ``\\log``, ``\\ln``,
 ``e^{…}``, ``\\sqrt``, ``\\sin``, ``\\cos``, ``\\tan``, ``\\sinh``, ``\\cosh``, ``\\tanh``
 (``\\tanh^2(z)`` is ``(\\tanh z)^2``), ``\\sigma`` (the logistic function), ``\\operatorname{diag}``,
-``\\operatorname{softmax}``, ``\\delta_{ab}`` (Kronecker), and a letter naming
-a dimension of ``inputs=`` (``m`` in ``\\frac{1}{m}``) is that size.
+``\\operatorname{softmax}``, ``\\delta_{ab}`` (Kronecker), ``I_d`` (the identity of a dimension ``d``),
+and a letter naming a dimension of ``inputs=`` (``m`` in ``\\frac{1}{m}``) is that size.
 """
 
 from __future__ import annotations

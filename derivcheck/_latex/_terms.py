@@ -327,7 +327,7 @@ def add(a: Term, b: Term, sign: str, letters: Letters) -> Term:
     if len(a.hid) + len(b.hid) == 2 and not (a.hid and b.hid):
         raise LatexError(
             f"a number {sign} a matrix is ambiguous ({a.tex} {sign} {b.tex}): times the identity, or entrywise? "
-            "declare the matrix you mean (e.g. I) in symbols="
+            "write the identity with its size (\\lambda I_d) or declare the matrix you mean in symbols="
         )
     idx = a.idx + tuple(i for i in b.idx if i not in a.idx)
     hid, orient = (a.hid, a.orient) if a.hid else (b.hid, b.orient)
