@@ -63,7 +63,9 @@ def test_matrix_free_section_takes_the_matrix_free_path(tiny):
     _, doc = tiny
     (row,) = doc["matrix_free"]
     assert row["params"] > 512
-    assert row["equality"]["outcome"] == "holds" and row["psd"]["outcome"] == "holds"
+    # the Hessian is singular (softmax is shift-invariant): Lanczos finds no negative direction, and its bound
+    # cannot prove PSD in fewer steps than parameters, so the PSD half is inconclusive (matrix_free.py)
+    assert row["equality"]["outcome"] == "holds" and row["psd"]["outcome"] == "inconclusive"
     assert row["equality"]["path"] == row["psd"]["path"] == "matrix-free"
 
 

@@ -187,3 +187,45 @@ def test_a_pd_claim_on_a_wide_design_fails_with_a_consistent_message(reg):
     r = dc.check(hvp, trials=4)
     assert r.outcome == "fails" and r.path == "matrix-free", r.message
     assert "pd, not pd" not in r.message and ", not pd" in r.message, r.message
+
+
+def _diagonal(lo: float):
+    """``H = diag(linspace(lo, 100, n))`` as a product, ``n`` beyond the Lanczos steps: a dense spectrum whose
+    smallest eigenvalue 64 steps may not reach (the Kuczyński–Woźniakowski bound is ~0.7 here)."""
+    return lambda x, v: jnp.linspace(lo, 100.0, x.shape[0]) * v
+
+
+WIDE = dc.inputs(x=dc.normal("n"), sizes=[{"n": 1000}], regimes=("typical",))
+
+
+@pytest.mark.parametrize(
+    ("kind", "lo", "allowed"),
+    [
+        ("psd", -0.003, {"fails", "inconclusive"}),  # wrong, by less than the bound: held before
+        ("psd", -0.5, {"fails"}),  # wrong beyond the bound: a Ritz value is a witness
+        ("pd", 0.01, {"inconclusive"}),  # right, but not provable in 64 steps: failed before
+        ("psd", 0.0, {"inconclusive"}),  # right and singular: only k = n proves it
+        ("pd", 50.0, {"holds"}),  # right, and the bound proves it
+    ],
+)
+def test_a_definiteness_the_bound_cannot_prove_is_inconclusive_never_held(reg, kind, lo, allowed):
+    d = dc.definite(kind, hvp=True, matrix_free=True, inputs=WIDE, registry=reg, name=f"diag[{kind},{lo}]")(
+        _diagonal(lo)
+    )
+    for seed in (0, 1):
+        r = dc.check(d, trials=8, seed=seed)
+        assert r.path == "matrix-free" and r.outcome in allowed, (seed, r.message)
+        if r.outcome == "inconclusive":
+            assert r.message.startswith("not decided on ") and "matrix_free=False settles it" in r.message
+
+
+def test_the_dense_path_settles_what_lanczos_leaves_open(reg):
+    spec = dc.inputs(x=dc.normal("n"), sizes=[{"n": 600}], regimes=("typical",))
+    decided = {
+        mf: dc.check(
+            dc.definite("pd", hvp=True, matrix_free=mf, inputs=spec, registry=reg, name=f"pd[{mf}]")(_diagonal(0.01)),
+            trials=2,
+        ).outcome
+        for mf in (True, False)
+    }
+    assert decided == {True: "inconclusive", False: "holds"}

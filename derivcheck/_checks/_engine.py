@@ -133,6 +133,16 @@ class Opinionated(Family, Protocol):
         ...
 
 
+class Undecidable(Family, Protocol):
+    """A family whose evidence can fail to decide a trial either way (a bound too wide to prove the claim,
+    no witness against it): a run without failures and with such a trial is ``inconclusive``, and its
+    summary says what would settle it."""
+
+    def undecided(self, stats: dict[str, np.ndarray]) -> np.ndarray:
+        """Per trial: neither refuted nor proven."""
+        ...
+
+
 class Conditioned(Family, Protocol):
     """A family that measures the rounding scales of failing trials (see :func:`_measure_conditioning`)."""
 
@@ -522,7 +532,7 @@ def run_batched(d: Derivation, config: CheckConfig, family: Family) -> Result:
         stats = _concat(batches)
     run = Run(d, tol, stats, failed, badness, rel, trial_sizes, trial_regimes, cells, worst, valid)
     message, extra = family.summarize(d, run)
-    inconclusive = False
+    inconclusive = not failed.any() and bool((_undecided(family, stats) & valid).any())
     if second is not None:
         name = getattr(family, "reference_name", "the reference")
         inconclusive = second.inconclusive
@@ -611,6 +621,14 @@ def evaluate(
     stats, failed, badness, rel = _judge(family, d, [b], tol)
     finite = np.asarray(stats["finite_reference"], bool) & np.asarray(stats["finite_derived"], bool)
     return Verdicts(stats, np.asarray(failed, bool) & finite, np.asarray(badness), np.asarray(rel, float), values)
+
+
+def _undecided(family: Family, stats: dict[str, np.ndarray]) -> np.ndarray:
+    """The trials the family's evidence leaves undecided (:class:`Undecidable`); none for other families."""
+    undecided = getattr(family, "undecided", None)
+    if undecided is None:
+        return np.zeros(np.shape(stats["finite_reference"]), bool)
+    return np.asarray(cast(Undecidable, family).undecided(stats), bool)
 
 
 def _concat(batches: list[_Batch]) -> dict[str, np.ndarray]:

@@ -26,8 +26,14 @@ start; the extreme eigenvalues of the tridiagonal ``T_k`` (Ritz values)
 ``r = |β_k s_k|`` (``s`` the Ritz vector in ``T``'s basis) bounds the distance
 from each to an eigenvalue. A PSD claim fails when ``θ_min < −margin``: the
 Ritz vector is then a direction with a negative Rayleigh quotient, a witness
-that holds whatever the convergence. A PD claim needs ``θ_min − r > margin``.
-The margin is the dense check's, ``64 n ε max|θ| + 16 n s`` (see
+that holds whatever the convergence; a PD claim fails when ``θ_min ≤ margin``
+(``λ_min ≤ θ_min``). Without a witness the claim *holds* only when the bound
+below proves it — ``θ_min − u ≥ −margin`` (PSD) or ``> margin`` (PD), ``u`` the
+larger of the bound's ``ε/(1 − ε)(θ_max − θ_min)`` and the residual ``r`` —
+and is otherwise *inconclusive*: a negative eigenvalue smaller than ``u`` may
+have been missed (a singular PSD matrix is only ever proven with ``k = n``),
+and ``matrix_free=False`` settles it with every eigenvalue. The margin is the
+dense check's, ``64 n ε max|θ| + 16 n s`` (see
 :mod:`derivcheck._checks.definite`), with ``s`` the Monte Carlo arithmetic spread
 of the product ``H v₁`` per unit of ``‖v₁‖∞``: the operator's rounding, modelled
 as a perturbation of its entries of that size. *Error bound* for a claim that holds:
@@ -43,7 +49,8 @@ probability at least ``1 − δ``
 
 so a negative eigenvalue deeper than that is found with probability
 ``≥ 1 − δ`` (``δ =`` :data:`FAILURE_PROBABILITY`); the result's note states
-the bound with ``θ_max`` for ``λ_max``. When ``k = n`` the Krylov space is the
+the bound with ``θ_max`` for ``λ_max`` (``≤ λ_max``: the bound used is the
+smaller one, which is why a verdict also needs the margin test above). When ``k = n`` the Krylov space is the
 whole space and the Ritz values are the eigenvalues (``ε = 0``). Symmetry is
 checked on the probes: ``V ᵀ(H V)`` must be symmetric up to
 ``atol + rtol · max|VᵀHV| + 16 √n ε max‖v_i‖‖H v_j‖`` (the last term the
@@ -375,7 +382,9 @@ class MatrixFree:
         lam_scale = jnp.maximum(jnp.abs(theta[0]), jnp.abs(theta[-1]))
         spread = rounding_spread(derived, probes[0]) / jnp.maximum(sup_norm(probes[0]), jnp.finfo(hp.dtype).tiny)
         margin = definiteness_margin(n, eps, lam_scale, spread)
+        kw = kw_epsilon(n, steps)
         return {
+            "kw_bound": (kw / (1 - kw) * (theta[-1] - theta[0])).astype(jnp.float64),
             "n": jnp.asarray(n),
             "steps": jnp.asarray(steps),
             "sym_err": jnp.max(jnp.abs(gram - gram.T)).astype(jnp.float64),
@@ -417,11 +426,9 @@ class MatrixFree:
         if self.definiteness is None:
             return judge_equality(stats, tol)
         kind = self.definiteness
-        lo, hi = stats["lambda_min"], stats["lambda_max"]
-        m, r_lo, r_hi = stats["margin"], stats["resid_min"], stats["resid_max"]
+        lo, hi, m = stats["lambda_min"], stats["lambda_max"], stats["margin"]
         asym = exceeds(stats["sym_err"], stats["sym_scale"], tol, np.asarray(stats["sym_rounding"]))
-        wrong_sign = {"psd": lo < -m, "nsd": hi > m, "pd": lo - r_lo <= m, "nd": hi + r_hi >= -m}[kind]
-        failed = asym | wrong_sign
+        failed = asym | _witnessed(stats, kind)
         rel = np.zeros(failed.shape)
         if "abs_err" in stats:
             eq_failed, rel, _ = judge_equality(stats, tol)
@@ -429,6 +436,13 @@ class MatrixFree:
         scale = np.where(stats["lambda_scale"] > 0, stats["lambda_scale"], 1.0)
         closeness = {"pd": m - lo, "psd": -m - lo, "nd": hi + m, "nsd": hi - m}[kind] / scale
         return failed, closeness + 10.0 * failed + rel, rel
+
+    def undecided(self, stats) -> np.ndarray:
+        """The trials with no witness against the claimed definiteness and no proof of it either
+        (:func:`_witnessed`, :func:`_proven`); none for an equality claim."""
+        if self.definiteness is None:
+            return np.zeros(np.shape(stats["finite_reference"]), bool)
+        return ~_witnessed(stats, self.definiteness) & ~_proven(stats, self.definiteness)
 
     def summarize(self, d: Derivation, run: Run):
         if self.definiteness is None:
@@ -466,6 +480,17 @@ class MatrixFree:
             end, r = (lo, r_lo) if kind == "pd" else (hi, r_hi)
             lam += f", the {'smallest' if kind == 'pd' else 'largest'} {end:.3g} within its residual {r:.2g} of 0"
         bad = int(run.failed.sum())
+        open_ = self.undecided(s) & run.valid
+        if not bad and open_.any():
+            j = int(np.argmax(np.where(open_, s["kw_bound"], -np.inf)))
+            edge = "smallest" if kind in ("psd", "pd") else "largest"
+            return (
+                f"not decided on {int(open_.sum())} of {run.trials} trials: no Ritz value of the wrong sign, but "
+                f"the {edge} eigenvalue is only known to within {s['kw_bound'][j]:.3g} of θ = "
+                f"{s['lambda_min' if edge == 'smallest' else 'lambda_max'][j]:.3g} ({how}) at "
+                f"{where(run.sizes[j], run.regimes[j])}, which does not settle {kind}; matrix_free=False "
+                "settles it with every eigenvalue (n × n memory)"
+            ), {"spectrum": spectrum}
         if not bad:
             return f"{DEFINITE_WORDS[kind]} on {run.trials} trials, matrix-free ({how}); closest: {lam}", {
                 "spectrum": spectrum
@@ -483,6 +508,23 @@ class MatrixFree:
             w = run.worst
             reason = f"{found}, not {kind}: {lam} ({how}) at {where(w.sizes, w.regime)}"
         return f"fails in {bad} of {run.trials} trials: {reason}", {"spectrum": spectrum}
+
+
+def _witnessed(stats, kind: str) -> np.ndarray:
+    """Trials whose end Ritz value refutes the claim: ``λ_min ≤ θ_min`` always, so ``θ_min < −margin``
+    is a direction against PSD and ``θ_min ≤ margin`` one against PD (mirrored for NSD, ND)."""
+    lo, hi, m = (np.asarray(stats[k]) for k in ("lambda_min", "lambda_max", "margin"))
+    return {"psd": lo < -m, "nsd": hi > m, "pd": lo <= m, "nd": hi >= -m}[kind]
+
+
+def _proven(stats, kind: str) -> np.ndarray:
+    """Trials whose spectrum end is proven on the claimed side of the margin, with probability
+    ``≥ 1 − δ``: ``λ_min ≥ θ_min − u`` with ``u`` the larger of the Kuczyński–Woźniakowski bound
+    (module docstring; 0 once the Krylov space is the whole space) and the Ritz value's residual."""
+    lo, hi, m = (np.asarray(stats[k]) for k in ("lambda_min", "lambda_max", "margin"))
+    kw = np.asarray(stats["kw_bound"])
+    u_lo, u_hi = np.maximum(kw, stats["resid_min"]), np.maximum(kw, stats["resid_max"])
+    return {"psd": lo - u_lo >= -m, "nsd": hi + u_hi <= m, "pd": lo - u_lo > m, "nd": hi + u_hi < -m}[kind]
 
 
 def _classify_ritz(lo: float, hi: float, margin: float, r_lo: float = 0.0, r_hi: float = 0.0) -> str:
