@@ -324,6 +324,24 @@ def plain_relative_error(abs_err: np.ndarray, scale: np.ndarray) -> np.ndarray:
         return np.where(scale > 0, abs_err / np.where(scale > 0, scale, 1.0), np.where(abs_err > 0, np.inf, 0.0))
 
 
+def blind(abs_err: np.ndarray, scale: np.ndarray, tol: ResolvedTolerance) -> np.ndarray:
+    """Trials that could not tell the derived side from 0: ``S ≤ atol + rtol · S`` with
+    ``S = max(‖D‖∞, ‖R‖∞)``, so ``D = 0`` — or ``D = 2R``, ``D = −R`` within ``S`` — would pass;
+    and ``D ≠ R`` (an exact agreement is evidence at any size).
+
+    A check whose every usable trial is blind has compared nothing it could refute: its outcome
+    is ``inconclusive`` (:func:`derivcheck._checks._engine.run_batched`), not ``holds``. It happens
+    when the drawn inputs make both sides smaller than the dtype's ``atol`` (float32's ``1e-5``):
+    a weight-decay gradient ``10⁻⁶ w`` written without its factor 2.
+
+    >>> tol = ResolvedTolerance(rtol=2e-3, atol=1e-5)
+    >>> blind(np.array([3e-6, 3e-6, 0.0]), np.array([8e-6, 1e-3, 0.0]), tol).tolist()
+    [True, False, False]
+    """
+    scale, abs_err = np.asarray(scale, np.float64), np.asarray(abs_err, np.float64)
+    return (scale <= bound(tol, scale)) & (abs_err > 0)
+
+
 PERTURBATION = 2.0**-20
 
 

@@ -95,6 +95,42 @@ def test_a_check_that_compares_nothing_is_an_error(reg):
     assert r.outcome == "error" and "nothing to compare" in r.message
 
 
+def _weight_decay(w):
+    return 1e-6 * jnp.sum(w**2)
+
+
+def _f32_draw(scale):
+    return lambda key: scale * jax.random.normal(key, (64,), jnp.float32)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_check_whose_values_are_all_below_atol_decides_nothing(reg, seed):
+    """float32's ``atol = 1e-5`` hides every value of a gradient ``2·10⁻⁶ w``: ``10⁻⁶ w`` (a factor 2 dropped)
+    held, "max rel. error 7.8e-04". Now it is inconclusive, with the real relative error; drawn where the
+    values exceed ``atol``, the same wrong formula fails and the right one holds."""
+    half = lambda w: 1e-6 * w
+    right = lambda w: 2e-6 * w
+    outcomes = {}
+    for label, fn, scale in (("half", half, 1.0), ("half", half, 1e3), ("right", right, 1e3)):
+        d = dc.gradient(of=_weight_decay, inputs=_f32_draw(scale), registry=reg, name=f"{label}@{scale:g}")(fn)
+        outcomes[label, scale] = dc.check(d, trials=40, seed=seed)
+    small = outcomes["half", 1.0]
+    assert small.outcome == "inconclusive" and not small.ok
+    assert small.message.startswith("not decided: on every trial both sides are within atol=1e-05 of 0")
+    assert "rel. error up to 0.5:" in small.message
+    assert outcomes["half", 1e3].outcome == "fails" and outcomes["right", 1e3].outcome == "holds"
+
+
+def test_sides_that_agree_exactly_at_zero_hold(reg):
+    """An exact agreement is evidence at any size: a gradient that is 0 on every trial, written as 0."""
+
+    @dc.gradient(of=lambda w: jnp.sum(w * 0.0), inputs=dc.inputs(w=dc.normal("n")), registry=reg, name="flat")
+    def flat(w):
+        return jnp.zeros_like(w)
+
+    assert dc.check(flat, trials=20).outcome == "holds"
+
+
 # ---- the spread itself
 
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from derivcheck import _devices
 from derivcheck._checks.second_opinion import Opinion, doubt_bound, opinion, sides
-from derivcheck._compare import ResolvedTolerance, merge_tolerance, real_precision
+from derivcheck._compare import ResolvedTolerance, blind, merge_tolerance, plain_relative_error, real_precision
 from derivcheck._derivation import Derivation
 from derivcheck._format import one_line
 from derivcheck._inputs import Normal, Sizes, regime_params, sizes_label, stable_hash
@@ -533,6 +533,9 @@ def run_batched(d: Derivation, config: CheckConfig, family: Family) -> Result:
     run = Run(d, tol, stats, failed, badness, rel, trial_sizes, trial_regimes, cells, worst, valid)
     message, extra = family.summarize(d, run)
     inconclusive = not failed.any() and bool((_undecided(family, stats) & valid).any())
+    unseen = "" if failed.any() or inconclusive else _blind(stats, tol, valid)
+    if unseen:
+        message, inconclusive = unseen, True
     if second is not None:
         name = getattr(family, "reference_name", "the reference")
         inconclusive = second.inconclusive
@@ -621,6 +624,21 @@ def evaluate(
     stats, failed, badness, rel = _judge(family, d, [b], tol)
     finite = np.asarray(stats["finite_reference"], bool) & np.asarray(stats["finite_derived"], bool)
     return Verdicts(stats, np.asarray(failed, bool) & finite, np.asarray(badness), np.asarray(rel, float), values)
+
+
+def _blind(stats: dict[str, np.ndarray], tol: ResolvedTolerance, valid: np.ndarray) -> str:
+    """Why nothing was compared, when every usable trial is blind (:func:`derivcheck._compare.blind`); else ``""``."""
+    if "abs_err" not in stats or "scale" not in stats or not valid.any():
+        return ""
+    abs_err, scale = np.asarray(stats["abs_err"])[valid], np.asarray(stats["scale"])[valid]
+    if not blind(abs_err, scale, tol).all():
+        return ""
+    return (
+        f"not decided: on every trial both sides are within atol={tol.atol:g} of 0 (largest entry {scale.max():.2g}), "
+        "where a derived side of 0 would pass too; they differ by a rel. error up to "
+        f"{np.nanmax(plain_relative_error(abs_err, scale)):.2g}: draw larger inputs, or set atol= well below "
+        f"{scale.max():.2g}"
+    )
 
 
 def _undecided(family: Family, stats: dict[str, np.ndarray]) -> np.ndarray:
