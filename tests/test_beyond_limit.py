@@ -282,3 +282,72 @@ def test_a_limit_of_a_function_that_uses_at_updates(reg):
         lambda x: jnp.zeros(())
     )
     assert dc.check(d, trials=40).outcome == "holds"
+
+
+SINC = dc.inputs(a=dc.normal("d"), t=dc.uniform(low=0.1, high=1.0), regimes=("typical",))
+
+
+def _sinc(a, t):
+    return a * jnp.sin(t) / t
+
+
+@pytest.mark.parametrize("seed", (0, 1))
+def test_a_limit_wrong_by_a_little_levels_off_and_fails(reg, seed):
+    """``lim a sin t / t = a (1 + c)``: the difference decays like ``t²``, then levels off at ``c``. The fit over
+    the tail still saw the decay (rate 0.32 for ``c = 2·10⁻⁵``) and the wrong limit held; the path's end is flat."""
+    outcomes = []
+    for c in (0.0, 2e-5, 5e-5):
+        d = dc.limit(of=_sinc, along="t", to=0.0, inputs=SINC, registry=reg, name=f"sinc{c:g}")(
+            lambda a, t, c=c: a * (1 + c)
+        )
+        r = dc.check(d, trials=40, seed=seed)
+        outcomes.append(r.outcome)
+        if c:
+            assert "where the path ends, below the claimed 0.25" in r.message, r.message
+    assert outcomes == ["holds", "fails", "fails"]
+
+
+def _trapezoid(a, u):
+    n = u.shape[0]
+    f = jnp.exp(a * jnp.linspace(0.0, 1.0, n + 1))
+    return (jnp.sum(f) - 0.5 * (f[0] + f[-1])) / n
+
+
+def _simpson(a, u):
+    n = 2 * u.shape[0]
+    f = jnp.exp(a * jnp.linspace(0.0, 1.0, n + 1))
+    w = jnp.ones(n + 1).at[1:-1:2].set(4.0).at[2:-1:2].set(2.0)
+    return jnp.sum(w * f) / (3 * n)
+
+
+QUADRATURE = dc.inputs(a=dc.uniform(low=0.5, high=2.0), u=dc.normal("n"), regimes=("typical",))
+
+
+@pytest.mark.parametrize(
+    ("rule", "order", "outcome"),
+    [
+        (_trapezoid, 2.0, "holds"),  # measured 1.9999…: failed "rate 2.00 < 2"
+        (_trapezoid, 3.0, "fails"),
+        (_simpson, 4.0, "inconclusive"),  # at the tolerance after two points: only a lower bound, 1.5
+    ],
+)
+def test_a_quadrature_order_is_judged_to_the_resolution_of_a_rate(reg, rule, order, outcome):
+    exact = lambda a, u: jnp.expm1(a) / a
+    d = dc.limit(of=rule, along="n", inputs=QUADRATURE, min_rate=order, registry=reg, name=f"{rule.__name__}{order}")(
+        exact
+    )
+    r = dc.check(d, trials=20)
+    assert r.outcome == outcome, r.message
+
+
+def test_a_sample_means_rate_claimed_near_its_truth_is_never_failed(reg):
+    """``n^{-1/2}`` measured over 100 trials is ``1/2 ± 0.1``: a claim of 0.4 or 0.5 failed on some seeds; the
+    resampled interval leaves it undecided instead, and a claim of 1 still fails."""
+    spec = dc.inputs(x=dc.normal("n"), regimes=("typical",))
+    mean = lambda x: jnp.mean(x)
+    zero = lambda x: jnp.zeros(())
+    for claimed, allowed in ((0.4, {"holds", "inconclusive"}), (0.5, {"holds", "inconclusive"}), (1.0, {"fails"})):
+        d = dc.limit(of=mean, along="n", inputs=spec, min_rate=claimed, registry=reg, name=f"mean{claimed}")(zero)
+        for seed in range(4):
+            r = dc.check(d, trials=100, seed=seed)
+            assert r.outcome in allowed, (claimed, seed, r.message)

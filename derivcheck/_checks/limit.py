@@ -29,11 +29,16 @@ For every size set and regime the median of ``d_j`` over the trials is fitted, b
 squares, as ``m_j ∝ h_j^r`` with ``h_j = 1/n_j`` or ``|t_j − to|`` (``1/t_j`` for ``to = ∞``),
 over the last points where most trials are not at the tolerance (:func:`_rate`: the points at
 it carry no rate). The claim holds in a cell when every point is at the tolerance ("exact") or
-the rate is ``r ≥ min_rate`` (default 1/4): a law-of-large-numbers difference of size
-``n^{-1/2}`` has ``r ≈ 1/2``, a difference that tends to a non-zero constant ``r ≈ 0``, and a
-second-order scheme claimed to be of order 4 has ``r ≈ 2`` however soon it reaches rounding.
-The median over the cell's trials (about 20 at the default 300 trials) makes the rate robust to
-one noisy path; the spread of per-trial rates is reported.
+the rate is ``r ≥ min_rate`` (default 1/4) to within :data:`RATE_RESOLUTION`: a
+law-of-large-numbers difference of size ``n^{-1/2}`` has ``r ≈ 1/2``, a difference that tends to
+a non-zero constant ``r ≈ 0``, and a second-order scheme claimed to be of order 4 has ``r ≈ 2``
+however soon it reaches rounding. The rate is known to lie in an interval (:class:`Rate`,
+:func:`_cell_rate`): the end slope ``± Δ`` of a smooth path (a wrong limit that levels off is
+judged where it is flat), the resampled spread of a noisy one (a sample mean), a lower bound when
+a single point is above the tolerance. A cell whose interval straddles the claim is undecided,
+and the check is then ``inconclusive`` ("not decided …", with what would settle it). The median
+over the cell's trials (20 to 100 at the default 300 trials) makes the rate robust to one noisy
+path; the spread of per-trial rates is reported.
 
 Structured inputs are judged separately: the regimes ``shifted`` (non-zero
 mean) and ``constant`` break limits that hold only for zero-mean iid inputs,
@@ -57,7 +62,7 @@ from derivcheck._checks.identity import fname
 from derivcheck._compare import MCA_FACTOR, ResolvedTolerance, bound, fits, merge_tolerance, rounding_spread
 from derivcheck._derivation import Derivation, Limit
 from derivcheck._inputs import Inputs, OneHot, Sizes, _all_dims, sizes_label
-from derivcheck._result import Cell, Result, Trial
+from derivcheck._result import Cell, Outcome, Result, Trial
 
 DEFAULT_SIZES = tuple(2**k for k in range(2, 12))
 DEFAULT_HALVINGS = 11
@@ -209,6 +214,34 @@ def _rounding(d: Derivation, p: Plan, points: list[tuple]) -> jax.Array:
     return jax.vmap(at)(*(jnp.stack(column) for column in zip(*points, strict=True)))
 
 
+@dataclasses.dataclass(frozen=True)
+class Rate:
+    """A cell's measured rate ``r``, the interval ``[lo, hi]`` it is known to lie in, and how it was
+    measured (:func:`_cell_rate`): ``"fit"`` (least squares over the tail; the interval from resampling
+    the trials), ``"end"`` (the last local slope of a smooth path, ``± Δ``) or ``"bound"`` (a lower
+    bound: one point above the tolerance; ``hi = ∞``)."""
+
+    value: float
+    how: str = "fit"
+    lo: float = math.nan
+    hi: float = math.nan
+
+    def verdict(self, min_rate: float) -> str:
+        """``"holds"`` when the interval lies at or above ``min_rate − ρ`` (:data:`RATE_RESOLUTION`),
+        ``"fails"`` when it lies below, ``"undecided"`` when it straddles it."""
+        need = min_rate - RATE_RESOLUTION
+        lo = self.value if math.isnan(self.lo) else self.lo
+        hi = self.value if math.isnan(self.hi) else self.hi
+        return "holds" if lo >= need else "fails" if hi < need else "undecided"
+
+
+RATE_RESOLUTION = 0.05
+"""``ρ``: a measured rate within ``ρ`` below the claimed one counts as it. No finite path tells a rate
+``p`` from ``p − ρ`` for every ``ρ > 0`` (a rate of exactly 2 is measured 1.9999…); claimed rates are
+orders — integers, halves (a Monte Carlo ``n^{-1/2}``), the default ``1/4`` — so ``ρ`` is a tenth of the
+smallest gap between them, and no order is confirmed for another."""
+
+
 def _rate(h: np.ndarray, rel: np.ndarray, floor: np.ndarray) -> float:
     """Least-squares ``r`` in ``m ∝ h^r`` (``m`` the median of the trials ``rel``) over the last
     :data:`TAIL` points where most trials are above the tolerance; ``inf`` when none is ("exact").
@@ -220,16 +253,93 @@ def _rate(h: np.ndarray, rel: np.ndarray, floor: np.ndarray) -> float:
     then levels off at a non-zero value (a wrong limit that is close) has rate ~0 there. The
     median over trials is not moved by the trials already at the tolerance, nor by one noisy path.
     """
+    return _cell_rate(h, rel, floor, end=False).value
+
+
+def _cell_rate(h: np.ndarray, rel: np.ndarray, floor: np.ndarray, end: bool = True) -> Rate:
+    """The rate a cell is judged by: :func:`_rate`'s fit, or, where the path is smooth, its end.
+
+    *Smooth* means that the local slopes ``s_k`` of the median curve between successive tail points
+    change monotonically (to within :data:`SLOPE_RESOLUTION`), as they do when the difference
+    follows ``C h^r (1 + D h^q + …)`` with ``q ≥ 1``, deterministically: quadrature along ``n``,
+    a function along its argument. Each halving of ``h`` then shrinks the slope's error by ``2^q ≥ 2``,
+    so what is left to change after the last slope is at most the last change
+    ``Δ = |s_K − s_{K−1}|`` (a geometric series of ratio ``≤ 1/2``): ``r ∈ [s_K − Δ, s_K + Δ]``, judged
+    by :meth:`Rate.verdict` (an interval that straddles the claim is undecided). This judges the path
+    where it ends: a difference that levels off at a non-zero value (``c + C h²``, a limit that is
+    wrong by ``c``) has ``s_K ≈ 0`` although the fit over the tail, which still sees the decay, can
+    exceed 1/4; and a second-order rule whose slopes creep up to 2 (1.9999…) is not failed for its
+    last digit. Noisy paths (a sample mean) have slopes that do not change monotonically and keep
+    the fit, which the median makes robust.
+    With a single point above the tolerance the rate is a lower bound, which decides only when it
+    reaches the claim.
+    """
     rel, floor = np.atleast_2d(rel), np.atleast_2d(floor)
     above = np.flatnonzero(np.mean(rel > 0, axis=0) > 0.5)
     if not above.size:
-        return math.inf
+        return Rate(math.inf)
     use = above[-TAIL:]
+    m = np.maximum(np.median(np.maximum(rel, floor), axis=0), np.finfo(np.float64).tiny)
     if use.size == 1:
         k = int(use[0])
-        use = np.array([k, k + 1] if k + 1 < len(h) else [k - 1, k])
-    m = np.median(np.maximum(rel, floor), axis=0)
+        if k + 1 < len(h):  # the next point is at the tolerance: its floor bounds it above
+            bound = _slope(h, m, [k, k + 1])
+            return Rate(bound, "bound", bound, math.inf) if end else Rate(bound)
+        use = np.array([k - 1, k])
+    slopes = np.array([_slope(h, m, [a, b]) for a, b in itertools.pairwise(use)])
+    steps = np.diff(slopes)
+    smooth = slopes.size >= 2 and (np.all(steps >= -SLOPE_RESOLUTION) or np.all(steps <= SLOPE_RESOLUTION))
+    if end and smooth:
+        r, change = float(slopes[-1]), float(abs(steps[-1]))
+        return Rate(r, "end", r - change, r + change)
+    fit = _fit(h, m, use)
+    if not end:
+        return Rate(fit)
+    lo, hi = _resampled(h, np.maximum(rel, floor), use)
+    return Rate(fit, "fit", min(lo, fit), max(hi, fit))
+
+
+RESAMPLES = 400
+RESAMPLED_LEVEL = 0.95
+"""The resampled interval's coverage: a cell holds on its lower end and fails on its upper end, so a
+rate that sits right at the claim is held (or failed) wrongly at most 2.5 % of the time, and one a
+spread away from it far more rarely; in between the check says it is not decided."""
+
+
+def _fit(h: np.ndarray, m: np.ndarray, use: np.ndarray) -> float:
     return float(np.polyfit(np.log(h[use]), np.log(np.maximum(m[use], np.finfo(np.float64).tiny)), 1)[0])
+
+
+def _resampled(h: np.ndarray, values: np.ndarray, use: np.ndarray) -> tuple[float, float]:
+    """The :data:`RESAMPLED_LEVEL` percentile interval of the fitted rate over :data:`RESAMPLES` resamplings
+    of the trials (bootstrap; a fixed stream, so a check is reproducible).
+
+    *Error model:* the trials are independent paths and the rate a statistic of their median curve; its
+    sampling spread is estimated by resampling the trials. A deterministic path (every trial alike) gets
+    an interval of width ~0 and is judged by its value; a sample mean's rate, about ``1/2 ± 0.1`` over
+    40 trials, is undecided against a claim of ``1/2`` rather than failed in half of the seeds.
+    """
+    rng = np.random.default_rng(0x5EED)
+    n = values.shape[0]
+    picks = rng.integers(0, n, size=(RESAMPLES, n))
+    medians = np.median(values[picks][:, :, use], axis=1)  # (resamples, points)
+    x = np.log(h[use])
+    y = np.log(np.maximum(medians, np.finfo(np.float64).tiny))
+    xc = x - x.mean()
+    rates = (y - y.mean(axis=1, keepdims=True)) @ xc / (xc @ xc)
+    tail = (1 - RESAMPLED_LEVEL) / 2 * 100
+    lo, hi = np.percentile(rates, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
+SLOPE_RESOLUTION = 1e-3
+"""Changes of a local slope below this count as none when telling a smooth path from a noisy one: a
+thousandth of an order, ten times finer than a rate is reported (two decimals)."""
+
+
+def _slope(h: np.ndarray, m: np.ndarray, pair) -> float:
+    a, b = pair
+    return float(np.log(m[b] / m[a]) / np.log(h[b] / h[a]))
 
 
 @dataclasses.dataclass
@@ -239,9 +349,17 @@ class _CellRun:
     args: tuple
     rel: np.ndarray
     median: np.ndarray
-    rate: float
+    measured: Rate
     trial_rates: np.ndarray
-    holds: bool
+    verdict: str  # holds, fails or undecided (Rate.verdict)
+
+    @property
+    def rate(self) -> float:
+        return self.measured.value
+
+    @property
+    def holds(self) -> bool:
+        return self.verdict == "holds"
 
 
 def _draw(d: Derivation, config: CheckConfig, sizes: Sizes, regime: str, per: int) -> tuple:
@@ -295,11 +413,11 @@ def _run_cells(d: Derivation, config: CheckConfig, p: Plan) -> list[_CellRun]:
                 raise CheckError(f"of= is NaN or inf on every trial at {sizes_label(sizes)} [{regime}]")
             r, fl = rel[rows][ok], floor[rows][ok]
             median = np.median(r, axis=0)
-            rate = _rate(h, r, fl)
+            measured = _cell_rate(h, r, fl)
             trial_rates = np.array([_rate(h, row, f) for row, f in zip(r, fl, strict=True)])
-            holds = bool(rate >= d.claim.min_rate)
             cell_args = tuple(a[rows][ok] for a in args)
-            cells.append(_CellRun(sizes, regime, cell_args, r, median, rate, trial_rates, holds))
+            verdict = measured.verdict(d.claim.min_rate)
+            cells.append(_CellRun(sizes, regime, cell_args, r, median, measured, trial_rates, verdict))
     return cells
 
 
@@ -328,7 +446,8 @@ def _point_label(d: Derivation, p: Plan, j: int) -> str:
 
 def _worst(d: Derivation, p: Plan, cells: list[_CellRun]) -> tuple[_CellRun, Trial]:
     """The cell with the lowest rate, and its trial with the largest last difference (shown at the first point)."""
-    c = min(cells, key=lambda c: (c.holds, -math.inf if np.isnan(c.rate) else c.rate))
+    rank = {"fails": 0, "undecided": 1, "holds": 2}
+    c = min(cells, key=lambda c: (rank[c.verdict], -math.inf if np.isnan(c.rate) else c.rate))
     i = int(np.argmax(c.rel[:, -1]))
     args = tuple(jnp.asarray(a[i]) for a in c.args)
     at = _at_point(d, p, args, 0)  # JAX arrays: the functions may use x.at[...]
@@ -363,8 +482,26 @@ def _message(d: Derivation, p: Plan, cells: list[_CellRun], worst: _CellRun) -> 
     first, last = _point_label(d, p, 0), _point_label(d, p, len(p.points) - 1)
     path = f"median rel. difference {worst.median[0]:.2g} at {first} → {worst.median[-1]:.2g} at {last}"
     held = sorted({c.regime for c in cells if c.holds})
-    failed = sorted({c.regime for c in cells if not c.holds})
+    failed = sorted({c.regime for c in cells if c.verdict == "fails"})
     where = f"{sizes_label(worst.sizes)} [{worst.regime}]"
+    need = f"the claimed {claim.min_rate:g} less the resolution {RATE_RESOLUTION:g}"
+    if not failed and worst.verdict == "undecided" and worst.measured.how == "bound":
+        return (
+            f"not decided: the difference from of= {fname(claim.of)} reaches the tolerance one point after "
+            f"{_point_label(d, p, _last_above(worst))}, so only a lower bound of its rate is measured "
+            f"(≥ {_rate_text(worst.rate)}, below {need}) at {where}: {path}; points= that start "
+            "farther from the limit, or a looser tolerance, settle it"
+        )
+    if not failed and worst.verdict == "undecided":
+        fix = (
+            f"points= that go farther toward {'∞' if claim.to == math.inf else f'{claim.to:g}'} settle it"
+            if worst.measured.how == "end"
+            else "more trials narrow it"
+        )
+        return (
+            f"not decided: the rate of the difference from of= {fname(claim.of)} is {_interval(worst.measured)}, "
+            f"either side of {need}, at {where}: {path}; {fix}"
+        )
     if not failed:
         rates = [c.rate for c in cells]
         return (
@@ -374,7 +511,7 @@ def _message(d: Derivation, p: Plan, cells: list[_CellRun], worst: _CellRun) -> 
     how = "vanishes more slowly than claimed" if worst.median[-1] < worst.median[0] / 2 else "does not vanish"
     text = (
         f"the difference from of= {fname(claim.of)} {how} as {toward} in regimes {', '.join(failed)}: "
-        f"{path} (rate {_rate_text(worst.rate)} < {claim.min_rate:g}) at {where}"
+        f"{path} (rate {_interval(worst.measured)}, below {need}) at {where}"
     )
     only = [r for r in held if r not in failed]
     if only:
@@ -383,12 +520,29 @@ def _message(d: Derivation, p: Plan, cells: list[_CellRun], worst: _CellRun) -> 
     return text
 
 
+def _interval(r: Rate) -> str:
+    """``0.03 ± 0.083 where the path ends``, ``0.48 (0.41 to 0.55 over resampled trials)``, ``0.01``."""
+    if r.how == "end":
+        return f"{_rate_text(r.value)} ± {(r.hi - r.lo) / 2:.2g} where the path ends"
+    if r.how == "fit" and not math.isnan(r.lo) and r.hi - r.lo > 0.005:
+        return f"{_rate_text(r.value)} ({_rate_text(r.lo)} to {_rate_text(r.hi)} over resampled trials)"
+    return _rate_text(r.value)
+
+
+def _last_above(c: _CellRun) -> int:
+    """The last point where most of the cell's trials are above the tolerance."""
+    above = np.flatnonzero(np.mean(np.atleast_2d(c.rel) > 0, axis=0) > 0.5)
+    return int(above[-1]) if above.size else 0
+
+
 def check_limit(d: Derivation, config: CheckConfig) -> Result:
     """Approach the limit along the plan's points in every size set and regime; judge the rate."""
     p = plan(d)
     cells = _run_cells(d, config, p)
     worst_cell, worst = _worst(d, p, cells)
-    failures = {id(c): 0 if c.holds else max(1, int((~(c.trial_rates >= d.claim.min_rate)).sum())) for c in cells}
+    failures = {
+        id(c): 0 if c.verdict != "fails" else max(1, int((~(c.trial_rates >= d.claim.min_rate)).sum())) for c in cells
+    }
     result_cells = tuple(
         Cell(
             sizes=c.sizes,
@@ -411,6 +565,9 @@ def check_limit(d: Derivation, config: CheckConfig) -> Result:
                 "regime": c.regime,
                 "holds": c.holds,
                 "rate": None if np.isnan(c.rate) else c.rate,
+                "rate_measured": c.measured.how,
+                "rate_interval": [x if math.isfinite(x) else None for x in (c.measured.lo, c.measured.hi)],
+                "verdict": c.verdict,
                 "rate_spread": _spread(c.trial_rates),
                 "trials_at_tolerance": int(np.isinf(c.trial_rates).sum()),
                 "median_difference": [float(m) for m in c.median],
@@ -423,7 +580,7 @@ def check_limit(d: Derivation, config: CheckConfig) -> Result:
         name=d.name,
         kind=d.kind,
         claim=d.claim_id,
-        outcome="holds" if all(c.holds for c in cells) else "fails",
+        outcome=_outcome(cells),
         expect=d.expect,
         message=_message(d, p, cells, worst_cell),
         trials=sum(len(c.rel) for c in cells),
@@ -436,6 +593,12 @@ def check_limit(d: Derivation, config: CheckConfig) -> Result:
         cells=result_cells,
         details=details,
     )
+
+
+def _outcome(cells: list[_CellRun]) -> Outcome:
+    """``fails`` when a cell fails, ``inconclusive`` when none does but one is undecided, else ``holds``."""
+    verdicts = {c.verdict for c in cells}
+    return "fails" if "fails" in verdicts else "inconclusive" if "undecided" in verdicts else "holds"
 
 
 # ----------------------------------------------------------------------- Kind rows
