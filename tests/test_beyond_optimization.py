@@ -226,3 +226,17 @@ def test_bad_descent_declarations_are_errors(reg, options, words):
 def test_a_non_scalar_objective_is_an_error(reg):
     r = dc.check(dc.convex(wrt="x", inputs=POINTS, registry=reg, name="vec")(lambda x, A: A @ x))
     assert r.outcome == "error" and "scalar objective" in r.message
+
+
+def test_a_descent_that_has_not_settled_yet_decides_nothing(reg):
+    """Newton on ``Σ w⁴`` shrinks ``w`` by a third a step: in 3 steps it is still on its way to the minimum,
+    neither settled nor running off. It failed ("no minimum found"); it is undecided, and more steps settle it."""
+    spec = dc.inputs(w=dc.normal("n"), regimes=("typical",))
+    outcomes = {}
+    for steps in (3, 200):
+        d = dc.has_minimum(wrt="w", inputs=spec, steps=steps, registry=reg, name=f"quartic{steps}")(
+            lambda w: jnp.sum(w**4)
+        )
+        outcomes[steps] = r = dc.check(d, trials=8)
+    assert outcomes[3].outcome == "inconclusive" and "steps=12 may settle it" in outcomes[3].message, r.message
+    assert outcomes[200].outcome == "holds", outcomes[200].message

@@ -19,7 +19,10 @@ has minimum     damped Newton with backtracking (a gradient step where no Newton
                 curvature vanished (``‖∇²f‖ ≤ 1e-8 ‖∇²f(x₀)‖``: the infimum is
                 approached only in the limit, which float64 reaches by underflow);
                 then ``f`` is probed far out (:func:`_far_probe`) and, where it is
-                lower there, damped Newton runs again from the lowest probe and decides
+                lower there, damped Newton runs again from the lowest probe and decides;
+                (where it does not settle either, ``f`` goes lower without end: fails);
+                a first descent that neither settles nor runs off in ``steps`` steps
+                is *undecided*, and a check with one and no failure ``inconclusive``
 descent         the update ``u(η)`` (the derived function, step size ``η``) must
                 return ``x`` at ``η = 0`` and
                 ``d/dη f(u(η))|_{η=0} = ∇f · u'(0) < 0`` wherever ``∇f(x) ≠ 0``
@@ -403,12 +406,19 @@ class Minimum:
         }
 
     def judge(self, stats, tol):
-        """Fails where no stationary point is reached; the worst is the smallest such input (then the
-        one running off farthest), the simplest counterexample."""
-        failed = ~stats["settled"]
+        """Fails where damped Newton shows that the infimum is not attained (it runs off, escapes to a
+        plateau, or ``f`` is unbounded); the worst is the smallest such input (then the one running off
+        farthest), the simplest counterexample. A trial that neither settles nor shows that is
+        :meth:`undecided`."""
+        failed = _against(stats)
         farthest = np.log1p(np.nan_to_num(stats["norm_end"], posinf=1e300)) / 1e3
-        badness = failed * (1.0 + 1.0 / stats["input_size"] + farthest)
+        badness = (failed + 0.5 * self.undecided(stats)) * (1.0 + 1.0 / stats["input_size"] + farthest)
         return failed, badness, np.zeros(failed.shape)
+
+    def undecided(self, stats) -> np.ndarray:
+        """Trials where damped Newton neither reached a stationary point nor showed the infimum is not
+        attained within :attr:`steps` steps (still moving, or oscillating): more steps decide them."""
+        return ~np.asarray(stats["settled"], bool) & ~_against(stats)
 
     def summarize(self, d: Derivation, run: Run):
         s, w = run.stats, run.worst
@@ -421,6 +431,15 @@ class Minimum:
             "unbounded": int(s["unbounded"].sum()),
             "worst": {k: float(s[k][i]) for k in ("f_start", "f_half", "f_end", "norm_half", "norm_end", "step_end")},
         }
+        open_ = self.undecided(s) & run.valid
+        if not run.failed.any() and open_.any():
+            j = int(np.argmax(np.where(open_, run.badness, -np.inf)))
+            return (
+                f"not decided on {int(open_.sum())} of {run.trials} trials: damped Newton neither settles nor runs "
+                f"off in {self.steps} steps (last step {s['step_end'][j]:.2g}, f = {s['f_end'][j]:.4g}, "
+                f"‖∇f‖∞ = {s['grad_end'][j]:.2g}) at {where(run.sizes[j], run.regimes[j])}; "
+                f"steps={4 * self.steps} may settle it"
+            ), {"details": details}
         if not run.failed.any():
             return (
                 f"attained from all {run.trials} starts: damped Newton reaches a stationary point "
@@ -460,6 +479,15 @@ class Minimum:
             f"no minimum found {head}: {far}damped Newton does not settle in {self.steps} steps "
             f"(last step {s['step_end'][i]:.2g}, f = {s['f_end'][i]:.4g}) at {at}"
         ), {"details": details}
+
+
+def _against(stats) -> np.ndarray:
+    """Trials whose descent shows the infimum is not attained: running off, escaped, unbounded, or not
+    settled after a far probe found ``f`` lower than where the first descent stopped (wells that deepen
+    farther out, ``Σ w sin w``)."""
+    keys = ("running_off", "escaped", "unbounded")
+    shown = np.logical_or.reduce([np.asarray(stats[k], bool) for k in keys])
+    return shown | (np.asarray(stats["went_lower"], bool) & ~np.asarray(stats["settled"], bool))
 
 
 def check_has_minimum(d: Derivation, config: CheckConfig) -> Result:
