@@ -234,10 +234,23 @@ def _layout(custom: Any, spec: Any) -> Layout:
     return Layout(names, static, nondiff)
 
 
-def _floats(spec: Any, name: str) -> bool:
-    """Whether the argument ``name`` is drawn as floats (a differentiable argument); custom samplers: yes."""
+def _floats(spec: Any, name: str, names: tuple[str, ...]) -> bool:
+    """Whether the argument ``name`` (of the primal's ``names``) is drawn as floats: a differentiable argument.
+
+    A custom sampler's outputs are read abstractly (``jax.eval_shape``): integer labels and PRNG keys it
+    draws are not differentiated. A sampler that cannot be read, or an argument without a spec, counts
+    as floats (its check names the problem).
+    """
+    if isinstance(spec, CustomInputs):
+        try:
+            drawn = jax.eval_shape(spec.draw, jax.random.PRNGKey(0))
+        except Exception:
+            return True
+        drawn = tuple(drawn) if isinstance(drawn, list | tuple) else (drawn,)
+        i = names.index(name)
+        return i >= len(drawn) or all(jnp.issubdtype(x.dtype, jnp.inexact) for x in jax.tree.leaves(drawn[i]))
     table = dict(spec.specs) if isinstance(spec, Inputs) else {}
-    if name not in table:  # a custom sampler, or an argument without a spec (the declaration names that problem)
+    if name not in table:
         return True
     leaves = spec_leaves(table[name])
     return all(np.issubdtype(np.dtype(getattr(s, "dtype", "float64")), np.inexact) for s in leaves)
@@ -329,7 +342,7 @@ def _declare_rule(custom: Any, inputs: Any, base: str, expect: Expect, options: 
     side, claim = (Pullback, VJP) if isinstance(custom, jax.custom_vjp) else (Pushforward, JVP)
     for k, i in enumerate(layout.diff):
         arg = layout.names[i]
-        if not _floats(spec, arg):
+        if not _floats(spec, arg, layout.names):
             continue
         made.append(
             _registry.declare(

@@ -396,3 +396,50 @@ def test_a_rule_on_a_library_function_leaves_it_untouched(reg):
     dc.rule(inputs=dc.inputs(x=dc.normal("n")), registry=reg, name="npsum")(np.sum)
     assert not hasattr(np.sum, "__derivcheck_rules__")
     assert "custom_vjp or jax.custom_jvp" in _declaration_error(reg, "npsum")
+
+
+def _draw_logits_and_labels(key):
+    k1, k2 = jax.random.split(key)
+    return jax.random.normal(k1, (4, 3)), jax.random.randint(k2, (4,), 0, 3)
+
+
+def _draw_x_and_key(key):
+    k1, k2 = jax.random.split(key)
+    return jax.random.normal(k1, (5,)), jax.random.split(k2)[0]  # a raw uint32 key, as jax.random.PRNGKey makes
+
+
+def test_integer_labels_and_keys_a_custom_sampler_draws_are_not_differentiated(fresh_default_registry):
+    """A custom sampler's labels and PRNG keys got a ``[rule wrt labels]`` check that errs ("must map
+    floating-point values"): only its float outputs are differentiated, as with dc.inputs."""
+
+    @dc.rule(inputs=_draw_logits_and_labels)
+    @jax.custom_vjp
+    def ce(logits, labels):
+        return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], 1))
+
+    def ce_fwd(logits, labels):
+        return ce(logits, labels), (logits, labels)
+
+    def ce_bwd(res, ct):
+        logits, labels = res
+        return ct * (jax.nn.softmax(logits) - jax.nn.one_hot(labels, 3)) / logits.shape[0], None
+
+    ce.defvjp(ce_fwd, ce_bwd)
+
+    @dc.rule(inputs=_draw_x_and_key)
+    @jax.custom_vjp
+    def dropout(x, key):
+        return jnp.where(jax.random.bernoulli(key, 0.9, x.shape), x / 0.9, 0.0)
+
+    def dropout_fwd(x, key):
+        keep = jax.random.bernoulli(key, 0.9, x.shape)
+        return jnp.where(keep, x / 0.9, 0.0), keep
+
+    def dropout_bwd(keep, ct):
+        return jnp.where(keep, ct / 0.9, 0.0), None
+
+    dropout.defvjp(dropout_fwd, dropout_bwd)
+    names = [d.name for d in dc.registry()]
+    assert not any("wrt labels" in n or "wrt key" in n for n in names), names
+    results = dc.run(*names, trials=12)
+    assert {r.name: r.outcome for r in results} == {n: "holds" for n in names}
