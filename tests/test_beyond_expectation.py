@@ -212,3 +212,26 @@ def test_the_monte_carlo_test_uses_the_derivations_own_tolerance(reg):
     r = dc.check(loose)
     assert r.outcome == "holds", r.message
     assert r.rtol == 1e-3
+
+
+def test_noise_that_ignores_its_key_is_an_error_not_a_failure(reg):
+    """NumPy's random numbers in ``noise=`` run once, at trace time: every sample saw one constant, the
+    estimate had no spread and the right ``E[x + z] = x`` failed ("± 0")."""
+    spec = dc.inputs(x=dc.normal("d"), regimes=("typical",))
+    keyless = dc.expectation(
+        of=lambda x, z: x + z,
+        noise=lambda key, x: jnp.asarray(np.random.randn(*x.shape)),
+        inputs=spec,
+        registry=reg,
+        name="keyless",
+    )(lambda x: x)
+    keyed = dc.expectation(
+        of=lambda x, z: x + z,
+        noise=lambda key, x: jax.random.normal(key, x.shape),
+        inputs=spec,
+        registry=reg,
+        name="keyed",
+    )(lambda x: x)
+    r = dc.check(keyless, trials=10)
+    assert r.outcome == "error" and "gives the same draw for two different keys" in r.message, r.message
+    assert dc.check(keyed, trials=10).outcome == "holds"

@@ -307,6 +307,7 @@ def _run_size_set(d: Derivation, config: CheckConfig, sizes: Sizes, per: int, te
     args, keys, regimes, index = _draw(d, config, sizes, per)
     abstract = tuple(jax.ShapeDtypeStruct(a.shape[1:], a.dtype) for a in args)
     validate(d, abstract)
+    _refuse_keyless_noise(d, tuple(a[0] for a in args))
     t_shape, idx, n_derived = jax.eval_shape(lambda *a: targets(d, a)[0], *abstract), *targets_layout(d, abstract)
     mc, k = d.claim.mc, t_shape.size
     z_crit = NormalDist().inv_cdf(1 - mc.false_alarm / (2 * tests * k))
@@ -340,6 +341,25 @@ def _run_size_set(d: Derivation, config: CheckConfig, sizes: Sizes, per: int, te
     stats = _trial_stats(claimed, mean, var, n, idx, n_derived, z_crit, z_pow, tol)
     got = jax.eval_shape(d.derived, *abstract)
     return _SizeSet(sizes, regimes, index, args, keys, stats, tuple(got.shape))
+
+
+def _refuse_keyless_noise(d: Derivation, args: tuple) -> None:
+    """A one-line error when ``noise=`` gives one non-zero draw for two keys (on one trial's arguments).
+
+    NumPy's or Python's random numbers in ``noise`` run once, while JAX traces it, and every sample then
+    sees the same constant: the estimate has no spread (``± 0``) and a right formula failed.
+    """
+    draw = jax.jit(lambda k: d.claim.noise(k, *args))
+    try:
+        one, two = (jax.tree.leaves(draw(jnp.asarray(k, jnp.uint32))) for k in ([0, 1], [0, 2]))
+    except Exception:  # validate() names what is wrong with noise=
+        return
+    same = all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(one, two, strict=True))
+    if same and any(np.any(np.asarray(x) != 0) for x in one):
+        raise CheckError(
+            f"noise= {fname(d.claim.noise)} gives the same draw for two different keys: draw it from its key with "
+            "jax.random (NumPy's or Python's random run once, when JAX traces it, and make every sample alike)"
+        )
 
 
 def targets_layout(d: Derivation, abstract: tuple) -> tuple[np.ndarray, int]:
