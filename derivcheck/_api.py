@@ -14,7 +14,6 @@ the command line, the worker processes, the pytest plugin and
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import logging
 import time
 from collections.abc import Sequence
@@ -28,7 +27,7 @@ from derivcheck._checks._engine import CheckConfig, CheckError
 from derivcheck._derivation import Derivation
 from derivcheck._diagnose import attach
 from derivcheck._format import one_line
-from derivcheck._registry import Registry, registry
+from derivcheck._registry import Registry, name_matches, registry
 from derivcheck._repair import Repair, diagnosis_from
 from derivcheck._repair import enabled as suggestions_enabled
 from derivcheck._repair import search as repair_search
@@ -60,6 +59,7 @@ def check(derivation: Derivation | str, *, trials: int = DEFAULT_TRIALS, seed: i
     """
     if isinstance(derivation, str):
         derivation = registry()[derivation]
+    derivation = _under_marks(derivation)
     if not isinstance(derivation, Derivation):
         raise TypeError(
             f"check() takes a derivation (what a derivcheck decorator such as @dc.gradient returns) or its name,"
@@ -130,13 +130,24 @@ def run(
     return Results(items, seed=seed, trials=trials, seconds=time.perf_counter() - start)
 
 
+def _under_marks(obj: Any) -> Any:
+    """The derivation inside pytest marks placed above its decorator: ``@pytest.mark.slow`` over
+    ``@dc.gradient(...)`` leaves a mark decorator holding it as its last argument (nested for
+    several marks; the README allows marks there, and the pytest plugin reads them)."""
+    while not isinstance(obj, Derivation) and hasattr(obj, "mark") and isinstance(getattr(obj, "args", None), tuple):
+        if not obj.args:
+            break
+        obj = obj.args[-1]
+    return obj
+
+
 def _registry_or_default(reg: Registry | None) -> Registry:
     return registry() if reg is None else reg
 
 
 def _select(reg: Registry, patterns: Sequence[str | Derivation]) -> list[Derivation]:
     names = [p for p in patterns if isinstance(p, str)]
-    unmatched = [p for p in names if not any(fnmatch.fnmatchcase(n, p) for n in reg.names())]
+    unmatched = [p for p in names if not any(name_matches(n, p) for n in reg.names())]
     if unmatched:
         raise KeyError(f"no derivation matches {', '.join(map(repr, unmatched))}")
     chosen = reg.select(*names) if names or not patterns else []

@@ -57,6 +57,12 @@ class LoadError(Exception):
     """A user's module or file could not be loaded (one-line message)."""
 
 
+def name_matches(name: str, pattern: str) -> bool:
+    """Whether ``pattern`` chooses ``name``: a glob (``softmax_*``), or the name itself — a name with glob
+    characters, ``layers.gelu[rule wrt x]`` as a table prints it, is found when pasted as it is."""
+    return name == pattern or fnmatch.fnmatchcase(name, pattern)
+
+
 class Registry:
     """Derivations by unique name, in registration order."""
 
@@ -113,7 +119,7 @@ class Registry:
         """Derivations whose name matches any glob (all when no pattern), in order."""
         if not patterns:
             return list(self)
-        return [d for d in self if any(fnmatch.fnmatchcase(d.name, p) for p in patterns)]
+        return [d for d in self if any(name_matches(d.name, p) for p in patterns)]
 
     def origin(self, name: str) -> str:
         return self._origins.get(name, "")

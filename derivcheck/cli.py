@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import fnmatch
 import importlib.metadata
 import logging
 import os
@@ -42,7 +41,7 @@ from derivcheck import _cache, _devices
 from derivcheck._api import DEFAULT_TRIALS, MAX_SEED, check_and_shrink, with_suggestions
 from derivcheck._format import one_line
 from derivcheck._isolate import NotInWorker, Worker, not_in_worker
-from derivcheck._registry import LoadError, load, registry
+from derivcheck._registry import LoadError, load, name_matches, registry
 from derivcheck._repair import SUGGEST_SECONDS
 from derivcheck._repair import enabled as suggestions_enabled
 from derivcheck._report.explain import render
@@ -332,7 +331,7 @@ def _select(pool: Sequence, patterns: Sequence[str], run_all: bool, loading: boo
         return list(pool)
 
     def matches(d, p: str) -> bool:
-        return fnmatch.fnmatchcase(d.name, p)
+        return name_matches(d.name, p)
 
     unmatched = [p for p in patterns if not any(matches(d, p) for d in pool)]
     if unmatched:

@@ -231,3 +231,23 @@ def test_a_seed_beyond_64_bits_is_a_usage_error_not_an_input_error(capsys):
     assert "--seed: must be from 0 to 2**63 - 1" in capsys.readouterr().err
     with pytest.raises(ValueError, match="seed must be an int from 0 to 2"):
         dc.check("softmax_ce.gradient", seed=2**63)
+
+
+BRACKETED = textwrap.dedent(
+    """
+    import jax.numpy as jnp
+    import derivcheck as dc
+
+    @dc.gradient(of=lambda x: jnp.sum(x ** 2), inputs=dc.inputs(x=dc.normal("n")), name="mine.square[wrt x]")
+    def square_grad(x):
+        return 2 * x
+    """
+)
+
+
+def test_a_name_with_glob_characters_is_found_when_pasted_as_the_table_prints_it(tmp_path, fresh_default_registry):
+    """``[rule wrt x]`` in a name is a glob character class: pasted from the table it matched nothing."""
+    path = tmp_path / "bracketed.py"
+    path.write_text(BRACKETED)
+    assert main(["run", "--load", str(path), "mine.square[wrt x]", "--trials", "10"]) == 0
+    assert [r.name for r in dc.run("mine.square[wrt x]", trials=10)] == ["mine.square[wrt x]"]

@@ -66,3 +66,19 @@ def test_check_names_the_fix_for_an_undecorated_function():
 
     with pytest.raises(TypeError, match="decorate the function first"):
         dc.check(lambda x: 2 * x)
+
+
+def test_check_finds_the_derivation_under_pytest_marks_placed_above_its_decorator(reg):
+    """``@pytest.mark.slow`` over ``@dc.gradient``, as the README allows, leaves a mark decorator holding
+    the derivation: dc.check of the module's attribute said "decorate the function first"."""
+    import jax.numpy as jnp
+    import pytest
+
+    @pytest.mark.slow
+    @pytest.mark.parametrize("unused", [1])
+    @dc.gradient(of=lambda x: jnp.sum(x**2), inputs=dc.inputs(x=dc.normal("n")), registry=reg, name="marked")
+    def marked(x):
+        return 2 * x
+
+    assert not isinstance(marked, dc.Derivation)
+    assert dc.check(marked, trials=8).outcome == "holds"
