@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+import numbers
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -389,8 +390,13 @@ class Limit:
     def __post_init__(self) -> None:
         if not isinstance(self.along, str) or not self.along:
             raise DerivationError("limit(along=...): name a dimension ('n') or a scalar argument ('sigma')")
-        if not self.min_rate > 0:
-            raise DerivationError(f"limit(min_rate=...): must be > 0, got {self.min_rate!r}")
+        if not _is_real(self.to) or math.isnan(self.to) or self.to == -math.inf:
+            raise DerivationError(
+                f"limit(to=...): a number or math.inf, got {self.to!r}; toward −∞, claim the limit of "
+                "t ↦ of(−t) toward math.inf"
+            )
+        if not _is_real(self.min_rate) or not self.min_rate > 0:
+            raise DerivationError(f"limit(min_rate=...): must be a number > 0, got {self.min_rate!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -496,8 +502,8 @@ class ConvergenceOrder:
     kind: str = dataclasses.field(default="convergence", init=False)
 
     def __post_init__(self) -> None:
-        if self.order is not None and not self.order > 0:
-            raise DerivationError(f"convergence_order(order=...): must be > 0 or None, got {self.order!r}")
+        if self.order is not None and (not _is_real(self.order) or not self.order > 0):
+            raise DerivationError(f"convergence_order(order=...): must be a number > 0 or None, got {self.order!r}")
         if self.constant is not None and self.order is None:
             raise DerivationError("convergence_order: a constant C needs an order p")
         if not isinstance(self.steps, int) or self.steps < 3:
@@ -531,6 +537,15 @@ class HasMinimum:
     wrt: int | str = 0
     steps: int = 60
     kind: str = dataclasses.field(default="has minimum", init=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.steps, int) or isinstance(self.steps, bool) or self.steps < 2:
+            raise DerivationError(f"has_minimum(steps=...): need an int >= 2 (damped Newton steps), got {self.steps!r}")
+
+
+def _is_real(x: Any) -> bool:
+    """A real number as a declaration takes one: an int or float (NumPy's included), not a bool or a string."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -106,6 +106,8 @@ def test_special_value_of_an_argument(reg):
         ({"along": "n", "to": 0.0}, "special_case"),
         ({"along": "n", "points": (8, 4, 16)}, "increasing"),
         ({"along": "x"}, "scalar"),
+        ({"along": "gamma", "to": -math.inf}, "toward −∞, claim the limit of t ↦ of(−t) toward math.inf"),
+        ({"along": "gamma", "to": math.nan}, "a number or math.inf, got nan"),
     ],
 )
 def test_bad_limits_are_one_line_errors(reg, options, words):

@@ -240,3 +240,16 @@ def test_a_descent_that_has_not_settled_yet_decides_nothing(reg):
         outcomes[steps] = r = dc.check(d, trials=8)
     assert outcomes[3].outcome == "inconclusive" and "steps=12 may settle it" in outcomes[3].message, r.message
     assert outcomes[200].outcome == "holds", outcomes[200].message
+
+
+@pytest.mark.parametrize("steps", [0, -5, 2.5])
+def test_a_step_count_that_is_not_a_count_is_a_declaration_error(reg, steps):
+    """``steps=0`` leaked "IndexError: index is out of bounds" from inside the check."""
+    d = dc.has_minimum(wrt="w", inputs=dc.inputs(w=dc.normal("n")), steps=steps, registry=reg, name="s")(
+        lambda w: jnp.sum(w**2)
+    )
+    r = dc.check(d, trials=4)
+    assert (
+        r.outcome == "error"
+        and r.message == f"has_minimum(steps=...): need an int >= 2 (damped Newton steps), got {steps}"
+    )
