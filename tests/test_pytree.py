@@ -108,6 +108,17 @@ def test_a_layer_norm_backward_with_swapped_parameters_names_them(reg):
 
     r = dc.check(dc.vjp(of=layer_norm, wrt=["x", "gamma", "beta"], inputs=LN, registry=reg)(swapped), trials=60)
     assert r.outcome == "fails" and "wrong only in gamma, beta" in r.message
+    # the diagnosis said "no simple relation fits": the exchange of two leaves is a relation of its own
+    assert r.diagnosis.kind == "swap" and r.diagnosis.summary.startswith("a swap: leaves gamma and beta exchanged")
+
+
+def test_a_leaf_wrong_by_a_sign_is_not_called_a_swap(reg):
+    def beta_sign(x, gamma, beta, ct):
+        dx, dgamma, dbeta = layer_norm_vjp(x, gamma, beta, ct)
+        return dx, dgamma, -dbeta
+
+    r = dc.check(dc.vjp(of=layer_norm, wrt=["x", "gamma", "beta"], inputs=LN, registry=reg)(beta_sign), trials=60)
+    assert r.outcome == "fails" and r.diagnosis.summary.startswith("in beta: sign error"), r.diagnosis.summary
 
 
 def test_a_result_of_the_wrong_structure_is_a_one_line_error(reg):

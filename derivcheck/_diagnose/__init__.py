@@ -21,7 +21,8 @@ step  kind          relation tested (per failing trial ``t``)
                     (``m``, ``1/m``, ``m − 1``, ``C/d``…) on every trial
 1     transpose /   ``D = c · P(R)`` for a permutation ``P`` of ``R``'s axes
       permutation
-2     swap          ``D = R`` with two indices (or two blocks) of one axis swapped
+2     swap          ``D = R`` with two indices (or two blocks) of one axis swapped, or (first,
+                    for a pytree value) two leaves of one shape exchanged
 3     structure     ``D − R`` is zero outside one region: the diagonal, the
                     off-diagonal, blocks with ``c ≠ c′``, one row/column, the
                     entries where a 0/1 input is 1 (or 0)
@@ -161,6 +162,9 @@ def differential(obs: Observations) -> Diagnosis:
     """The steps of :data:`STEPS`, on the leaves that hold every wrong entry when a pytree value's error
     is confined to some of them (:func:`~derivcheck._diagnose._evidence.confined_leaves`), else on the
     whole value; the finding then names those leaves (:func:`in_part`)."""
+    swapped = attempt(relations.leaf_swap, obs)
+    if swapped is not None:
+        return swapped
     try:
         names = confined_leaves(obs)
     except Exception:  # the whole value is still read

@@ -13,7 +13,17 @@ from collections.abc import Callable
 
 import numpy as np
 
-from derivcheck._diagnose._evidence import Group, Observations, expand, fits_row, fits_rows, index_grid, wrong_entries
+from derivcheck._diagnose._evidence import (
+    Group,
+    Observations,
+    expand,
+    fits_row,
+    fits_rows,
+    index_grid,
+    leaves_size,
+    segments,
+    wrong_entries,
+)
 from derivcheck._diagnose._words import (
     Factor,
     axis_names,
@@ -348,3 +358,35 @@ def _swap_diagnosis(obs: Observations, axes: tuple[int, ...], pairs: list[tuple[
     if not same:
         evidence.append(f"the swapped pair varies between trials: {sorted(set(pairs))[:6]}")
     return Diagnosis(kind="swap", summary=f"a swap: {what}", evidence=tuple(evidence), where=what)
+
+
+def leaf_swap(obs: Observations) -> Diagnosis | None:
+    """Two leaves of a pytree value exchanged: ``D[a] = R[b]`` and ``D[b] = R[a]`` (same shapes), every other
+    leaf as the reference, on every failing row read (``dγ`` returned as ``dβ`` and back)."""
+    groups = obs.failing_groups
+    names = [name for name, _ in groups[0].leaves] if groups else []
+    for a, b in itertools.combinations(names, 2):
+        if all(_leaves_swapped(obs, g, a, b) for g in groups):
+            n = sum(g.rows.size for g in groups)
+            return Diagnosis(
+                kind="swap",
+                summary=f"a swap: leaves {a} and {b} exchanged (derived {a} = reference {b}, and back)",
+                evidence=(
+                    f"derived equals reference with {a} and {b} exchanged within tolerance on all {n} failing "
+                    "trials read",
+                ),
+                where=f"{a}, {b}",
+            )
+    return None
+
+
+def _leaves_swapped(obs: Observations, g: Group, a: str, b: str) -> bool:
+    """Whether every kept row of ``g`` is its reference with the leaves ``a`` and ``b`` exchanged."""
+    where = {name: (part, shape) for name, part, shape in segments(g.leaves)}
+    k = g.rows.size
+    d, r = g.derived.reshape(k, -1), g.reference_values.reshape(k, -1)
+    if a not in where or b not in where or where[a][1] != where[b][1] or d.shape[1] != leaves_size(g.leaves):
+        return False
+    moved = r.copy()
+    moved[:, where[a][0]], moved[:, where[b][0]] = r[:, where[b][0]], r[:, where[a][0]]
+    return bool(fits_rows(obs, g, d, moved).all())
