@@ -317,11 +317,15 @@ def resolve_wrt(
         return first
     if isinstance(wrt, bool) or not isinstance(wrt, int | str):
         raise DerivationError(f"{where}wrt must be an argument name or index, got {wrt!r}")
+    if isinstance(wrt, str) and "[" in wrt:
+        wrt = wrt.replace('"', "'")  # params["b"] as Python also writes it is the leaf params['b']
     if isinstance(wrt, str) and wrt in leaves and wrt not in arg_names:
         return next(i for i, a in enumerate(arg_names) if wrt.startswith(a + "["))
     if isinstance(wrt, str):
         if wrt not in arg_names:
-            raise DerivationError(f"{where}wrt={wrt!r} names no argument; the arguments are {list(arg_names)}")
+            near = [leaf for leaf in leaves if leaf.startswith(wrt.split("[")[0] + "[")] if "[" in wrt else []
+            hint = f"; the leaves of {wrt.split('[')[0]} are {near[:6]}" if near else ""
+            raise DerivationError(f"{where}wrt={wrt!r} names no argument; the arguments are {list(arg_names)}{hint}")
         return arg_names.index(wrt)
     if arg_names and not -len(arg_names) <= wrt < len(arg_names):
         raise DerivationError(f"{where}wrt={wrt} is out of range for {len(arg_names)} arguments {list(arg_names)}")

@@ -63,6 +63,11 @@ def describe(tree: Any) -> str:
     return f"a {type(tree).__name__}"
 
 
+def leaf_name(wrt: str) -> str:
+    """A leaf path as :func:`leaf_paths` writes it: ``params["b"]``, as Python also writes it, is ``params['b']``."""
+    return wrt.replace('"', "'") if "[" in wrt else wrt
+
+
 def leaf_paths(prefix: str, tree: Any) -> list[str]:
     """``prefix`` followed by each leaf's path: ``params['W']``, ``out[0]``."""
     return [prefix + jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
@@ -285,7 +290,7 @@ def flatten_arguments(claim: Any, fn: Any, spec: Any, arg_names: tuple[str, ...]
     if hasattr(claim, "wrt"):
         wrt = claim.wrt
         chosen = wrt if isinstance(wrt, tuple) else (wrt,)
-        chosen_names = [arg_names[w] if isinstance(w, int) else w for w in chosen]
+        chosen_names = [arg_names[w] if isinstance(w, int) else leaf_name(w) for w in chosen]
         selected = [tree_of.get(n, leaf_tree) for n in chosen_names]
         pytree_wrt = any(not jax.tree_util.treedef_is_leaf(t) for t in selected)
         if pytree_wrt and not getattr(claim, "several_wrt", False):

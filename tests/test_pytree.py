@@ -319,3 +319,19 @@ def test_a_custom_vjp_rule_whose_output_is_a_dict_is_checked(reg):
     results = {d.name: dc.check(d, trials=30) for d in reg}
     assert results and all(r.outcome == "holds" for r in results.values()), {n: r.message for n, r in results.items()}
     assert any(n.endswith("[rule output]") for n in results)
+
+
+NESTED = dc.inputs(params={"dense": {"W": dc.normal("m", "n"), "b": dc.normal("m")}}, x=dc.normal("n"))
+
+
+def _nested_loss(params, x):
+    return jnp.sum(jnp.tanh(params["dense"]["W"] @ x + params["dense"]["b"]))
+
+
+def test_a_leaf_named_with_double_quotes_is_that_leaf_and_a_wrong_one_lists_the_leaves(reg):
+    """``wrt='params["dense"]["b"]'``, as Python also writes a key, was "names no argument" (or a KeyError)."""
+    right = lambda params, x: 1 - jnp.tanh(params["dense"]["W"] @ x + params["dense"]["b"]) ** 2
+    quoted = dc.gradient(of=_nested_loss, wrt='params["dense"]["b"]', inputs=NESTED, registry=reg, name="q")(right)
+    assert dc.check(quoted, trials=10).outcome == "holds"
+    typo = dc.gradient(of=_nested_loss, wrt="params['dense']['c']", inputs=NESTED, registry=reg, name="t")(right)
+    assert typo.problem.endswith("""the leaves of params are ["params['dense']['W']", "params['dense']['b']"]""")
