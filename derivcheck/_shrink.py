@@ -138,7 +138,9 @@ def at_sizes(d: Derivation, sizes: Mapping[str, int]) -> Derivation:
     unknown = [k for k in sizes if k not in needed]
     if missing or unknown:
         what = f"misses {missing}" if missing else f"has unknown dimensions {unknown}"
-        raise ShrinkError(f"{d.name}: --sizes {what}; it needs {', '.join(needed) or 'none'}")
+        close = [(m, u) for m in missing for u in unknown if u.lower() == m.lower()]
+        hint = f" (did you mean {close[0][0]}= for {close[0][1]}=?)" if close else ""
+        raise ShrinkError(f"{d.name}: --sizes {what}{hint}; it needs {', '.join(needed) or 'none'}")
     chosen = tuple((k, int(sizes[k])) for k in needed)
     problem = _size_problem(d.inputs, dict(chosen))
     if problem:

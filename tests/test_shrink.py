@@ -162,6 +162,8 @@ def test_parse_sizes_and_at_sizes_say_what_to_fix(off_by_m):
         parse_sizes("d=two")
     with pytest.raises(ShrinkError, match=r"misses \['m'\]"):
         at_sizes(off_by_m, {"d": 2})
+    with pytest.raises(ShrinkError, match=r"misses \['m'\] \(did you mean m= for M=\?\)"):
+        at_sizes(off_by_m, {"d": 2, "M": 3})
     with pytest.raises(ShrinkError, match="m must be at least d"):
         at_sizes(off_by_m, {"d": 3, "m": 2})
     restricted = at_sizes(off_by_m, {"d": 2, "m": 3})
