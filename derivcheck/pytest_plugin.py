@@ -271,7 +271,8 @@ class DerivationItem(pytest.Item):
             note = f"the last run's failing draw (seed {seed}, {trials} trials), replayed first from pytest's cache"
             lines.insert(len(lines) - 1, f"  note: {note}")
         line = _line_of(self.derivation.derived, self.path)
-        return FailureRepr(lines, Crash(str(self.path), None if line is None else line + 1, headline(r)))
+        crash = headline(r) if lines else f"{headline(r)}; {last}"  # --tb=line: the one line replays it (its seed)
+        return FailureRepr(lines, Crash(str(self.path), None if line is None else line + 1, crash))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, _line_of(self.derivation.derived, self.path), f"derivation {self.derivation.name}"

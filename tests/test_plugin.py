@@ -5,6 +5,7 @@ point is a clean interpreter (the plugin must not import derivcheck or JAX).
 """
 
 import os
+import re
 import shutil
 import sys
 import textwrap
@@ -354,9 +355,14 @@ def test_node_ids_leave_out_the_module_and_stay_the_same_in_every_import_mode(py
 def test_tb_styles_shorten_the_failure_report(pytester):
     write(pytester, "test_opts.py", WRONG)
     args = ("-p", "no:cacheprovider", "--derivcheck-trials", "12", *SHRINK_OFF)
-    line = pytester.runpytest_inprocess(*args, "--tb=line")
-    line.stdout.fnmatch_lines(["*test_opts.py:*: opts.wrong (gradient): fails (expected holds) — differs from*"])
-    assert not any("worst trial" in x or "reproduce" in x for x in line.outlines)
+    line = pytester.runpytest_inprocess(*args, "--tb=line", "--derivcheck-seed=random")
+    # one line, which replays the failure: its seed was drawn for the session and shown nowhere else under -q
+    line.stdout.fnmatch_lines(
+        ["*test_opts.py:*: opts.wrong (gradient): fails (expected holds) — differs from*; reproduce: pytest *"]
+    )
+    (crash,) = [x for x in line.outlines if "reproduce: pytest" in x]
+    assert re.search(r"--derivcheck-seed[= ]\d+", crash), crash
+    assert not any("worst trial" in x for x in line.outlines)
     short = pytester.runpytest_inprocess(*args, "--tb=short")
     short.stdout.fnmatch_lines(["opts.wrong (gradient): fails*", "  diagnosis: *", "  reproduce: pytest *"])
     assert not any("worst trial" in x for x in short.outlines)
