@@ -443,8 +443,17 @@ def rank_deficient(rows: Dim, cols: Dim, *, deficiency: int = 1, dtype: str = "f
     return design(rows, cols, deficiency=deficiency, dtype=dtype)
 
 
-def constant(value: Any, *, dtype: str = "float64") -> Constant:
-    """A fixed argument, the same in every trial."""
+def constant(value: Any, *, dtype: str | None = None) -> Constant:
+    """A fixed argument, the same in every trial: float64 unless ``dtype`` says otherwise, except an
+    integer array, which keeps its dtype (a raw PRNG key ``jax.random.PRNGKey(0)`` is ``uint32``, labels
+    are ints).
+
+    >>> constant(0.5).dtype, constant(np.array([0, 7], np.uint32)).dtype
+    ('float64', 'uint32')
+    """
+    kept = getattr(value, "dtype", None)
+    if dtype is None:
+        dtype = str(np.dtype(kept)) if kept is not None and np.dtype(kept).kind in "iu" else "float64"
     if np.iscomplexobj(value) and np.dtype(dtype).kind != "c":
         raise InputSpecError(f"constant: value {value!r} is complex; give dtype='complex128' to keep it complex")
     return Constant(value, dtype)

@@ -104,3 +104,18 @@ def test_structured_inputs_in_checks_both_ways(reg):
         assert dc.check(ce_grad, trials=60, seed=seed).outcome == "holds"
     assert dc.check(logdet_grad_wrong, trials=60).outcome == "fails"
     assert dc.check(ce_grad_wrong, trials=60).outcome == "fails"
+
+
+def test_a_constant_prng_key_keeps_its_integer_dtype(reg):
+    """``dc.constant(jax.random.PRNGKey(0))`` was drawn as float64: "invalid PRNG key data" in every trial."""
+    spec = dc.inputs(x=dc.normal("n"), key=dc.constant(jax.random.PRNGKey(0)))
+
+    def masked(x, key):
+        return jnp.sum(jnp.where(jax.random.bernoulli(key, 0.5, x.shape), x**2, 0.0))
+
+    @dc.gradient(of=masked, wrt="x", inputs=spec, registry=reg, name="masked")
+    def masked_grad(x, key):
+        return jnp.where(jax.random.bernoulli(key, 0.5, x.shape), 2 * x, 0.0)
+
+    assert spec.specs[1][1].dtype == "uint32"
+    assert dc.check(masked_grad, trials=10).outcome == "holds"
