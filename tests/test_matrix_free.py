@@ -229,3 +229,14 @@ def test_the_dense_path_settles_what_lanczos_leaves_open(reg):
         for mf in (True, False)
     }
     assert decided == {True: "inconclusive", False: "holds"}
+
+
+def test_a_dense_hvp_of_the_wrong_shape_says_so_not_that_the_function_raised(reg):
+    """An ``hvp=True`` product of the wrong shape read "derived function raised: TypeError: cannot reshape"."""
+    spec = dc.inputs(x=dc.normal("n"), sizes=[{"n": 3}])
+    d = dc.definite("psd", hvp=True, inputs=spec, registry=reg, name="short")(lambda x, v: (x**2 * v)[:1])
+    r = dc.check(d, trials=4)
+    assert r.outcome == "error" and r.message == (
+        "the Hessian-vector product returns shape (1,), expected (3,) "
+        "(hvp=True: fn(*args, v) = H v, with v and H v shaped like the argument 'x')"
+    ), r.message

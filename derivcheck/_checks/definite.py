@@ -146,6 +146,8 @@ class Definite:
     def validate(self, d, args, extra):
         try:
             got = jax.eval_shape(d.derived, *args)
+        except CheckError:
+            raise
         except Exception as exc:
             raise CheckError(f"derived function raised: {one_line(exc)}") from exc
         refuse_complex((args, got), "a definiteness claim")

@@ -154,6 +154,17 @@ def definite_plan(d: Derivation) -> Plan:
     return Plan(DefiniteFamily(d.claim.definiteness), materialized(d, square=True), "dense")
 
 
+def _product(d: Derivation, args: tuple, v: jax.Array) -> jax.Array:
+    """``fn(*args, v)`` of an ``hvp=True`` derivation, which must be shaped like ``v`` (a one-line error if not)."""
+    hv = d.derived(*args, v)
+    if jnp.shape(hv) != jnp.shape(v):
+        raise CheckError(
+            f"the Hessian-vector product returns shape {jnp.shape(hv)}, expected {jnp.shape(v)} "
+            f"(hvp=True: fn(*args, v) = H v, with v and H v shaped like the argument {d.arg_names[d.wrt_index]!r})"
+        )
+    return hv
+
+
 @functools.lru_cache(maxsize=256)
 def materialized(d: Derivation, square: bool = False) -> Derivation:
     """``d`` with a dense derived function: an ``hvp=True`` derivation's products with the unit vectors.
@@ -170,7 +181,7 @@ def materialized(d: Derivation, square: bool = False) -> Derivation:
         x = jnp.asarray(args[i])
         n = x.size
         basis = jnp.eye(n, dtype=x.dtype).reshape((n, *x.shape))
-        rows = jax.vmap(lambda e: jnp.reshape(d.derived(*args, e), (n,)))(basis)  # row j is H e_j
+        rows = jax.vmap(lambda e: jnp.reshape(_product(d, args, e), (n,)))(basis)  # row j is H e_j
         h = rows.T
         return h if square else h.reshape(x.shape * 2)
 
