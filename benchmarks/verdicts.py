@@ -18,10 +18,12 @@ registry), derivations grouped by what makes them hard to judge:
 * ``reference``: a ``jax.custom_jvp`` reference whose derivative rule is accurate to only ~7e-7 relative
   (the digamma series cut after ``x⁻⁶``): the exact formula is expected ``inconclusive``, wrong ones ``fails``;
 * ``pytree``: a layer-norm backward (three cotangents) and a dict-of-parameters gradient, one leaf wrong;
-* ``float32``: float32 inputs, judged at float32 precision;
+* ``float32``: float32 inputs, judged at float32 precision (one gradient whose values all lie below ``atol``:
+  ``inconclusive``);
 * ``domain``: a Gaussian log-density through a Cholesky factor at a covariance of condition 1e14, where the
   input twin the conditioning pass perturbs is no longer positive definite (its Cholesky NaN);
-* ``beyond``: limits (to 0, from tiny starts, an overstated order, an oscillation) and existence of a minimum
+* ``beyond``: limits (to 0, from tiny starts, an overstated order, an exact order, an oscillation, a wrong
+  limit that levels off) and existence of a minimum
   (one far from the starts with vanishing curvature, an objective unbounded only far out).
 
 Every claim kind of the differential family is present (gradient, jacobian, hessian, vjp, jvp) and the
@@ -101,7 +103,8 @@ class PlantedSet:
         return self._add(group, "fails", decorator, why)
 
     def doubtful(self, group: str, decorator: Callable, why: str) -> Callable:
-        """A right formula whose reference is the inaccurate side: ``inconclusive``."""
+        """A formula the evidence cannot decide — its reference is the inaccurate side, or no trial could
+        refute it: ``inconclusive``."""
         return self._add(group, "inconclusive", decorator, why)
 
 
@@ -615,6 +618,14 @@ def _float32(p: PlantedSet) -> None:
     def softplus_grad32(w, x):
         return x * naive_sigmoid(x * w)
 
+    decay = _bind(
+        dc.gradient, of=lambda w: 1e-6 * jnp.sum(w**2), inputs=lambda key: jax.random.normal(key, (64,), jnp.float32)
+    )
+
+    @p.doubtful("float32", decay, "2e-6 w written 1e-6 w; every value is below float32's atol 1e-5, where 0 passes too")
+    def weight_decay_grad_half(w):
+        return 1e-6 * w
+
     @p.wrong("float32", sp, "probability clipped to [1e-3, 1 − 1e-3]: wrong only where the sigmoid saturates")
     def softplus_grad32_clipped(w, x):
         return x * jnp.clip(naive_sigmoid(x * w), 1e-3, 1 - 1e-3)
@@ -673,6 +684,13 @@ def central(x, h):
     return (jnp.sin(x + h) - jnp.sin(x - h)) / (2 * h)
 
 
+def trapezoid(a, u):
+    """The composite trapezoid rule for ``∫₀¹ e^{a s} ds`` on ``len(u)`` intervals (``u`` only sets the size)."""
+    n = u.shape[0]
+    f = jnp.exp(a * jnp.linspace(0.0, 1.0, n + 1))
+    return (jnp.sum(f) - 0.5 * (f[0] + f[-1])) / n
+
+
 def _beyond(p: PlantedSet) -> None:
     positive = dc.inputs(t=dc.positive())
     step = dc.inputs(x=dc.normal(), h=dc.uniform(low=0.1, high=1.0))
@@ -695,6 +713,26 @@ def _beyond(p: PlantedSet) -> None:
     @p.wrong("beyond", _bind(dc.limit, of=jnp.sin, along="t", inputs=osc), "sin t oscillates as t → ∞")
     def sine_to_zero(t):
         return 0 * t
+
+    near = dc.inputs(a=dc.normal("d"), t=dc.uniform(low=0.1, high=1.0), regimes=("typical", "large"))
+
+    @p.wrong(
+        "beyond",
+        _bind(dc.limit, of=lambda a, t: a * jnp.sin(t) / t, along="t", to=0.0, inputs=near),
+        "a sin t / t → a, claimed a (1 + 5e-5): the difference decays like t², then levels off",
+    )
+    def sinc_limit_off(a, t):
+        return a * (1 + 5e-5)
+
+    grid = dc.inputs(a=dc.uniform(low=0.5, high=2.0), u=dc.normal("n"), regimes=("typical",))
+
+    @p.right(
+        "beyond",
+        _bind(dc.limit, of=trapezoid, along="n", min_rate=2.0, inputs=grid),
+        "the trapezoid rule is order 2 exactly: its measured rate creeps up to 2 from below",
+    )
+    def trapezoid_order_2(a, u):
+        return jnp.expm1(a) / a
 
     @p.right("beyond", _bind(dc.has_minimum, inputs=wells))
     def quartic_far(w):
