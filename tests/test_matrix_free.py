@@ -240,3 +240,30 @@ def test_a_dense_hvp_of_the_wrong_shape_says_so_not_that_the_function_raised(reg
         "the Hessian-vector product returns shape (1,), expected (3,) "
         "(hvp=True: fn(*args, v) = H v, with v and H v shaped like the argument 'x')"
     ), r.message
+
+
+def _ridge(theta, X, y, lam):
+    return 0.5 * jnp.mean((X @ theta - y) ** 2) + 0.5 * lam * jnp.sum(theta**2)
+
+
+@pytest.mark.parametrize(("lam", "outcome"), [(0.1, "holds"), (-0.1, "fails")])
+def test_a_krylov_space_that_becomes_invariant_gives_exact_ritz_values(reg, lam, outcome):
+    """``XᵀX/m + λI`` with ``m = 40`` samples below the 64 steps has 41 distinct eigenvalues: the Krylov space of a
+    random start is invariant after 41 steps and holds them all, so λ_min = θ_min exactly (it was "not decided")."""
+    spec = dc.inputs(
+        theta=dc.normal("d"),
+        X=dc.normal("m", "d"),
+        y=dc.normal("m"),
+        lam=dc.constant(lam),
+        sizes=[{"m": 40, "d": 600}],
+        regimes=("typical", "constant"),
+    )
+
+    @dc.definite("pd", of=_ridge, wrt="theta", hvp=True, inputs=spec, registry=reg, name=f"ridge{lam}")
+    def ridge_hvp(theta, X, y, lam, v):
+        return X.T @ (X @ v) / X.shape[0] + lam * v
+
+    r = dc.check(ridge_hvp, trials=8)
+    assert r.path == "matrix-free" and r.outcome == outcome, r.message
+    if outcome == "holds":
+        assert "the Krylov space became invariant, its Ritz values exact" in r.message

@@ -50,7 +50,12 @@ probability at least ``1 − δ``
 so a negative eigenvalue deeper than that is found with probability
 ``≥ 1 − δ`` (``δ =`` :data:`FAILURE_PROBABILITY`); the result's note states
 the bound with ``θ_max`` for ``λ_max`` (``≤ λ_max``: the bound used is the
-smaller one, which is why a verdict also needs the margin test above). When ``k = n`` the Krylov space is the
+smaller one, which is why a verdict also needs the margin test above). When
+a step finds the Krylov space invariant (``β_j = 0``, before the restart), the
+bound is 0: the start, random, has a component along every eigenspace almost
+surely, so that space holds an eigenvector of every distinct eigenvalue and the
+Ritz values include them all, ``θ_min = λ_min`` (a ridge Hessian
+``XᵀX/m + λI`` with ``m`` below the steps has ``m + 1`` distinct eigenvalues). When ``k = n`` the Krylov space is the
 whole space and the Ritz values are the eigenvalues (``ε = 0``). Symmetry is
 checked on the probes: ``V ᵀ(H V)`` must be symmetric up to
 ``atol + rtol · max|VᵀHV| + 16 √n ε max‖v_i‖‖H v_j‖`` (the last term the
@@ -389,13 +394,15 @@ class MatrixFree:
         cs = jnp.max(jnp.linalg.norm(p, axis=1)) * jnp.max(jnp.linalg.norm(hp, axis=1))
         steps = min(self.steps, n)
         flat = lambda v: derived(v.reshape(shape)).reshape(n)
-        _, _, theta, resid = lanczos(flat, extra["start"].reshape(n), steps)
+        _, beta, theta, resid = lanczos(flat, extra["start"].reshape(n), steps)
         lam_scale = jnp.maximum(jnp.abs(theta[0]), jnp.abs(theta[-1]))
         spread = rounding_spread(derived, probes[0]) / jnp.maximum(sup_norm(probes[0]), jnp.finfo(hp.dtype).tiny)
         margin = definiteness_margin(n, eps, lam_scale, spread)
         kw = kw_epsilon(n, steps)
+        # an invariant Krylov space from a random start holds every distinct eigenvalue: then θ are exact
+        invariant = jnp.any(beta[: steps - 1] == 0)
         return {
-            "kw_bound": (kw / (1 - kw) * (theta[-1] - theta[0])).astype(jnp.float64),
+            "kw_bound": jnp.where(invariant, 0.0, kw / (1 - kw) * (theta[-1] - theta[0])).astype(jnp.float64),
             "n": jnp.asarray(n),
             "steps": jnp.asarray(steps),
             "sym_err": jnp.max(jnp.abs(gram - gram.T)).astype(jnp.float64),
@@ -482,9 +489,7 @@ class MatrixFree:
         spectrum = Spectrum(
             n=n, lambda_min=lo, lambda_max=hi, rank=-1, margin=margin, found=found, min_rank=-1, max_rank=-1
         )
-        eps = kw_epsilon(n, steps)
-        bound = "" if eps == 0 else f" (λ_min ≥ θ_min − {eps / (1 - eps):.2g}·(θ_max − θ_min) with prob. ≥ 99.9%)"
-        how = f"Lanczos, {steps} steps on n = {n}{bound}"
+        how = _lanczos_words(n, steps)
         lam = f"Ritz values θ ∈ [{lo:.3g}, {hi:.3g}]"
         unsettled = {"pd": lo > margin >= lo - r_lo, "nd": hi < -margin <= hi + r_hi}.get(kind, False)
         if unsettled:  # the end Ritz value has the claimed sign, but its residual reaches zero
@@ -495,6 +500,7 @@ class MatrixFree:
         if not bad and open_.any():
             j = int(np.argmax(np.where(open_, s["kw_bound"], -np.inf)))
             edge = "smallest" if kind in ("psd", "pd") else "largest"
+            how = _lanczos_words(int(s["n"][j]), int(s["steps"][j]))
             return (
                 f"not decided on {int(open_.sum())} of {run.trials} trials: no Ritz value of the wrong sign, but "
                 f"the {edge} eigenvalue is only known to within {s['kw_bound'][j]:.3g} of θ = "
@@ -503,6 +509,8 @@ class MatrixFree:
                 "settles it with every eigenvalue (n × n memory)"
             ), {"spectrum": spectrum}
         if not bad:
+            if kw_epsilon(n, steps) > 0 and not np.asarray(s["kw_bound"])[run.valid].any():
+                how = f"Lanczos, {steps} steps on n = {n}: the Krylov space became invariant, its Ritz values exact"
             return f"{DEFINITE_WORDS[kind]} on {run.trials} trials, matrix-free ({how}); closest: {lam}", {
                 "spectrum": spectrum
             }
@@ -519,6 +527,13 @@ class MatrixFree:
             w = run.worst
             reason = f"{found}, not {kind}: {lam} ({how}) at {where(w.sizes, w.regime)}"
         return f"fails in {bad} of {run.trials} trials: {reason}", {"spectrum": spectrum}
+
+
+def _lanczos_words(n: int, steps: int) -> str:
+    """``Lanczos, 64 steps on n = 3000 (λ_min ≥ θ_min − 0.0081·(θ_max − θ_min) with prob. ≥ 99.9%)``."""
+    eps = kw_epsilon(n, steps)
+    bound = "" if eps == 0 else f" (λ_min ≥ θ_min − {eps / (1 - eps):.2g}·(θ_max − θ_min) with prob. ≥ 99.9%)"
+    return f"Lanczos, {steps} steps on n = {n}{bound}"
 
 
 def _witnessed(stats, kind: str) -> np.ndarray:
