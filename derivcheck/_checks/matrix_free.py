@@ -32,7 +32,8 @@ below proves it — ``θ_min − u ≥ −margin`` (PSD) or ``> margin`` (PD), `
 larger of the bound's ``ε/(1 − ε)(θ_max − θ_min)`` and the residual ``r`` —
 and is otherwise *inconclusive*: a negative eigenvalue smaller than ``u`` may
 have been missed (a singular PSD matrix is only ever proven with ``k = n``),
-and ``matrix_free=False`` settles it with every eigenvalue. The margin is the
+and ``matrix_free=False`` settles it with every eigenvalue. An undecided run is
+checked once more with up to twice the steps (:func:`check_definite`). The margin is the
 dense check's, ``64 n ε max|θ| + 16 n s`` (see
 :mod:`derivcheck._checks.definite`), with ``s`` the Monte Carlo arithmetic spread
 of the product ``H v₁`` per unit of ``‖v₁‖∞``: the operator's rounding, modelled
@@ -73,8 +74,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from derivcheck._checks._engine import CheckError, Run, jit_hint, judged_precision, one_line, refuse_complex, where
-from derivcheck._checks._kind import Plan, batched
+from derivcheck._checks._engine import (
+    CheckConfig,
+    CheckError,
+    Run,
+    jit_hint,
+    judged_precision,
+    one_line,
+    refuse_complex,
+    where,
+)
+from derivcheck._checks._kind import Kind, Plan, batched, run_plan
 from derivcheck._checks.definite import Definite as DefiniteFamily
 from derivcheck._checks.definite import definiteness_margin
 from derivcheck._checks.differential import HESSIAN, Differential
@@ -89,7 +99,7 @@ from derivcheck._compare import (
 )
 from derivcheck._derivation import DEFINITE_WORDS, Definite, Derivation, Hessian
 from derivcheck._inputs import CustomInputs
-from derivcheck._result import Spectrum
+from derivcheck._result import Result, Spectrum
 
 THRESHOLD = 512
 """Entries of the differentiated argument above which a Hessian claim is checked matrix-free
@@ -583,7 +593,33 @@ def _derived_dtype(d: Derivation, args: tuple):
 
 # ----------------------------------------------------------------------- Kind rows
 
+
+def check_definite(d: Derivation, config: CheckConfig) -> Result:
+    """A definiteness claim along :func:`definite_plan`; a matrix-free run left undecided is run again with
+    more Lanczos steps (:func:`more_steps`), whose smaller bound — or an invariant Krylov space — often
+    decides it (a ridge Hessian ``XᵀX/m + λI`` has ``m + 1`` distinct eigenvalues)."""
+    plan = definite_plan(d)
+    result = run_plan(plan, config)
+    family = plan.family
+    if result.outcome != "inconclusive" or not isinstance(family, MatrixFree):
+        return result
+    steps = more_steps(dimension(d), family.steps, config.trials)
+    if steps <= family.steps:
+        return result
+    return run_plan(plan._replace(family=dataclasses.replace(family, steps=steps)), config)
+
+
+def more_steps(n: int, steps: int, trials: int) -> int:
+    """The steps of the second Lanczos run: twice the first's (its work, quadratic in the steps with full
+    reorthogonalization, four times), at most ``n``, and as many as :data:`SECOND_RUN_BYTES` of Lanczos
+    vectors (``trials × steps × n`` float64) allow."""
+    return int(min(n, 2 * steps, SECOND_RUN_BYTES // max(1, 8 * trials * n)))
+
+
+SECOND_RUN_BYTES = 256 * 2**20
+"""The Lanczos vectors the second run of an undecided definiteness claim may hold, over all trials."""
+
 KINDS = (
     batched(Hessian, hessian_plan, HESSIAN.name),
-    batched(Definite, definite_plan, DefiniteFamily.reference_name),
+    Kind(claim=Definite, check=check_definite, plan=definite_plan, reference=DefiniteFamily.reference_name),
 )
