@@ -134,10 +134,13 @@ def _under_marks(obj: Any) -> Any:
     """The derivation inside pytest marks placed above its decorator: ``@pytest.mark.slow`` over
     ``@dc.gradient(...)`` leaves a mark decorator holding it as its last argument (nested for
     several marks; the README allows marks there, and the pytest plugin reads them)."""
-    while not isinstance(obj, Derivation) and hasattr(obj, "mark") and isinstance(getattr(obj, "args", None), tuple):
-        if not obj.args:
-            break
-        obj = obj.args[-1]
+    while (
+        not isinstance(obj, Derivation)
+        and hasattr(obj, "mark")
+        and isinstance(args := getattr(obj, "args", None), tuple)
+        and args
+    ):
+        obj = args[-1]
     return obj
 
 

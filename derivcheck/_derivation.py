@@ -298,6 +298,12 @@ class Derivation:
         return derivation_latex(self)
 
 
+def leaf_name(wrt: str) -> str:
+    """A leaf path as ``jax.tree_util.keystr`` writes it: ``params["b"]``, as Python also writes it, is
+    ``params['b']``; an argument name is itself."""
+    return wrt.replace('"', "'") if "[" in wrt else wrt
+
+
 def resolve_wrt(
     wrt: Any, arg_names: tuple[str, ...], name: str = "", several: bool = False, leaves: tuple[str, ...] = ()
 ) -> int:
@@ -317,8 +323,8 @@ def resolve_wrt(
         return first
     if isinstance(wrt, bool) or not isinstance(wrt, int | str):
         raise DerivationError(f"{where}wrt must be an argument name or index, got {wrt!r}")
-    if isinstance(wrt, str) and "[" in wrt:
-        wrt = wrt.replace('"', "'")  # params["b"] as Python also writes it is the leaf params['b']
+    if isinstance(wrt, str):
+        wrt = leaf_name(wrt)
     if isinstance(wrt, str) and wrt in leaves and wrt not in arg_names:
         return next(i for i, a in enumerate(arg_names) if wrt.startswith(a + "["))
     if isinstance(wrt, str):

@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from derivcheck._derivation import DerivationError
+from derivcheck._derivation import DerivationError, leaf_name
 from derivcheck._format import callable_name
 from derivcheck._inputs import CustomInputs, Inputs, is_spec
 
@@ -61,11 +61,6 @@ def describe(tree: Any) -> str:
     if isinstance(tree, tuple | list):
         return f"a {type(tree).__name__} of {len(tree)}"
     return f"a {type(tree).__name__}"
-
-
-def leaf_name(wrt: str) -> str:
-    """A leaf path as :func:`leaf_paths` writes it: ``params["b"]``, as Python also writes it, is ``params['b']``."""
-    return wrt.replace('"', "'") if "[" in wrt else wrt
 
 
 def leaf_paths(prefix: str, tree: Any) -> list[str]:

@@ -234,26 +234,31 @@ def _layout(custom: Any, spec: Any) -> Layout:
     return Layout(names, static, nondiff)
 
 
-def _floats(spec: Any, name: str, names: tuple[str, ...]) -> bool:
-    """Whether the argument ``name`` (of the primal's ``names``) is drawn as floats: a differentiable argument.
+def _floats(spec: Any, names: tuple[str, ...]) -> set[str]:
+    """The primal's arguments (of ``names``) drawn as floats: the differentiable ones.
 
-    A custom sampler's outputs are read abstractly (``jax.eval_shape``): integer labels and PRNG keys it
-    draws are not differentiated. A sampler that cannot be read, or an argument without a spec, counts
-    as floats (its check names the problem).
+    A custom sampler's outputs are read abstractly, once (``jax.eval_shape``): integer labels and PRNG
+    keys it draws are not differentiated. A sampler that cannot be read, or an argument without a spec,
+    counts as floats (its check names the problem).
     """
     if isinstance(spec, CustomInputs):
         try:
             drawn = jax.eval_shape(spec.draw, jax.random.PRNGKey(0))
         except Exception:
-            return True
+            return set(names)
         drawn = tuple(drawn) if isinstance(drawn, list | tuple) else (drawn,)
-        i = names.index(name)
-        return i >= len(drawn) or all(jnp.issubdtype(x.dtype, jnp.inexact) for x in jax.tree.leaves(drawn[i]))
+        return {
+            name
+            for i, name in enumerate(names)
+            if i >= len(drawn) or all(jnp.issubdtype(x.dtype, jnp.inexact) for x in jax.tree.leaves(drawn[i]))
+        }
     table = dict(spec.specs) if isinstance(spec, Inputs) else {}
-    if name not in table:
-        return True
-    leaves = spec_leaves(table[name])
-    return all(np.issubdtype(np.dtype(getattr(s, "dtype", "float64")), np.inexact) for s in leaves)
+    return {
+        name
+        for name in names
+        if name not in table
+        or all(np.issubdtype(np.dtype(getattr(s, "dtype", "float64")), np.inexact) for s in spec_leaves(table[name]))
+    }
 
 
 def deviates(reason: str) -> Expect:
@@ -340,9 +345,10 @@ def _declare_rule(custom: Any, inputs: Any, base: str, expect: Expect, options: 
         )
     ]
     side, claim = (Pullback, VJP) if isinstance(custom, jax.custom_vjp) else (Pushforward, JVP)
+    floats = _floats(spec, layout.names)
     for k, i in enumerate(layout.diff):
         arg = layout.names[i]
-        if not _floats(spec, arg, layout.names):
+        if arg not in floats:
             continue
         made.append(
             _registry.declare(

@@ -275,11 +275,12 @@ def _cell_rate(h: np.ndarray, rel: np.ndarray, floor: np.ndarray, end: bool = Tr
     reaches the claim.
     """
     rel, floor = np.atleast_2d(rel), np.atleast_2d(floor)
-    above = np.flatnonzero(np.mean(rel > 0, axis=0) > 0.5)
+    above = _above(rel)
     if not above.size:
         return Rate(math.inf)
     use = above[-TAIL:]
-    m = np.maximum(np.median(np.maximum(rel, floor), axis=0), np.finfo(np.float64).tiny)
+    values = np.maximum(rel, floor)
+    m = np.maximum(np.median(values, axis=0), np.finfo(np.float64).tiny)
     if use.size == 1:
         k = int(use[0])
         if k + 1 < len(h):  # the next point is at the tolerance: its floor bounds it above
@@ -295,7 +296,7 @@ def _cell_rate(h: np.ndarray, rel: np.ndarray, floor: np.ndarray, end: bool = Tr
     fit = _fit(h, m, use)
     if not end:
         return Rate(fit)
-    lo, hi = _resampled(h, np.maximum(rel, floor), use)
+    lo, hi = _resampled(h, values, use)
     return Rate(fit, "fit", min(lo, fit), max(hi, fit))
 
 
@@ -307,7 +308,8 @@ spread away from it far more rarely; in between the check says it is not decided
 
 
 def _fit(h: np.ndarray, m: np.ndarray, use: np.ndarray) -> float:
-    return float(np.polyfit(np.log(h[use]), np.log(np.maximum(m[use], np.finfo(np.float64).tiny)), 1)[0])
+    """Least-squares ``r`` in ``m ∝ h^r`` over the points ``use`` (``m > 0``)."""
+    return float(np.polyfit(np.log(h[use]), np.log(m[use]), 1)[0])
 
 
 def _resampled(h: np.ndarray, values: np.ndarray, use: np.ndarray) -> tuple[float, float]:
@@ -529,9 +531,14 @@ def _interval(r: Rate) -> str:
     return _rate_text(r.value)
 
 
+def _above(rel: np.ndarray) -> np.ndarray:
+    """The points where most trials (rows of ``rel``) are above the tolerance (``> 0``)."""
+    return np.flatnonzero(np.mean(np.atleast_2d(rel) > 0, axis=0) > 0.5)
+
+
 def _last_above(c: _CellRun) -> int:
     """The last point where most of the cell's trials are above the tolerance."""
-    above = np.flatnonzero(np.mean(np.atleast_2d(c.rel) > 0, axis=0) > 0.5)
+    above = _above(c.rel)
     return int(above[-1]) if above.size else 0
 
 

@@ -45,10 +45,10 @@ BUILTIN_FUNCTIONS = {
     "\\cosh": ("jnp.cosh", "\\cosh"),
     "\\tanh": ("jnp.tanh", "\\tanh"),
 }
-BARE_ARGUMENT = {"\\exp", "\\log", "\\ln", "\\sin", "\\cos", "\\tan", "\\sinh", "\\cosh", "\\tanh"}
 POWERED = {"\\log", "\\ln", "\\sin", "\\cos", "\\tan", "\\sinh", "\\cosh", "\\tanh"}
 """Functions written with a power of their value on the name, by convention: ``\\tanh^2(z)`` is
 ``(\\tanh z)^2``, ``\\log^2 x`` is ``(\\log x)^2`` (``^{-1}`` would be the inverse function: refused)."""
+BARE_ARGUMENT = {"\\exp", *POWERED}
 
 
 @dataclasses.dataclass(frozen=True)
