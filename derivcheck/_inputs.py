@@ -446,11 +446,12 @@ def rank_deficient(rows: Dim, cols: Dim, *, deficiency: int = 1, dtype: str = "f
 def constant(value: Any, *, dtype: str | None = None) -> Constant:
     """A fixed argument, the same in every trial: float64 unless ``dtype`` says otherwise, except an
     integer array, which keeps its dtype (a raw PRNG key ``jax.random.PRNGKey(0)`` is ``uint32``, labels
-    are ints).
+    are ints; a typed key ``jax.random.key(0)`` is kept as its raw key data, :func:`raw_key`).
 
     >>> constant(0.5).dtype, constant(np.array([0, 7], np.uint32)).dtype
     ('float64', 'uint32')
     """
+    value = raw_key(value)
     kept = getattr(value, "dtype", None)
     if dtype is None:
         dtype = str(np.dtype(kept)) if kept is not None and np.dtype(kept).kind in "iu" else "float64"
@@ -513,7 +514,18 @@ class CustomInputs:
         keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(jnp.arange(n))
         args = jax.vmap(self.draw)(keys)
         args = tuple(args) if isinstance(args, list | tuple) else (args,)
-        return tuple(np.asarray(a) for a in args)
+        return tuple(np.asarray(raw_key(a)) for a in args)
+
+
+def raw_key(x: Any) -> Any:
+    """A typed PRNG key (``jax.random.key``) as its raw key data (``jax.random.key_data``), else ``x``.
+
+    Drawn arguments live on the host as NumPy arrays, which have no key dtype; every ``jax.random``
+    function accepts the raw form (a ``uint32`` array, the form of ``jax.random.PRNGKey``) as well.
+    """
+    if jnp.issubdtype(getattr(x, "dtype", None) or np.float64, jax.dtypes.prng_key):
+        return jax.random.key_data(x)
+    return x
 
 
 def is_spec(x: Any) -> bool:

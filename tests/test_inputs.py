@@ -119,3 +119,32 @@ def test_a_constant_prng_key_keeps_its_integer_dtype(reg):
 
     assert spec.specs[1][1].dtype == "uint32"
     assert dc.check(masked_grad, trials=10).outcome == "holds"
+
+
+def _masked(x, key):
+    return jnp.sum(jnp.where(jax.random.bernoulli(key, 0.5, x.shape), x**2, 0.0))
+
+
+def _draw_typed_key(key):
+    return jax.random.normal(key, (5,)), jax.random.key(7)
+
+
+@pytest.mark.parametrize(
+    "inputs",
+    [_draw_typed_key, dc.inputs(x=dc.normal("n"), key=dc.constant(jax.random.key(3)))],
+    ids=["sampler", "constant"],
+)
+def test_a_typed_prng_key_is_drawn_as_its_key_data(reg, inputs):
+    """A typed key (``jax.random.key``, JAX's recommended form) from a custom sampler erred on every trial
+    ("PRNGKey dtype cannot be converted to a NumPy array"), and ``dc.constant`` of one at declaration."""
+
+    @dc.gradient(of=_masked, wrt="x", inputs=inputs, registry=reg, name="right")
+    def right(x, key):
+        return jnp.where(jax.random.bernoulli(key, 0.5, x.shape), 2 * x, 0.0)
+
+    @dc.gradient(of=_masked, wrt="x", inputs=inputs, registry=reg, name="wrong")
+    def wrong(x, key):  # the mask forgotten in the backward pass
+        return 2 * x
+
+    assert dc.check(right, trials=20).outcome == "holds"
+    assert dc.check(wrong, trials=20).outcome == "fails"
