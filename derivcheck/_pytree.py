@@ -79,18 +79,21 @@ def ravel(tree: Any) -> jax.Array:
     return ravel_pytree(tree)[0]
 
 
-def conform(result: Any, expected: Any, what: str) -> Any:
+def conform(result: Any, expected: Any, what: str, names: Sequence[str] = ()) -> Any:
     """``result`` as the comparison reads it: itself when one array is expected, else raveled after
-    checking it has ``expected``'s structure and leaf shapes (a one-line :class:`DerivationError` if not)."""
+    checking it has ``expected``'s structure and leaf shapes (a one-line :class:`DerivationError` if not).
+
+    ``names``: what the user calls ``expected``'s leaves (``params['b']``), in order; else their paths in it.
+    """
     if is_array(expected):
         return result
     want, got = jax.tree.structure(expected), jax.tree.structure(result)
     if want != got:
         raise DerivationError(f"{what} returns {describe(result)}, expected {describe(expected)} (as {want})")
     pairs = zip(jax.tree.leaves(result), jax.tree.leaves(expected), strict=True)
-    for path, (r, e) in zip(leaf_paths("", expected), pairs, strict=True):
+    for path, (r, e) in zip(names or leaf_paths("", expected), pairs, strict=True):
         if jnp.shape(r) != jnp.shape(e):
-            raise DerivationError(f"{what} returns shape {jnp.shape(r)} at {path}, expected {jnp.shape(e)}")
+            raise DerivationError(f"{what} returns shape {jnp.shape(r)} for {path}, expected {jnp.shape(e)}")
     return ravel(result)
 
 
@@ -148,22 +151,25 @@ class FlatSides(_Wrapper):
     JVP), after checking its structure.
     """
 
-    def __init__(self, fn: Any, of: Any, extra_arg: str | None, indices: tuple[int, ...], several: bool) -> None:
+    def __init__(
+        self, fn: Any, of: Any, extra_arg: str | None, indices: tuple[int, ...], several: bool, names: tuple[str, ...]
+    ) -> None:
         super().__init__(fn)
         self.fn, self.of, self.extra_arg, self.indices, self.several = fn, of, extra_arg, indices, several
+        self.wrt_names = tuple(names[i] for i in indices)  # the selection's leaves, as messages name them
 
     def __call__(self, *given: Any) -> Any:
         args = given if self.extra_arg is None else given[:-1]
         f, x = selection(self.of, self.indices, self.several, tuple(args))
         if self.extra_arg is None:
-            return conform(self.fn(*args), x, "derived function")
+            return conform(self.fn(*args), x, "derived function", self.wrt_names)
         extra = given[-1]
         out = jax.eval_shape(f, x)
         if self.extra_arg == "tangent":
             tangent = extra if is_array(x) else unraveler(x)(extra)
             return conform(self.fn(*args, tangent), out, "derived function")
         cotangent = extra if is_array(out) else unraveler(out)(extra)
-        return conform(self.fn(*args, cotangent), x, "derived function")
+        return conform(self.fn(*args, cotangent), x, "derived function", self.wrt_names)
 
 
 # ------------------------------------------------------------------- pytree arguments

@@ -431,7 +431,7 @@ def _pytree_boundary(claim: Any, fn: Callable[..., Any], spec: Any, arg_names: t
     if getattr(claim, "several_wrt", False):
         wrt = claim.wrt
         indices = tuple(resolve_wrt(w, arg_names) for w in (wrt if isinstance(wrt, tuple) else (wrt,)))
-        derived = _pytree.FlatSides(derived, claim.of, claim.extra_arg, indices, isinstance(wrt, tuple))
+        derived = _pytree.FlatSides(derived, claim.of, claim.extra_arg, indices, isinstance(wrt, tuple), arg_names)
     return claim, derived, spec, arg_names
 
 

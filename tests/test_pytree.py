@@ -132,6 +132,17 @@ def test_a_result_of_the_wrong_structure_is_a_one_line_error(reg):
     )
     r = dc.check(missing, trials=20)
     assert r.outcome == "error" and "dict with keys ['W']" in r.message
+    # a leaf of the wrong shape is named as the user calls it (it was "at [1]", a position in the leaves)
+    unsummed = dc.gradient(of=mlp, wrt="params", inputs=MLP, registry=reg, name="unsummed")(
+        lambda params, x: {**mlp_grad(params, x), "b": mlp_grad(params, x)["b"][:, None]}
+    )
+    r = dc.check(unsummed, trials=20)
+    assert r.outcome == "error" and "for params['b'], expected" in r.message, r.message
+    several = dc.vjp(of=layer_norm, wrt=("x", "gamma", "beta"), inputs=LN, registry=reg, name="several")(
+        lambda x, gamma, beta, ct: (*layer_norm_vjp(x, gamma, beta, ct)[:2], jnp.zeros(()))
+    )
+    r = dc.check(several, trials=20)
+    assert r.outcome == "error" and "for beta, expected" in r.message, r.message
 
 
 def two(x):
