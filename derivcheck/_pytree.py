@@ -29,6 +29,7 @@ into the structure each side expects.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import inspect
@@ -141,7 +142,26 @@ class _Wrapper:
         return f"<{callable_name(self.user_function)}>"
 
 
-class FlatSides(_Wrapper):
+class _Calls(_Wrapper):
+    """A wrapper that calls a function ``self.fn`` (the user's, or another wrapper of it) with rearranged arguments."""
+
+    fn: Any
+    same_arguments = False
+
+    def editable(self) -> tuple[Any, Any]:
+        """The function this wrapper calls, and how an edited copy of it is wrapped the same way (a fix's
+        search edits the user's function: :func:`derivcheck._repair._source.read`). ``same_arguments``: whether
+        that function gets the drawn arguments in their order (else they are rearranged, or rebuilt into trees)."""
+
+        def rewrapped(edited: Any) -> Any:
+            side = copy.copy(self)
+            side.fn = edited
+            return side
+
+        return self.fn, rewrapped
+
+
+class FlatSides(_Calls):
     """A gradient's, VJP's or JVP's derived function as the comparison calls it.
 
     It takes the trailing argument raveled (unraveled here into the structure
@@ -150,6 +170,8 @@ class FlatSides(_Wrapper):
     a pytree (the ``wrt`` selection for a gradient or VJP, ``of``'s output for a
     JVP), after checking its structure.
     """
+
+    same_arguments = True  # it passes the drawn arguments on as they are (see _Calls.editable)
 
     def __init__(
         self, fn: Any, of: Any, extra_arg: str | None, indices: tuple[int, ...], several: bool, names: tuple[str, ...]
@@ -175,7 +197,7 @@ class FlatSides(_Wrapper):
 # ------------------------------------------------------------------- pytree arguments
 
 
-class Rebuilt(_Wrapper):
+class Rebuilt(_Calls):
     """``fn`` called with its pytree arguments rebuilt from their leaves (see the module docstring).
 
     ``trees``: per argument, the treedef of its spec; ``wrt_tree``: the

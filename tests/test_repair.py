@@ -412,3 +412,48 @@ def test_the_entries_of_a_returned_tuple_are_edited_but_not_a_shape_in_a_call():
     found = {(e.kind, e.before, e.after) for e in edits(src.trees, src.text, src.namespace, ())}
     assert ("sign", "-x", "x") in found  # an entry of the returned tuple (a custom rule's bwd returns one)
     assert not any(e[1] in ("2", "3", "(2, 3)") for e in found), found  # the shape (2, 3) is no number to edit
+
+
+# ----------------------------------------------------------------------- pytree arguments
+
+
+def _dict_loss(params, x):
+    return jnp.sum(jnp.tanh(params["W"] @ x + params["b"]) ** 2)
+
+
+def _dict_grad(params, x):
+    h = jnp.tanh(params["W"] @ x + params["b"])
+    g = 2 * h * (1 + h**2)  # the planted slip: the derivative of tanh is 1 − tanh²
+    return {"W": jnp.outer(g, x), "b": g}
+
+
+def _layer_bwd(res, ct):
+    params, x, y = res
+    g = ct * (1 + y**2)  # the same slip, in a custom rule's backward function over a dict of parameters
+    return {"w": g * x, "b": g}, g * params["w"]
+
+
+def test_a_derivation_over_a_dict_of_parameters_gets_its_fix(reg):
+    """The search read the user's function through the pytree wrappers and called the edited copies with the
+    drawn leaves: every candidate raised, and "no single edit found" was all a dict gradient or rule got."""
+    spec = dc.inputs(params={"W": dc.normal("m", "n"), "b": dc.normal("m")}, x=dc.normal("n"))
+    grad = dc.gradient(of=_dict_loss, wrt="params", inputs=spec, registry=reg, name="dict")(_dict_grad)
+
+    @dc.rule(inputs=dc.inputs(params={"w": dc.normal("n"), "b": dc.normal("n")}, x=dc.normal("n")), registry=reg)
+    @jax.custom_vjp
+    def layer(params, x):
+        return jnp.tanh(params["w"] * x + params["b"])
+
+    layer.defvjp(lambda params, x: (layer(params, x), (params, x, layer(params, x))), _layer_bwd)
+    for d, fn in (
+        (grad, _dict_grad),
+        (reg[next(n for n in reg.names() if n.endswith("layer[rule wrt params]"))], _layer_bwd),
+    ):
+        r = search(d, budget=BUDGET, confirm_trials=40)
+        assert r, r.message
+        assert (r[0].before, r[0].after, r[0].line) == (
+            "1 + h**2" if fn is _dict_grad else "1 + y**2",
+            "1 - h ** 2" if fn is _dict_grad else "1 - y ** 2",
+            fn.__code__.co_firstlineno + 2,
+        )
+        assert dc.check(dataclasses.replace(d, derived=r[0].fixed), trials=20, seed=5).outcome == "holds"

@@ -19,7 +19,7 @@ import inspect
 import linecache
 import types
 from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from derivcheck._derivation import DerivationError
 
@@ -40,8 +40,16 @@ class Editable(Protocol):
     """A derived side made from a user's function it calls (a ``@dc.rule`` side: see :func:`read`)."""
 
     def editable(self) -> tuple[Callable[..., Any], Callable[[Callable[..., Any]], Callable[..., Any]]]:
-        """The function a fix edits, and how an edited copy of it becomes the derived side again."""
+        """The function a fix edits, and how an edited copy of it becomes the derived side again.
+
+        Its parameters are read as the drawn arguments, in order (to find the dimensions a factor can be),
+        only where the side says so with a true ``same_arguments`` attribute."""
         ...
+
+
+def _editable(fn: Any) -> bool:
+    """Whether ``fn`` is a derived side made from a user's function (:class:`Editable`), not that function."""
+    return isinstance(fn, Editable) and not isinstance(fn, types.FunctionType)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,16 +96,23 @@ def read(fn: Callable[..., Any]) -> Program:
     A derived side made from a user's function it calls (a ``@dc.rule`` side, made from the rule's
     ``bwd``, ``fwd`` or ``jvp``) says so with ``editable() -> (function, rebuild)``: that function is read
     and edited, and ``rebuild`` makes each edited copy the derived side again. Its parameters are not the
-    drawn arguments (``bwd(res, ct)``), so no dimension is read from them.
+    drawn arguments (``bwd(res, ct)``, a dict rebuilt from its leaves), so no dimension is read from them,
+    unless the side says they are (``same_arguments``).
     """
     shown = _name(fn)
-    fn = inspect.unwrap(fn)  # a jax.jit or functools.wraps wrapper: the function it wraps
-    if isinstance(fn, Editable) and not isinstance(fn, types.FunctionType):
+    fn = inspect.unwrap(fn, stop=_editable)  # a jax.jit or functools.wraps wrapper: the function it wraps
+    if _editable(fn):
         try:
-            inner, rebuild = fn.editable()
-            return dataclasses.replace(read(inner), args=(), wrap=rebuild)
-        except (DerivationError, NoSource) as exc:
+            inner, rebuild = cast(Editable, fn).editable()
+        except DerivationError as exc:
             raise NoSource(f"{shown} is made from its rule function: {exc}") from exc
+        try:
+            program = read(inner)
+        except NoSource as exc:
+            raise NoSource(f"{shown} is made from {_name(inner)}: {exc}") from exc
+        within = program.wrap  # the function read is itself made into a side (a rule's bwd with pytree arguments)
+        args = program.args if getattr(fn, "same_arguments", False) else ()
+        return dataclasses.replace(program, args=args, wrap=rebuild if within is None else lambda e: rebuild(within(e)))
     code = getattr(fn, "__code__", None)
     if not isinstance(fn, types.FunctionType) or code is None:
         raise NoSource(f"{shown} is not a Python function (a builtin or a compiled callable): no source to edit")
