@@ -110,8 +110,8 @@ def proportional(obs: Observations) -> Diagnosis | None:
         c = np.concatenate(cs)
         identity = perm == tuple(range(len(perm)))
         verify = _factor_check(obs, perm)
-        if verify(np.ones_like(c)):
-            return _permutation_diagnosis(obs, perm, None, c)
+        if verify(np.ones_like(c)):  # derived = P(reference): for the identity, no relation to name (rounding)
+            return None if identity else _permutation_diagnosis(obs, perm, None, c)
         if c.size < FACTOR_TRIALS:
             continue  # too few trials to name a factor (see FACTOR_TRIALS); step 7 reports the ratio
         factor = explain_factor(c, sizes_of(obs), obs.dims, verify)
