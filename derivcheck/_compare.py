@@ -324,10 +324,16 @@ def plain_relative_error(abs_err: np.ndarray, scale: np.ndarray) -> np.ndarray:
         return np.where(scale > 0, abs_err / np.where(scale > 0, scale, 1.0), np.where(abs_err > 0, np.inf, 0.0))
 
 
-def blind(abs_err: np.ndarray, scale: np.ndarray, tol: ResolvedTolerance) -> np.ndarray:
-    """Trials that could not tell the derived side from 0: ``S ≤ atol + rtol · S`` with
+def blind(abs_err: np.ndarray, scale: np.ndarray, tol: ResolvedTolerance, stats: dict | None = None) -> np.ndarray:
+    """Trials that could not tell the derived side from 0: ``S ≤ atol + rtol · S'' + r`` with
     ``S = max(‖D‖∞, ‖R‖∞)``, so ``D = 0`` — or ``D = 2R``, ``D = −R`` within ``S`` — would pass;
     and ``D ≠ R`` (an exact agreement is evidence at any size).
+
+    ``S'' = max(S, T)`` and ``r`` are the allowance the judge gave (:func:`judge_equality`): with
+    ``stats``, the cancelled terms ``T`` and the measured rounding ``r`` where they were measured.
+    Rounding that moves a side as far as its own size means its value is decided by rounding, not
+    by the inputs: an eigenvector of a repeated eigenvalue (``eigh`` returns any basis of the
+    eigenspace), a difference of saturated terms.
 
     A check whose every usable trial is blind has compared nothing it could refute: its outcome
     is ``inconclusive`` (:func:`derivcheck._checks._engine.run_batched`), not ``holds``. It happens
@@ -337,9 +343,14 @@ def blind(abs_err: np.ndarray, scale: np.ndarray, tol: ResolvedTolerance) -> np.
     >>> tol = ResolvedTolerance(rtol=2e-3, atol=1e-5)
     >>> blind(np.array([3e-6, 3e-6, 0.0]), np.array([8e-6, 1e-3, 0.0]), tol).tolist()
     [True, False, False]
+    >>> blind(np.array([1.0]), np.array([1.0]), tol, {"scale": np.array([1.0]), "rounding": np.array([3.0])}).tolist()
+    [True]
     """
     scale, abs_err = np.asarray(scale, np.float64), np.asarray(abs_err, np.float64)
-    return (scale <= bound(tol, scale)) & (abs_err > 0)
+    if stats is None:
+        return (scale <= bound(tol, scale)) & (abs_err > 0)
+    rounding = np.nan_to_num(np.asarray(stats.get("rounding", 0.0), dtype=np.float64), nan=0.0)
+    return (scale <= bound(tol, equality_scale(stats), rounding)) & (abs_err > 0)
 
 
 PERTURBATION = 2.0**-20
@@ -542,10 +553,14 @@ def _perturb(eps_xi, start: int, x, bound=None):
     if jnp.issubdtype(x.dtype, jnp.complexfloating):  # each part rounds on its own: ξ_re + i ξ_im, both × |x| (or b)
         real = jnp.finfo(x.dtype).dtype
         size = lax.abs(x) if bound is None else lax.max(lax.abs(x), lax.convert_element_type(bound, real))
-        return lax.add(x, lax.complex(lax.mul(noise(0), size), lax.mul(noise(1), size)))
-    if bound is None:  # ε ξ x (see above)
-        return lax.add(x, lax.mul(noise(0), x))
-    return lax.add(x, lax.mul(noise(0), lax.max(lax.abs(x), lax.convert_element_type(bound, x.dtype))))
+        moved = lax.add(x, lax.complex(lax.mul(noise(0), size), lax.mul(noise(1), size)))
+    elif bound is None:  # ε ξ x (see above)
+        moved = lax.add(x, lax.mul(noise(0), x))
+    else:
+        moved = lax.add(x, lax.mul(noise(0), lax.max(lax.abs(x), lax.convert_element_type(bound, x.dtype))))
+    # an infinite result is not rounded (−inf fills a masked score): x + εξx would make it −inf + inf = NaN,
+    # which spreads (a whole softmax row) and then counts as no spread at all (_abs_finite)
+    return lax.select(lax.is_finite(x), moved, x)
 
 
 EXACT_PRIMITIVES = frozenset(

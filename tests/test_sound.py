@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import derivcheck as dc
-from derivcheck._compare import MCA_FACTOR, rounding_spread
+from derivcheck._compare import MCA_FACTOR, entry_spreads, rounding_spread
 
 SEEDS = (0, 1, 2)
 
@@ -119,6 +119,87 @@ def test_a_check_whose_values_are_all_below_atol_decides_nothing(reg, seed):
     assert small.message.startswith("not decided: on every trial both sides are within atol=1e-05 of 0")
     assert "rel. error up to 0.5:" in small.message
     assert outcomes["half", 1e3].outcome == "fails" and outcomes["right", 1e3].outcome == "holds"
+
+
+_SPIKE = 8
+
+
+def _spiked(key):
+    """``A = I + 2uuᵀ``: the top eigenvalue simple, the other seven all 1 (a spiked covariance)."""
+    u = jax.random.normal(key, (_SPIKE,))
+    return jnp.eye(_SPIKE) + 2.0 * jnp.outer(u, u) / jnp.sum(u**2)
+
+
+def _lam_max(A):
+    return jnp.linalg.eigvalsh(A)[-1]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_value_rounding_decides_is_no_evidence_that_a_formula_holds(reg, seed):
+    """``∇λ_max = v vᵀ`` written with the eigenvector of the repeated eigenvalue (``V[:, 0]``): ``eigh`` returns
+    any basis of that eigenspace, so the measured rounding of the derived side is as large as the side
+    itself, and that allowance excused an error of 1: it held on 20 trials ("max rel. error 6.2e-09"). Such a
+    trial decides nothing; the right formula, whose eigenvector is simple, still holds."""
+
+    @dc.gradient(of=_lam_max, inputs=_spiked, registry=reg, name="wrong")
+    def wrong(A):
+        V = jnp.linalg.eigh(A)[1]
+        return jnp.outer(V[:, 0], V[:, 0])
+
+    @dc.gradient(of=_lam_max, inputs=_spiked, registry=reg, name="right")
+    def right(A):
+        V = jnp.linalg.eigh(A)[1]
+        return jnp.outer(V[:, -1], V[:, -1])
+
+    got = dc.check(wrong, trials=20, seed=seed)
+    assert got.outcome in ("fails", "inconclusive"), got.message
+    if got.outcome == "inconclusive":
+        assert got.message.startswith("not decided: on every trial rounding moves a side as far as its own size")
+    assert dc.check(right, trials=20, seed=seed).outcome == "holds"
+
+
+def _causal_scores(Q, K, fill):
+    S = Q @ K.T / jnp.sqrt(Q.shape[1])
+    return jnp.where(jnp.tril(jnp.ones((S.shape[0], S.shape[0]), bool)), S, fill)
+
+
+def _attention_loss(Q, K, V):
+    return jnp.sum((jax.nn.softmax(_causal_scores(Q, K, -jnp.inf), axis=-1) @ V) ** 2)
+
+
+def _attention_dq(Q, K, V, scale=1.0, fill=-jnp.inf):
+    P = jax.nn.softmax(_causal_scores(Q, K, fill), axis=-1)
+    dP = (2 * P @ V) @ V.T
+    return scale * (P * (dP - (dP * P).sum(-1, keepdims=True))) @ K / jnp.sqrt(Q.shape[1])
+
+
+def test_a_minus_infinity_mask_is_not_perturbed_into_nan():
+    """Monte Carlo arithmetic moved every result ``z`` to ``z + εξz``: a causal mask's ``−inf`` became
+    ``−inf + inf = NaN``, the whole softmax row NaN, and its spread counted as none: a right attention
+    gradient failed on rounding in the ``large`` regime (1 to 5 trials in 300). An infinite result is
+    not rounded and is left as it is."""
+    Q, K, V = (jax.random.normal(jax.random.PRNGKey(i), (6, 5)) * 10 for i in range(3))
+    spreads = entry_spreads(_attention_dq, Q, K, V)[0]
+    finite_fill = entry_spreads(lambda Q, K, V: _attention_dq(Q, K, V, fill=-1e9), Q, K, V)[0]
+    assert float(jnp.min(finite_fill[:-1])) > 0  # every row but the last has masked scores
+    assert float(jnp.min(spreads[:-1] / finite_fill[:-1])) > 0.1  # as -1e9 gives: the same order everywhere
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_attention_with_a_minus_infinity_mask_holds_when_large_and_a_slip_is_caught(reg, seed):
+    spec = dc.inputs(
+        Q=dc.normal("T", "d"),
+        K=dc.normal("T", "d"),
+        V=dc.normal("T", "d"),
+        sizes=[{"T": 8, "d": 13}],
+        regimes=("large",),
+    )
+    right = dc.gradient(of=_attention_loss, wrt="Q", inputs=spec, registry=reg, name="right")(_attention_dq)
+    half = dc.gradient(of=_attention_loss, wrt="Q", inputs=spec, registry=reg, name="half")(
+        lambda Q, K, V: _attention_dq(Q, K, V, 0.5)
+    )
+    assert dc.check(right, trials=200, seed=seed).outcome == "holds"
+    assert dc.check(half, trials=40, seed=seed).outcome == "fails"
 
 
 def test_sides_that_agree_exactly_at_zero_hold(reg):

@@ -631,13 +631,19 @@ def _blind(stats: dict[str, np.ndarray], tol: ResolvedTolerance, valid: np.ndarr
     if "abs_err" not in stats or "scale" not in stats or not valid.any():
         return ""
     abs_err, scale = np.asarray(stats["abs_err"])[valid], np.asarray(stats["scale"])[valid]
-    if not blind(abs_err, scale, tol).all():
+    if not blind(abs_err, scale, tol, {k: np.asarray(v)[valid] for k, v in stats.items()}).all():
         return ""
+    differ = f"they differ by a rel. error up to {np.nanmax(plain_relative_error(abs_err, scale)):.2g}"
+    if blind(abs_err, scale, tol).all():
+        return (
+            f"not decided: on every trial both sides are within atol={tol.atol:g} of 0 (largest entry "
+            f"{scale.max():.2g}), where a derived side of 0 would pass too; {differ}: draw larger inputs, or set "
+            f"atol= well below {scale.max():.2g}"
+        )
     return (
-        f"not decided: on every trial both sides are within atol={tol.atol:g} of 0 (largest entry {scale.max():.2g}), "
-        "where a derived side of 0 would pass too; they differ by a rel. error up to "
-        f"{np.nanmax(plain_relative_error(abs_err, scale)):.2g}: draw larger inputs, or set atol= well below "
-        f"{scale.max():.2g}"
+        "not decided: on every trial rounding moves a side as far as its own size (its value is decided by "
+        "rounding, not by the inputs: a repeated eigenvalue, terms that cancel), where a derived side of 0 would "
+        f"pass too; {differ}: draw inputs away from such points"
     )
 
 
