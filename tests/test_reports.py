@@ -4,6 +4,8 @@ import dataclasses
 import json
 import os
 import re
+import stat
+import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -219,6 +221,30 @@ def test_atomic_write_never_leaves_half_a_file(tmp_path, monkeypatch, when):
 
 def _interrupt(*args, **kwargs):
     raise KeyboardInterrupt
+
+
+def test_a_report_written_through_a_link_or_onto_a_special_file_leaves_it_what_it_is(tmp_path):
+    """The rename of an atomic write replaced a symbolic link (``latest.json``), a named pipe and even
+    ``/dev/stdout`` with a plain file, and reset an existing file's permissions."""
+    (tmp_path / "run-41.json").write_text("old")
+    link = tmp_path / "latest.json"
+    link.symlink_to("run-41.json")
+    write_atomic(link, "new")
+    assert link.is_symlink() and (tmp_path / "run-41.json").read_text() == "new"
+    private = tmp_path / "private.md"
+    private.write_text("old")
+    private.chmod(0o640)
+    write_atomic(private, "new")
+    assert private.read_text() == "new" and stat.S_IMODE(private.stat().st_mode) == 0o640
+    pipe = tmp_path / "pipe.json"
+    os.mkfifo(pipe)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(pipe.read_text()))
+    reader.start()
+    write_atomic(pipe, "through the pipe")
+    reader.join(10)
+    assert got == ["through the pipe"] and stat.S_ISFIFO(pipe.stat().st_mode)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
 
 
 def test_a_report_that_cannot_be_written_is_a_one_line_error(tmp_path, fresh_default_registry, capsys):
