@@ -31,11 +31,13 @@ import dataclasses
 import importlib.metadata
 import logging
 import os
+import shlex
 import signal
 import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from derivcheck import _cache, _devices
 from derivcheck._api import DEFAULT_TRIALS, MAX_SEED, check_and_shrink, with_suggestions
@@ -510,11 +512,17 @@ def _checking(chosen: Sequence, i: int) -> str:
     return f"checking {printable(chosen[i].name)}" if i < len(chosen) else "done"
 
 
+SOURCE_SUFFIXES = (".py", ".pyi", ".pyx", ".ipynb")
+"""Files a report never replaces (:func:`_check_outputs`): the user's code."""
+
+
 def _check_outputs(args, options: Sequence[str]) -> None:
     """Refuse, before any work, report paths that would overwrite each other or a file the user gave to read.
 
     Two reports at one path would keep only the last; a report at a ``--load``
-    file's path would replace the user's source with the report.
+    or ``--rules`` file's path, or over any existing Python source or notebook
+    (a module loaded by name, a helper it imports), would replace the user's
+    code with the report. An empty path (an unset ``$REPORT``) would write nothing.
     """
 
     def same(a: str, b: str) -> bool:
@@ -523,14 +531,18 @@ def _check_outputs(args, options: Sequence[str]) -> None:
         except OSError:
             return os.path.abspath(a) == os.path.abspath(b)
 
-    paths = [(f"--{o.replace('_', '-')}", getattr(args, o)) for o in options if getattr(args, o, None)]
+    paths = [(f"--{o.replace('_', '-')}", getattr(args, o)) for o in options if getattr(args, o, None) is not None]
     for i, (flag, path) in enumerate(paths):
+        if not path.strip():
+            raise UsageError(f"{flag} was given an empty path: name the file to write")
         for other_flag, other in paths[:i]:
             if same(path, other):
                 raise UsageError(f"{other_flag} and {flag} both write {path}: give each report its own path")
-        for target in args.load:
-            if same(path, target):
-                raise UsageError(f"{flag} {path} is the file --load reads: write the report elsewhere")
+        for reads, targets in (("--load", args.load), ("--rules", getattr(args, "rules", ()))):
+            if any(same(path, target) for target in targets):
+                raise UsageError(f"{flag} {path} is the file {reads} reads: write the report elsewhere")
+        if os.path.exists(path) and Path(path).suffix.lower() in SOURCE_SUFFIXES:
+            raise UsageError(f"{flag} {path} is an existing source file: write the report elsewhere")
 
 
 def _replay(args, r: Result) -> Replay:
@@ -563,7 +575,7 @@ def _sizes_text(text: str) -> str:
     return sizes_arg(tuple(parse_sizes(text).items()))
 
 
-def _one(name: str):
+def _one(name: str, loads: Sequence[str] = ()):
     reg = registry()
     if name in reg:
         return reg[name]
@@ -571,9 +583,13 @@ def _one(name: str):
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise UsageError(f"no derivation named {name!r} (see `derivcheck list`)")
-    names = ", ".join(d.name for d in matches[:4])
-    raise UsageError(f"{name!r} matches {len(matches)} derivations ({names}, …): name one")
+        raise UsageError(f"no derivation named {name!r} (see `{shlex.join(['derivcheck', 'list', *_loads(loads)])}`)")
+    names = ", ".join(d.name for d in matches[:4]) + (", …" if len(matches) > 4 else "")
+    raise UsageError(f"{name!r} matches {len(matches)} derivations ({names}): name one")
+
+
+def _loads(loads: Sequence[str]) -> list[str]:
+    return [word for target in loads for word in ("--load", target)]
 
 
 def _cmd_explain(args, out, err) -> int:
@@ -581,7 +597,7 @@ def _cmd_explain(args, out, err) -> int:
     _check_outputs(args, ("json",))
     _set_up_compilation(args)  # the check run before reuses what it compiled
     problems, _ = _load_all(args.load, err)
-    d = _at_sizes([_one(args.name)], args.sizes)[0]
+    d = _at_sizes([_one(args.name, args.load)], args.sizes)[0]
     start = time.perf_counter()
     result = check_and_shrink(
         d, trials=args.trials, seed=args.seed, shrink=args.shrink, loads=args.load, seconds=args.seconds
@@ -720,5 +736,23 @@ def _written(path: str, write, err) -> bool:
     return True
 
 
+def console() -> None:
+    """The ``derivcheck`` command: :func:`main`'s status as the process's exit status.
+
+    After Ctrl-C or SIGTERM the reports are written and the table shown by then; the process ends at once
+    (``os._exit``), without the interpreter's shutdown, which waits for a computation still running in
+    JAX's threads (an endless ``lax.while_loop`` checked in this process would hold it forever).
+    """
+    status = main()
+    if status in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a reader that has gone, a closed stream: nothing more to say
+                pass
+        os._exit(status)
+    sys.exit(status)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console()

@@ -205,6 +205,30 @@ def test_reports_never_overwrite_each_other_or_the_users_file(tmp_path, capsys):
     assert mine.read_text() == before and not (tmp_path / "out").exists()
 
 
+def test_reports_never_replace_rules_files_sources_loaded_by_name_or_nothing(tmp_path, capsys, monkeypatch):
+    """``--rules FILE``, ``--load MODULE`` and a helper the loaded file imports were overwritten with the
+    report (the guard compared with ``--load`` paths only); ``--json ""`` (an unset ``$REPORT``) wrote nothing
+    and exited 0."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mine = tmp_path / "mine_by_name.py"
+    mine.write_text(UNNAMED)
+    helper = tmp_path / "helper.py"
+    helper.write_text("X = 1\n")
+    before = {p: p.read_text() for p in (mine, helper)}
+    for argv, said in (
+        (["run", "--rules", str(mine), "--json", str(mine)], "is the file --rules reads"),
+        (["run", "--load", "mine_by_name", "--json", str(mine)], "is an existing source file"),
+        (["run", "--load", str(mine), "--markdown", str(helper)], "is an existing source file"),
+        (["run", "--load", str(mine), "--json", ""], "--json was given an empty path"),
+        (["explain", "x", "--json", " "], "--json was given an empty path"),
+    ):
+        with dc.scoped_registry():
+            assert main(argv) == 2, argv
+        assert said in capsys.readouterr().err, argv
+    assert {p: p.read_text() for p in before} == before
+
+
 def test_explain_json_to_an_unwritable_path_is_one_line(tmp_path, capsys):
     blocker = tmp_path / "a_file"
     blocker.write_text("")

@@ -83,3 +83,12 @@ def test_a_name_with_glob_characters_replays_only_itself(fresh_default_registry,
     out = capsys.readouterr().out
     assert "1 derivations" in out and "UNEXPECTED FAILS: g[1]*? —" in out
     assert "g1xy" not in out and "other" not in out
+
+
+def test_a_name_that_starts_with_a_dash_is_not_read_as_an_option(fresh_default_registry, capsys):
+    """``derivcheck run -dash.start …`` was "unrecognized arguments" when pasted (argparse reads an option)."""
+    spec = dc.inputs(x=dc.normal("n"), sizes=[{"n": 2}], regimes=("typical",))
+    dc.gradient(of=lambda x: jnp.sum(x**2), inputs=spec, name="-dash.start")(lambda x: x)  # wrong
+    for command in (Replay("-dash.start", 0, 5).run(), Replay("-dash.start", 0, 5).explain()):
+        assert main([*shlex.split(command)[1:], "--no-suggest"]) == 1, command
+        assert "-dash.start" in capsys.readouterr().out

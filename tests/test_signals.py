@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -97,3 +98,44 @@ def test_a_reader_that_stops_reading_does_not_stop_the_run(user_file, tmp_path, 
     assert "Broken pipe" not in stderr and "internal error" not in stderr and "Exception ignored" not in stderr
     doc = json.loads(out.read_text())
     assert doc["ok"] is True and len(doc["results"]) == 9
+
+
+ENDLESS = textwrap.dedent(
+    """
+    import jax.numpy as jnp
+    from jax import lax
+    import derivcheck as dc
+
+    SPEC = dc.inputs(x=dc.normal("n"), sizes=[{"n": 2}], regimes=("typical",))
+
+    def sq(x):
+        return jnp.sum(x**2)
+
+    dc.gradient(of=sq, inputs=SPEC, name="end.a_quick")(lambda x: 2 * x)
+
+    @dc.gradient(of=sq, inputs=SPEC, name="end.b_forever")
+    def forever(x):  # a loop XLA runs in its own threads: nothing in Python to interrupt
+        body = lambda c: (c[0] + 1.0, c[1] * 1.0000001)  # a carry that changes: XLA cannot drop the loop
+        return 2 * x + 0.0 * lax.while_loop(lambda c: c[0] > -1.0, body, (jnp.zeros(()), x))[1]
+    """
+)
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_during_a_computation_that_never_ends_still_ends_the_run(tmp_path, sig, status):
+    """Checked in this process (``--jobs 1``), an endless ``lax.while_loop`` kept running in JAX's threads
+    after Ctrl-C: the reports were written, then the interpreter's shutdown waited for it forever."""
+    user = tmp_path / "endless.py"
+    user.write_text(ENDLESS)
+    proc, out = start(user, tmp_path, "--jobs", "1")
+    first = proc.stdout.readline()
+    assert first.startswith("[1/2] end.a_quick: holds"), first + proc.stderr.read()
+    time.sleep(4)  # end.b_forever compiled (a second) and running in XLA's threads
+    proc.send_signal(sig)
+    try:
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == status, stderr
+    assert "finished of 2 derivations" in stderr and "derivations," in stdout
+    assert [r["name"] for r in json.loads(out.read_text())["results"]] == ["end.a_quick"]

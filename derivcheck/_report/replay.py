@@ -51,7 +51,7 @@ class Replay:
 
         ``run`` takes name patterns, so a name's glob characters are escaped to match only that name.
         """
-        words = ["derivcheck", "run", glob_escape(self.name), *self._common()[1:]]
+        words = ["derivcheck", "run", not_an_option(glob_escape(self.name)), *self._common()[1:]]
         if self.timeout is not None:
             words += ["--timeout", f"{self.timeout:g}"]
         if self.verbose:
@@ -70,7 +70,7 @@ class Replay:
         return shlex.join(words)
 
     def _common(self) -> list[str]:
-        words = [self.name, "--seed", str(self.seed)]
+        words = [not_an_option(self.name), "--seed", str(self.seed)]
         if self.trials:  # never --trials 0 (a usage error): no trials known, the default
             words += ["--trials", str(self.trials)]
         if self.sizes is not None:
@@ -102,6 +102,16 @@ def glob_escape(name: str) -> str:
     'f[[]1][*][?]'
     """
     return "".join(f"[{ch}]" if ch in "[*?" else ch for ch in name)
+
+
+def not_an_option(name: str) -> str:
+    """A name (or its glob) that the command line does not read as an option: a leading ``-`` bracketed
+    (``[-]``, a glob that matches only ``-``; ``run`` and ``explain`` both take globs).
+
+    >>> not_an_option("-dash.start"), not_an_option("a-b")
+    ('[-]dash.start', 'a-b')
+    """
+    return "[-]" + name[1:] if name.startswith("-") else name
 
 
 def sizes_arg(sizes: Sizes) -> str:
