@@ -51,7 +51,7 @@ from derivcheck._report.json import to_json, write_atomic, write_json
 from derivcheck._report.junit import junit_xml
 from derivcheck._report.markdown import markdown
 from derivcheck._report.replay import Replay, quiet, sizes_arg
-from derivcheck._report.table import Grid, list_grid, plain_lines, rich_table, run_grid
+from derivcheck._report.table import Grid, fits, list_grid, narrowed, plain_lines, rich_table, run_grid
 from derivcheck._report.terminal import Screen
 from derivcheck._report.text import MEMORY_HINT, details, printable
 from derivcheck._result import Result, summary
@@ -416,11 +416,12 @@ def _cmd_list(args, out, err) -> int:
 
 
 def _show(out: Screen, grid: Grid) -> None:
-    """A table: rich on a terminal (names whole, the source dropped when narrow), else plain aligned lines."""
-    if out.is_terminal:
+    """A table: rich on a terminal wide enough for it (names whole, the source dropped when narrow), else
+    plain aligned lines (a cell is never broken: ``gradi/ent``, ``9.2e/-01`` at 80 columns)."""
+    if out.is_terminal and fits(grid, out.width):
         out.print(rich_table(grid, width=out.width))
     else:
-        for line in plain_lines(grid):
+        for line in plain_lines(narrowed(grid, out.width) if out.is_terminal else grid):
             out.line(line)
 
 

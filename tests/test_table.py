@@ -5,7 +5,7 @@ import io
 from rich.console import Console
 
 import derivcheck as dc
-from derivcheck._report.table import list_grid, plain_lines, rich_table, run_grid
+from derivcheck._report.table import fits, list_grid, narrowed, plain_lines, rich_table, run_grid
 from derivcheck._result import Result
 
 LONG = "softmax_regression.hessian_block_cross_class_as_written"
@@ -35,6 +35,18 @@ def test_a_narrow_terminal_drops_the_source_before_a_name_wraps():
     assert max(map(len, text.splitlines())) <= 100
     wide = _render(rich_table(run_grid([_result(LONG)]), width=200), 200)
     assert "source" in wide and "a long description" in wide
+
+
+def test_a_terminal_too_narrow_for_the_table_gets_plain_lines_without_a_broken_cell():
+    """At 80 columns rich broke every column but the name mid-word (``grad/ient``, ``9.2e/-01``); with an
+    85-character name only the name was drawn. Where the table does not fit, the lines are plain and the
+    source goes."""
+    grid = run_grid([_result(LONG), _result("a.b", "fails", holds=False)])
+    assert fits(grid, 200) and not fits(grid, 80)
+    lines = plain_lines(narrowed(grid, 80))
+    assert "source" not in lines[0] and len(lines) == 3  # longer than 80 only by whole cells, never broken
+    assert lines[1].split() == [LONG, "gradient", "-", "holds", "holds", "-"]
+    assert narrowed(grid, 400) == grid
 
 
 def test_names_and_sources_are_never_markup():

@@ -80,11 +80,34 @@ def plain_lines(grid: Grid) -> list[str]:
     return [line(row) for row in rows]
 
 
-def rich_table(grid: Grid, width: int | None = None, title: str | None = None) -> Table:
-    """The grid as a rich table fitting ``width`` columns when it can: names never wrap, the source goes first."""
+def narrowed(grid: Grid, width: int) -> Grid:
+    """The grid without the source column when its plain lines would be wider than ``width``."""
+    if DROPPABLE not in grid.header or max(map(len, plain_lines(grid))) <= width:
+        return grid
+    i = grid.header.index(DROPPABLE)
+
+    def drop(row: tuple[str, ...]) -> tuple[str, ...]:
+        return row[:i] + row[i + 1 :]
+
+    return dataclasses.replace(grid, header=drop(grid.header), rows=tuple(drop(r) for r in grid.rows))
+
+
+def fits(grid: Grid, width: int) -> bool:
+    """Whether :func:`rich_table` draws the grid within ``width`` columns (the source dropped if need be)
+    without breaking a cell: else a terminal shows it as plain aligned lines (``derivcheck run``)."""
+    return _needed(grid, _kept(grid, width)) <= width
+
+
+def _kept(grid: Grid, width: int | None) -> list[str]:
     keep = list(grid.header)
     if width is not None and DROPPABLE in keep and _needed(grid, keep) > width:
         keep.remove(DROPPABLE)
+    return keep
+
+
+def rich_table(grid: Grid, width: int | None = None, title: str | None = None) -> Table:
+    """The grid as a rich table fitting ``width`` columns when it can: names never wrap, the source goes first."""
+    keep = _kept(grid, width)
     t = Table(title=title, show_lines=False, expand=False)
     for col in keep:
         i = grid.header.index(col)
