@@ -14,6 +14,7 @@ in it. A project that never imports derivcheck never loads it.
 
 from __future__ import annotations
 
+import argparse
 import fnmatch
 import random
 import sys
@@ -81,7 +82,12 @@ MAX_SEED = 2**63 - 1  # derivcheck._api.MAX_SEED (this module may not import der
 
 def _seed(text: str) -> int | str:
     """``--derivcheck-seed``: an integer, or ``random``."""
-    return RANDOM if text == RANDOM else int(text)
+    if text == RANDOM:
+        return RANDOM
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number or 'random', got {text!r}") from None
 
 
 def pytest_configure(config: pytest.Config) -> None:

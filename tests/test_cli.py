@@ -253,6 +253,9 @@ def test_out_of_memory_is_one_line_saying_what_to_lower(monkeypatch, capsys):
 def test_a_seed_beyond_64_bits_is_a_usage_error_not_an_input_error(capsys):
     assert main(["run", "softmax_ce.gradient", "--seed", str(2**63)]) == 2
     assert "--seed: must be from 0 to 2**63 - 1" in capsys.readouterr().err
+    for text in ("1.5", "random"):  # was "invalid _seed value", a name of our code
+        assert main(["run", "softmax_ce.gradient", "--seed", text]) == 2
+        assert f"--seed: must be a whole number from 0 to 2**63 - 1, got '{text}'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="seed must be an int from 0 to 2"):
         dc.check("softmax_ce.gradient", seed=2**63)
 

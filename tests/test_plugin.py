@@ -293,6 +293,8 @@ def test_header_names_seed_and_trials_and_a_random_seed_is_replayable(pytester):
     again = pytester.runpytest_inprocess(*args, "--derivcheck-seed", str(seed))
     worst = [line for line in first.outlines if line.startswith("    x = ")]
     assert worst and worst == [line for line in again.outlines if line.startswith("    x = ")]
+    typo = pytester.runpytest_inprocess(*args, "--derivcheck-seed", "abc")  # was "invalid _seed value"
+    typo.stderr.fnmatch_lines(["*--derivcheck-seed: must be a whole number or 'random', got 'abc'"])
 
 
 def test_an_unexpected_failure_shows_its_minimal_counterexample(pytester):
