@@ -79,8 +79,11 @@ class SPD(Unconstrained):
         size = self.shape(sizes)[0]
         q = _haar_orthogonal(rng, n, size)
         logs = rng.uniform(0.0, np.log(self.condition), (n, size))
-        logs[:, :2] = (0.0, np.log(self.condition))[: min(size, 2)]
-        lam = np.exp(logs) if not regime.constant else np.broadcast_to(np.exp(logs[:, :1]), logs.shape)
+        if size >= 2:  # both ends present: κ = condition exactly (a 1 × 1 matrix keeps its drawn value)
+            logs[:, :2] = (0.0, np.log(self.condition))
+        if regime.constant:  # c·I, c drawn as an eigenvalue is (not the pinned ends: always I or always κ·I)
+            logs = np.broadcast_to(rng.uniform(0.0, np.log(self.condition), (n, 1)), logs.shape)
+        lam = np.exp(logs)
         x = (q * (regime.scale * lam)[..., None, :]) @ np.swapaxes(q, -1, -2)
         x = (x + np.swapaxes(x, -1, -2)) / 2 + regime.shift * np.eye(size)
         return x.astype(self.dtype)

@@ -52,6 +52,17 @@ def test_spd_has_the_condition_number_asked_for():
     assert np.allclose(np.linalg.cond(x), 1e4, rtol=1e-8)
 
 
+def test_spd_constant_is_c_times_the_identity_and_a_1x1_spd_varies():
+    """``constant`` gave exactly ``I`` in every trial (the pinned smallest eigenvalue), although documented as
+    ``c·I``: a Σ ↔ Σ⁻¹ slip held there; a 1 × 1 ``spd`` was the same number in every trial of a regime."""
+    x = _draws(dc.spd("n", condition=1e4), "constant")
+    c = x[:, 0, 0]
+    assert np.allclose(x, c[:, None, None] * np.eye(x.shape[-1]), rtol=1e-12)
+    assert c.min() >= 1 and c.max() <= 1e4 and np.ptp(np.log(c)) > 1  # not always I (nor always κ I)
+    one = dc.spd(1, condition=1e4).sample(np.random.default_rng(0), 16, {}, "typical")
+    assert one.shape == (16, 1, 1) and np.ptp(one) > 0
+
+
 def test_the_class_count_of_integer_labels_is_a_size():
     spec = dc.inputs(W=dc.normal("d", "C"), X=dc.normal("m", "d"), y=dc.labels("m", classes="C"))
     assert all(dict(s)["C"] >= 2 for s in spec.sizes)
