@@ -560,7 +560,11 @@ def _perturb(eps_xi, start: int, x, bound=None):
         moved = lax.add(x, lax.mul(noise(0), lax.max(lax.abs(x), lax.convert_element_type(bound, x.dtype))))
     # an infinite result is not rounded (−inf fills a masked score): x + εξx would make it −inf + inf = NaN,
     # which spreads (a whole softmax row) and then counts as no spread at all (_abs_finite)
-    return lax.select(lax.is_finite(x), moved, x)
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
+        finite = lax.bitwise_and(lax.is_finite(lax.real(x)), lax.is_finite(lax.imag(x)))
+    else:
+        finite = lax.is_finite(x)
+    return lax.select(finite, moved, x)
 
 
 EXACT_PRIMITIVES = frozenset(

@@ -109,7 +109,9 @@ def read(fn: Callable[..., Any]) -> Program:
         try:
             program = read(inner)
         except NoSource as exc:
-            raise NoSource(f"{shown} is made from {_name(inner)}: {exc}") from exc
+            if hasattr(fn, "user_function"):  # a wrapper of the user's own function (pytree arguments): its reason
+                raise
+            raise NoSource(f"{shown} is made from its rule function: {exc}") from exc
         within = program.wrap  # the function read is itself made into a side (a rule's bwd with pytree arguments)
         args = program.args if getattr(fn, "same_arguments", False) else ()
         return dataclasses.replace(program, args=args, wrap=rebuild if within is None else lambda e: rebuild(within(e)))
