@@ -35,6 +35,18 @@ def test_a_right_det_gradient_holds_with_a_note_where_some_matrices_are_singular
     )
 
 
+@pytest.mark.parametrize("n", [4, 8])
+def test_a_rank_one_matrix_of_any_size_is_a_removable_singularity_too(reg, n):
+    """The probes beside a trial moved ``A`` along a direction that is a rank-2 matrix: beside the rank-1
+    ``c·11ᵀ`` the matrix stayed singular for ``n ≥ 4``, the formula was NaN there too, and the README's own
+    example ``det(A)·A⁻ᵀ`` was an error ("derived returns NaN or inf") instead of holding with a note."""
+    spec = dc.inputs(A=dc.normal("n", "n"), sizes=[{"n": n}], regimes=("typical", "constant"))
+    d = dc.gradient(of=jnp.linalg.det, inputs=spec, registry=reg, name="det")(_det_grad)
+    r = dc.check(d, trials=40)
+    assert r.outcome == "holds", r.message
+    assert r.notes and "with a singular point of the derived formula in regime constant" in r.notes[0]
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_a_wrong_det_gradient_still_fails_and_its_nans_are_noted(reg, seed):
     d = dc.gradient(of=jnp.linalg.det, inputs=SOME_SINGULAR, registry=reg, name="det_wrong")(_det_grad_untransposed)

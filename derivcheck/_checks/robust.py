@@ -64,6 +64,7 @@ from typing import Any, Protocol
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from derivcheck._checks._engine import Family, Run, where
 from derivcheck._compare import (
@@ -87,10 +88,26 @@ REPEAT_TOLERANCE = 16.0  # ulps of the larger output that two calls may differ b
 
 
 def fixed_direction(shape: tuple[int, ...], dtype: Any, phase: int = 0) -> jax.Array:
-    """A fixed direction with distinct entries in ``[-1, 1]``: ``cos(1 + p + (p + 1) γ k)`` for entry ``k``,
-    ``γ`` the golden angle; each ``phase`` ``p`` gives another one (the far probes of a minimum use four)."""
+    """A fixed direction with distinct entries in ``[-1, 1]``, the largest ``±1``; each ``phase`` gives another
+    one (the far probes of a minimum use four).
+
+    Entry ``k`` is MurmurHash3's finaliser of ``k + p·⌊2³²/φ⌋`` (a bijection of 32-bit integers, so the
+    entries are distinct before rounding to ``dtype``) mapped to ``[-1, 1)``: pseudo-random, so the
+    direction is no structured matrix. It was ``cos(1 + p + (p + 1) γ k)``, a sum of two outer products
+    when reshaped to a matrix (rank 2): a probe of a rank-one matrix then stayed singular, and the
+    removable singularity of ``det(A)·A⁻ᵀ`` at ``A = c·11ᵀ`` could not be seen to be right beside the point.
+    """
     n = int(np.prod(shape))
-    return jnp.cos(1.0 + phase + 2.399963 * (phase + 1) * jnp.arange(n)).reshape(shape).astype(dtype)
+    if n == 0:
+        return jnp.zeros(shape, dtype)
+    u32 = jnp.uint32
+    h = lax.add(lax.iota(u32, n), lax.full((n,), (phase * 0x9E3779B9) % 2**32, u32))
+    for shift, multiplier in ((16, 0x85EBCA6B), (13, 0xC2B2AE35), (16, None)):
+        h = lax.bitwise_xor(h, lax.shift_right_logical(h, lax.full((n,), shift, u32)))
+        if multiplier is not None:
+            h = lax.mul(h, lax.full((n,), multiplier, u32))
+    unit = lax.convert_element_type(h, jnp.float32) * (2.0**-31) - 1.0  # in [-1, 1)
+    return (unit / jnp.max(jnp.abs(unit))).reshape(shape).astype(dtype)
 
 
 def probe_points(x) -> tuple[jax.Array, jax.Array]:
