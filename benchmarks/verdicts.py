@@ -402,6 +402,21 @@ def zeros_sometimes(key):
     return (jnp.where((jax.random.uniform(k2) < 0.5) & (jnp.arange(4) < 2), 0.0, x),)
 
 
+def _causal_scores(Q, K):
+    S = Q @ K.T / jnp.sqrt(Q.shape[1])
+    return jnp.where(jnp.tril(jnp.ones((S.shape[0], S.shape[0]), bool)), S, -jnp.inf)
+
+
+def causal_attention_loss(Q, K, V):
+    return jnp.sum((jax.nn.softmax(_causal_scores(Q, K), axis=-1) @ V) ** 2)
+
+
+def _causal_attention_dq(Q, K, V):
+    P = jax.nn.softmax(_causal_scores(Q, K), axis=-1)
+    dP = (2 * P @ V) @ V.T
+    return (P * (dP - (dP * P).sum(-1, keepdims=True))) @ K / jnp.sqrt(Q.shape[1])
+
+
 def _degenerate(p: PlantedSet) -> None:
     j = _bind(dc.jacobian, of=leaky_relu, wrt="z", inputs=first_entry_zero)
 
@@ -460,6 +475,33 @@ def _degenerate(p: PlantedSet) -> None:
     @p.wrong("degenerate", det, "the transpose forgotten")
     def det_grad_untransposed(A):
         return jnp.linalg.det(A) * jnp.linalg.inv(A)
+
+    det8 = _bind(
+        dc.gradient,
+        of=jnp.linalg.det,
+        inputs=dc.inputs(A=dc.normal("n", "n"), sizes=[{"n": 8}], regimes=("typical", "constant")),
+    )
+
+    @p.right("degenerate", det8, "det(A) A⁻ᵀ at n = 8: a rank-one constant A, probed along a full-rank direction")
+    def det_grad_8(A):
+        return jnp.linalg.det(A) * jnp.linalg.inv(A).T
+
+    attention = _bind(
+        dc.gradient,
+        of=causal_attention_loss,
+        wrt="Q",
+        inputs=dc.inputs(
+            Q=dc.normal("T", "d"), K=dc.normal("T", "d"), V=dc.normal("T", "d"), sizes=[{"T": 8, "d": 13}]
+        ),
+    )
+
+    @p.right("degenerate", attention, "a causal mask of −inf: no result perturbed into NaN by the rounding pass")
+    def causal_attention_dq(Q, K, V):
+        return _causal_attention_dq(Q, K, V)
+
+    @p.wrong("degenerate", attention, "the 1/√d of the scores forgotten in the backward pass")
+    def causal_attention_dq_unscaled(Q, K, V):
+        return _causal_attention_dq(Q, K, V) * jnp.sqrt(Q.shape[1])
 
     cs = _bind(dc.gradient, of=centered_square, inputs=dc.inputs(x=dc.normal("n"), regimes=("constant", "typical")))
 
