@@ -112,6 +112,34 @@ def test_a_layer_norm_backward_with_swapped_parameters_names_them(reg):
     assert r.diagnosis.kind == "swap" and r.diagnosis.summary.startswith("a swap: leaves gamma and beta exchanged")
 
 
+def _attention_out(Q, K, V):
+    return jnp.tanh(Q @ K.T) @ V
+
+
+def _attention_vjp(Q, K, V, ct):
+    H = jnp.tanh(Q @ K.T)
+    dS = (ct @ V.T) * (1 - H**2)
+    return dS @ K, dS.T @ Q, H.T @ ct
+
+
+def test_three_leaves_returned_in_a_rotated_order_are_named(reg):
+    """``(dV, dQ, dK)`` for ``wrt=("Q", "K", "V")``, all of one shape: only exchanges of two were tried, and the
+    diagnosis said "no simple relation fits"."""
+    spec = dc.inputs(Q=dc.normal("T", "d"), K=dc.normal("T", "d"), V=dc.normal("T", "d"))
+
+    def rotated(Q, K, V, ct):
+        dQ, dK, dV = _attention_vjp(Q, K, V, ct)
+        return dV, dQ, dK
+
+    right = dc.vjp(of=_attention_out, wrt=("Q", "K", "V"), inputs=spec, registry=reg, name="right")(_attention_vjp)
+    assert dc.check(right, trials=40).outcome == "holds"
+    r = dc.check(dc.vjp(of=_attention_out, wrt=("Q", "K", "V"), inputs=spec, registry=reg)(rotated), trials=40)
+    assert r.outcome == "fails" and r.diagnosis.kind == "swap"
+    assert r.diagnosis.summary == (
+        "leaves returned in another order: derived Q = reference V, derived K = reference Q, derived V = reference K"
+    )
+
+
 def test_a_leaf_wrong_by_a_sign_is_not_called_a_swap(reg):
     def beta_sign(x, gamma, beta, ct):
         dx, dgamma, dbeta = layer_norm_vjp(x, gamma, beta, ct)

@@ -360,33 +360,65 @@ def _swap_diagnosis(obs: Observations, axes: tuple[int, ...], pairs: list[tuple[
     return Diagnosis(kind="swap", summary=f"a swap: {what}", evidence=tuple(evidence), where=what)
 
 
+MAX_LEAF_ORDERS = 120
+"""Orders of same-shaped leaves :func:`leaf_swap` tries at most (every order of up to five leaves)."""
+
+
 def leaf_swap(obs: Observations) -> Diagnosis | None:
-    """Two leaves of a pytree value exchanged: ``D[a] = R[b]`` and ``D[b] = R[a]`` (same shapes), every other
-    leaf as the reference, on every failing row read (``dγ`` returned as ``dβ`` and back)."""
+    """Leaves of a pytree value returned in another order: ``D[a] = R[σ(a)]`` for a permutation ``σ`` of
+    leaves of the same shape, every other leaf as the reference, on every failing row read (``dγ`` returned
+    as ``dβ`` and back; ``(dV, dQ, dK)`` for ``(dQ, dK, dV)``). Exchanges of two are tried first."""
     groups = obs.failing_groups
-    names = [name for name, _ in groups[0].leaves] if groups else []
-    for a, b in itertools.combinations(names, 2):
-        if all(_leaves_swapped(obs, g, a, b) for g in groups):
-            n = sum(g.rows.size for g in groups)
-            return Diagnosis(
-                kind="swap",
-                summary=f"a swap: leaves {a} and {b} exchanged (derived {a} = reference {b}, and back)",
-                evidence=(
-                    f"derived equals reference with {a} and {b} exchanged within tolerance on all {n} failing "
-                    "trials read",
-                ),
-                where=f"{a}, {b}",
-            )
+    if not groups:
+        return None
+    shapes = dict(groups[0].leaves)
+    for order in itertools.islice(_leaf_orders(shapes), MAX_LEAF_ORDERS):
+        if all(_leaves_moved(obs, g, order) for g in groups):
+            return _reordered(order, sum(g.rows.size for g in groups))
     return None
 
 
-def _leaves_swapped(obs: Observations, g: Group, a: str, b: str) -> bool:
-    """Whether every kept row of ``g`` is its reference with the leaves ``a`` and ``b`` exchanged."""
-    where = {name: (part, shape) for name, part, shape in segments(g.leaves)}
+def _leaf_orders(shapes: dict[str, tuple[int, ...]]):
+    """``{a: σ(a)}`` for the leaves that move, over permutations within each class of equal shapes: every
+    exchange of two first, then longer cycles, each once."""
+    classes: dict[tuple[int, ...], list[str]] = {}
+    for name, shape in shapes.items():
+        classes.setdefault(shape, []).append(name)
+    for names in classes.values():
+        for a, b in itertools.combinations(names, 2):
+            yield {a: b, b: a}
+    for names in classes.values():
+        for perm in itertools.permutations(names):
+            moved = {a: b for a, b in zip(names, perm, strict=True) if a != b}
+            if len(moved) > 2:
+                yield moved
+
+
+def _reordered(order: dict[str, str], n: int) -> Diagnosis:
+    if len(order) == 2:
+        a, b = order
+        summary = f"a swap: leaves {a} and {b} exchanged (derived {a} = reference {b}, and back)"
+        evidence = (
+            f"derived equals reference with {a} and {b} exchanged within tolerance on all {n} failing trials read"
+        )
+    else:
+        pairs = ", ".join(f"derived {a} = reference {b}" for a, b in order.items())
+        summary = f"leaves returned in another order: {pairs}"
+        evidence = (
+            f"derived equals reference with its leaves in that order within tolerance on all {n} failing trials read"
+        )
+    evidence += f" within tolerance on all {n} failing trials read"
+    return Diagnosis(kind="swap", summary=summary, evidence=(evidence,), where=", ".join(order))
+
+
+def _leaves_moved(obs: Observations, g: Group, order: dict[str, str]) -> bool:
+    """Whether every kept row of ``g`` is its reference with leaf ``a`` replaced by leaf ``order[a]``."""
+    where = {name: part for name, part, _ in segments(g.leaves)}
     k = g.rows.size
     d, r = g.derived.reshape(k, -1), g.reference_values.reshape(k, -1)
-    if a not in where or b not in where or where[a][1] != where[b][1] or d.shape[1] != leaves_size(g.leaves):
+    if not all(a in where and b in where for a, b in order.items()) or d.shape[1] != leaves_size(g.leaves):
         return False
     moved = r.copy()
-    moved[:, where[a][0]], moved[:, where[b][0]] = r[:, where[b][0]], r[:, where[a][0]]
+    for a, b in order.items():
+        moved[:, where[a]] = r[:, where[b]]
     return bool(fits_rows(obs, g, d, moved).all())
