@@ -71,6 +71,39 @@ def test_strict_convexity_with_a_singular_hessian_holds():
     assert r.outcome == "holds", r.message
 
 
+def _neg_logdet(S):
+    return -jnp.linalg.slogdet(S)[1]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_convexity_over_symmetric_inputs_is_judged_along_symmetric_directions(reg, seed):
+    """``−log det`` is convex on the positive-definite matrices (a textbook result), but its Hessian over all
+    ``n²`` entries is negative along antisymmetric directions, where ``dc.spd`` never draws: the claim failed.
+    The planted wrong ones still fail: concavity, and a concave term added."""
+    spd = dc.inputs(S=dc.spd("n"))
+    assert dc.check(dc.convex(inputs=spd, registry=reg, name="c")(_neg_logdet), trials=40, seed=seed).ok
+    strict = dc.convex(inputs=spd, strict=True, registry=reg, name="s")(_neg_logdet)
+    assert dc.check(strict, trials=40, seed=seed).outcome == "holds"
+    assert dc.check(dc.concave(inputs=spd, registry=reg, name="v")(_neg_logdet), trials=40, seed=seed).outcome == (
+        "fails"
+    )
+    bent = dc.convex(inputs=spd, registry=reg, name="b")(lambda S: _neg_logdet(S) - 3.0 * jnp.sum(S**2))
+    assert dc.check(bent, trials=40, seed=seed).outcome == "fails"
+    # symmetric inputs: the Hessian of sum(A @ A) is indefinite on all matrices, PSD on the symmetric ones
+    sym = dc.inputs(A=dc.symmetric("n"))
+    assert dc.check(dc.convex(inputs=sym, registry=reg, name="q")(lambda A: jnp.sum(A @ A)), trials=40).ok
+
+
+def test_a_flat_symmetric_direction_is_shown_as_a_symmetric_matrix(reg):
+    """A strict claim that fails along a null direction names it as the argument is written (a matrix)."""
+    sym = dc.inputs(A=dc.symmetric("n"), sizes=[{"n": 3}])
+    r = dc.check(dc.convex(inputs=sym, strict=True, registry=reg, name="t")(lambda A: jnp.trace(A) ** 2), trials=20)
+    assert r.outcome == "fails" and "affine along its null direction" in r.message
+    null = np.asarray(r.spectrum.null_direction).reshape(3, 3)
+    np.testing.assert_allclose(null, null.T, atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(null), 1.0, rtol=1e-9)
+
+
 # ------------------------------------------------------------------------ minimum
 
 

@@ -71,6 +71,7 @@ from derivcheck._derivation import Convex, Derivation, DerivationError, HasMinim
 from derivcheck._derivation import Descent as DescentClaim
 from derivcheck._inputs import Inputs, Uniform
 from derivcheck._result import Result, Spectrum
+from derivcheck._structured import SPD, Symmetric
 
 CHORD_END = "{}_chord_end"
 CHORD_MIX = "chord_mix"
@@ -152,12 +153,16 @@ class Convexity:
     def trial(self, d, args, extra):
         f, x, b, lam = self._points(d, args)
         h = _flat_hessian(f, x)
+        spread = matrix_spread(lambda z: _flat_hessian(f, z), (x,), h)
+        if _on_symmetric(d):  # curvature along the symmetric matrices only (see SymmetricBasis)
+            basis = SymmetricBasis(jnp.shape(x)[0])
+            h, spread = basis.restrict(h), basis.restrict(spread)
         n = h.shape[0]
         eps = jnp.finfo(h.dtype).eps
         sym = (h + h.T) / 2
         eig, vecs = jnp.linalg.eigh(sym)
         (fa, ra), (fb, rb), (fm, rm) = (_with_rounding(f, z) for z in (x, b, lam * x + (1 - lam) * b))
-        signs = certain_signs(sym, eig, matrix_spread(lambda z: _flat_hessian(f, z), (x,), h), eps)
+        signs = certain_signs(sym, eig, spread, eps)
         stats = {
             "n": jnp.asarray(n),
             "eps": jnp.asarray(eps, jnp.float64),
@@ -170,7 +175,8 @@ class Convexity:
             "finite_reference": jnp.asarray(True),
         }
         if self.claim.strict:
-            (fp, rp), (fq, rq) = (_with_rounding(f, z) for z in _flat_chord(x, vecs[:, 0]))
+            null = SymmetricBasis(jnp.shape(x)[0]).matrix(vecs[:, 0]) if _on_symmetric(d) else vecs[:, 0]
+            (fp, rp), (fq, rq) = (_with_rounding(f, z) for z in _flat_chord(x, null))
             stats["flat_gap"] = (fp + fq) / 2 - fa
             stats["flat_tol"] = (rp + rq) / 2 + ra + _combination_rounding(fp / 2, fq / 2, fa)
         return stats, (h, None)
@@ -196,6 +202,8 @@ class Convexity:
         margin = float(s["margin"][i])
         n_pos, n_neg = int(s["n_pos"][i]), int(s["n_neg"][i])
         null = vecs[:, 0] * np.sign(vecs[np.argmax(np.abs(vecs[:, 0])), 0]) if n_pos + n_neg < n else None
+        if null is not None and _on_symmetric(d):  # the direction as a matrix, as the argument is written
+            null = np.asarray(SymmetricBasis(np.shape(w.inputs[d.arg_names[d.wrt_index]])[-1]).matrix(null))
         spectrum = Spectrum(
             n=n,
             lambda_min=float(s["lambda_min"][i]),
@@ -233,6 +241,47 @@ class Convexity:
                 f"{_vec(null)} at {at} (midpoint gap {s['flat_gap'][i]:.2g}, rounding level {s['flat_tol'][i]:.2g})"
             )
         return f"{head}: {reason}", {"spectrum": spectrum, "details": details}
+
+
+def _on_symmetric(d: Derivation) -> bool:
+    """Whether ``wrt`` is drawn as a symmetric matrix (``dc.symmetric``, ``dc.spd``): its domain."""
+    specs = dict(d.inputs.specs) if isinstance(d.inputs, Inputs) else {}
+    return isinstance(specs.get(d.arg_names[d.wrt_index]), Symmetric | SPD)
+
+
+class SymmetricBasis:
+    """The orthonormal basis ``E_ii``, ``(E_ij + E_ji)/√2`` (``i < j``) of the symmetric ``n × n`` matrices.
+
+    A convexity claim over symmetric inputs is a claim on that subspace: ``−log det S`` is convex on the
+    positive-definite matrices, while its Hessian over all ``n²`` entries, ``H[ij, kl] = S⁻¹_li S⁻¹_jk``, is
+    negative along every antisymmetric direction ``E`` (``d²/dt² (−log det(I + tE)) = tr E² = −‖E‖²``),
+    where no input is ever drawn. So the curvature checked is ``Qᵀ H Q`` (``Q`` this basis, ``n(n+1)/2``
+    columns): ``(Qᵀ H Q)_{pq} = w_p w_q H̄[i,j,k,l]`` for ``p = (i ≤ j)``, ``q = (k ≤ l)``, ``H̄`` the average of
+    ``H`` over the four index orders, ``w = 1`` on the diagonal and ``√2`` off it; the entries' rounding
+    is carried the same way (each of the four terms weighs ``w_p w_q / 4``).
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.rows, self.cols = np.triu_indices(n)
+        self.weights = np.where(self.rows == self.cols, 1.0, np.sqrt(2.0))
+
+    def restrict(self, h):
+        """``Qᵀ H Q`` of an ``n² × n²`` matrix ``H`` (traceable)."""
+        n = self.n
+        h4 = h.reshape(n, n, n, n)
+        mean = (h4 + h4.transpose(1, 0, 2, 3) + h4.transpose(0, 1, 3, 2) + h4.transpose(1, 0, 3, 2)) / 4
+        w = jnp.asarray(self.weights, h.dtype)
+        return mean[self.rows, self.cols][:, self.rows, self.cols] * w[:, None] * w[None, :]
+
+    def matrix(self, v):
+        """``Q v``: the symmetric matrix (raveled, unit norm) of coordinates ``v``."""
+        upper = (
+            jnp.zeros((self.n, self.n), jnp.result_type(v))
+            .at[self.rows, self.cols]
+            .set(v / jnp.asarray(self.weights, jnp.result_type(v)))
+        )
+        return (upper + upper.T - jnp.diag(jnp.diag(upper))).ravel()
 
 
 def _flat_chord(x, v):
