@@ -550,20 +550,18 @@ def _perturb(eps_xi, start: int, x, bound=None):
     def noise(part: int) -> jax.Array:
         return lax.reshape(lax.slice(eps_xi, (start + part * n,), (start + (part + 1) * n,)), x.shape)
 
+    # an infinite result is not rounded (−inf fills a masked score): x + εξx would make it −inf + inf = NaN,
+    # which spreads (a whole softmax row) and then counts as no spread at all (_abs_finite)
     if jnp.issubdtype(x.dtype, jnp.complexfloating):  # each part rounds on its own: ξ_re + i ξ_im, both × |x| (or b)
         real = jnp.finfo(x.dtype).dtype
         size = lax.abs(x) if bound is None else lax.max(lax.abs(x), lax.convert_element_type(bound, real))
         moved = lax.add(x, lax.complex(lax.mul(noise(0), size), lax.mul(noise(1), size)))
-    elif bound is None:  # ε ξ x (see above)
-        moved = lax.add(x, lax.mul(noise(0), x))
-    else:
-        moved = lax.add(x, lax.mul(noise(0), lax.max(lax.abs(x), lax.convert_element_type(bound, x.dtype))))
-    # an infinite result is not rounded (−inf fills a masked score): x + εξx would make it −inf + inf = NaN,
-    # which spreads (a whole softmax row) and then counts as no spread at all (_abs_finite)
-    if jnp.issubdtype(x.dtype, jnp.complexfloating):
         finite = lax.bitwise_and(lax.is_finite(lax.real(x)), lax.is_finite(lax.imag(x)))
+    elif bound is None:  # ε ξ x (see above)
+        moved, finite = lax.add(x, lax.mul(noise(0), x)), lax.is_finite(x)
     else:
-        finite = lax.is_finite(x)
+        size = lax.max(lax.abs(x), lax.convert_element_type(bound, x.dtype))
+        moved, finite = lax.add(x, lax.mul(noise(0), size)), lax.is_finite(x)
     return lax.select(finite, moved, x)
 
 

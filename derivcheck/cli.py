@@ -50,7 +50,7 @@ from derivcheck._report.explain import render
 from derivcheck._report.json import to_json, write_atomic, write_json
 from derivcheck._report.junit import junit_xml
 from derivcheck._report.markdown import markdown
-from derivcheck._report.replay import Replay, quiet, sizes_arg
+from derivcheck._report.replay import Replay, load_args, quiet, sizes_arg
 from derivcheck._report.table import Grid, fits, list_grid, narrowed, plain_lines, rich_table, run_grid
 from derivcheck._report.terminal import Screen
 from derivcheck._report.text import MEMORY_HINT, details, printable
@@ -587,13 +587,11 @@ def _one(name: str, loads: Sequence[str] = ()):
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise UsageError(f"no derivation named {name!r} (see `{shlex.join(['derivcheck', 'list', *_loads(loads)])}`)")
+        raise UsageError(
+            f"no derivation named {name!r} (see `{shlex.join(['derivcheck', 'list', *load_args(loads)])}`)"
+        )
     names = ", ".join(d.name for d in matches[:4]) + (", …" if len(matches) > 4 else "")
     raise UsageError(f"{name!r} matches {len(matches)} derivations ({names}): name one")
-
-
-def _loads(loads: Sequence[str]) -> list[str]:
-    return [word for target in loads for word in ("--load", target)]
 
 
 def _cmd_explain(args, out, err) -> int:

@@ -593,6 +593,9 @@ def _derived_dtype(d: Derivation, args: tuple):
 
 # ----------------------------------------------------------------------- Kind rows
 
+SECOND_RUN_BYTES = 256 * 2**20
+"""The Lanczos vectors the second run of an undecided definiteness claim may hold, over all trials."""
+
 
 def check_definite(d: Derivation, config: CheckConfig) -> Result:
     """A definiteness claim along :func:`definite_plan`; a matrix-free run left undecided is run again with
@@ -615,9 +618,6 @@ def more_steps(n: int, steps: int, trials: int) -> int:
     vectors (``trials × steps × n`` float64) allow."""
     return int(min(n, 2 * steps, SECOND_RUN_BYTES // max(1, 8 * trials * n)))
 
-
-SECOND_RUN_BYTES = 256 * 2**20
-"""The Lanczos vectors the second run of an undecided definiteness claim may hold, over all trials."""
 
 KINDS = (
     batched(Hessian, hessian_plan, HESSIAN.name),

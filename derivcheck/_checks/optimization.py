@@ -154,8 +154,8 @@ class Convexity:
         f, x, b, lam = self._points(d, args)
         h = _flat_hessian(f, x)
         spread = matrix_spread(lambda z: _flat_hessian(f, z), (x,), h)
-        if _on_symmetric(d):  # curvature along the symmetric matrices only (see SymmetricBasis)
-            basis = SymmetricBasis(jnp.shape(x)[0])
+        basis = _symmetric_basis(d, jnp.shape(x))
+        if basis is not None:  # curvature along the symmetric matrices only
             h, spread = basis.restrict(h), basis.restrict(spread)
         n = h.shape[0]
         eps = jnp.finfo(h.dtype).eps
@@ -175,7 +175,7 @@ class Convexity:
             "finite_reference": jnp.asarray(True),
         }
         if self.claim.strict:
-            null = SymmetricBasis(jnp.shape(x)[0]).matrix(vecs[:, 0]) if _on_symmetric(d) else vecs[:, 0]
+            null = vecs[:, 0] if basis is None else basis.matrix(vecs[:, 0])
             (fp, rp), (fq, rq) = (_with_rounding(f, z) for z in _flat_chord(x, null))
             stats["flat_gap"] = (fp + fq) / 2 - fa
             stats["flat_tol"] = (rp + rq) / 2 + ra + _combination_rounding(fp / 2, fq / 2, fa)
@@ -202,8 +202,9 @@ class Convexity:
         margin = float(s["margin"][i])
         n_pos, n_neg = int(s["n_pos"][i]), int(s["n_neg"][i])
         null = vecs[:, 0] * np.sign(vecs[np.argmax(np.abs(vecs[:, 0])), 0]) if n_pos + n_neg < n else None
-        if null is not None and _on_symmetric(d):  # the direction as a matrix, as the argument is written
-            null = np.asarray(SymmetricBasis(np.shape(w.inputs[d.arg_names[d.wrt_index]])[-1]).matrix(null))
+        basis = _symmetric_basis(d, np.shape(w.inputs[d.arg_names[d.wrt_index]]))
+        if null is not None and basis is not None:  # the direction as a matrix, as the argument is written
+            null = np.asarray(basis.matrix(null))
         spectrum = Spectrum(
             n=n,
             lambda_min=float(s["lambda_min"][i]),
@@ -243,10 +244,11 @@ class Convexity:
         return f"{head}: {reason}", {"spectrum": spectrum, "details": details}
 
 
-def _on_symmetric(d: Derivation) -> bool:
-    """Whether ``wrt`` is drawn as a symmetric matrix (``dc.symmetric``, ``dc.spd``): its domain."""
+def _symmetric_basis(d: Derivation, shape: tuple[int, ...]) -> SymmetricBasis | None:
+    """The basis of ``wrt``'s domain (:class:`SymmetricBasis`) when it is drawn as a symmetric matrix
+    (``dc.symmetric``, ``dc.spd``) of ``shape``; ``None`` otherwise."""
     specs = dict(d.inputs.specs) if isinstance(d.inputs, Inputs) else {}
-    return isinstance(specs.get(d.arg_names[d.wrt_index]), Symmetric | SPD)
+    return SymmetricBasis(shape[-1]) if isinstance(specs.get(d.arg_names[d.wrt_index]), Symmetric | SPD) else None
 
 
 class SymmetricBasis:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import shlex
+from collections.abc import Sequence
 from typing import Any
 
 from derivcheck._inputs import Inputs, Sizes
@@ -75,9 +76,7 @@ class Replay:
             words += ["--trials", str(self.trials)]
         if self.sizes is not None:
             words += ["--sizes", sizes_arg(self.sizes)]
-        for target in self.loads:
-            words += ["--load", target]
-        return words
+        return words + load_args(self.loads)
 
     @classmethod
     def of_worst(cls, d: Any, result: Any, loads: tuple[str, ...] = ()) -> Replay:
@@ -112,6 +111,11 @@ def not_an_option(name: str) -> str:
     ('[-]dash.start', 'a-b')
     """
     return "[-]" + name[1:] if name.startswith("-") else name
+
+
+def load_args(loads: Sequence[str]) -> list[str]:
+    """``--load F`` for each loaded file or module, in order."""
+    return [word for target in loads for word in ("--load", target)]
 
 
 def sizes_arg(sizes: Sizes) -> str:
